@@ -1,0 +1,37 @@
+# Two commands matter: `make demo` and `make test`. Both create and reuse .venv.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test unit integration lint bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/firefleet sim --site examples/sites/charging-shed.yaml --site examples/sites/micro-station.yaml \
+	    --site examples/sites/fire-cabinets.yaml $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m unit $(ARGS)
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -m integration $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check devices simulators edge cloud tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/codecs.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

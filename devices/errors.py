@@ -1,0 +1,82 @@
+"""The one error tree of firefleet.
+
+    FirefleetError
+    ├── ConfigError                 our side: a file we were given is wrong (refused at load)
+    │   ├── ProfileError            a firmware profile (file, line, field, reason)
+    │   └── SiteConfigError         a site file or scenario file
+    └── DeviceError                 the device's side: what came over the wire was wrong or missing
+        ├── FrameError              garbage, bad checksum or CRC, a frame that does not parse
+        ├── DeviceTimeout           no answer in time
+        └── ExceptionReply          the device answered with a Modbus exception code
+
+Ids (file, line, device, code) are attributes, never only text, so that callers can count and group.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DeviceError",
+    "DeviceTimeout",
+    "ExceptionReply",
+    "FirefleetError",
+    "FrameError",
+    "ProfileError",
+    "SiteConfigError",
+]
+
+
+class FirefleetError(Exception):
+    """Root of every error firefleet raises on purpose."""
+
+
+class ConfigError(FirefleetError):
+    """A file we were given is wrong. Carries where and why, for a one-line message without a traceback."""
+
+    def __init__(self, reason: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None) -> None:
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.field = field
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+        field = f" [{self.field}]" if self.field else ""
+        return f"{where}:{field} {self.reason}"
+
+
+class ProfileError(ConfigError):
+    """A firmware profile is malformed, inconsistent, or its test vectors fail."""
+
+
+class SiteConfigError(ConfigError):
+    """A site file or scenario file is malformed or names something that does not exist."""
+
+
+class DeviceError(FirefleetError):
+    """Something came (or did not come) from a device."""
+
+    def __init__(self, reason: str, *, device: str | None = None) -> None:
+        self.reason = reason
+        self.device = device
+        super().__init__(f"{device}: {reason}" if device else reason)
+
+
+class FrameError(DeviceError):
+    """Bytes that do not make a valid frame: garbage, a bad CRC or checksum, a wrong length."""
+
+
+class DeviceTimeout(DeviceError):
+    """The device did not answer within its timeout."""
+
+
+class ExceptionReply(DeviceError):
+    """A Modbus exception response (1 illegal function, 2 illegal address, 3 illegal value, 6 busy...)."""
+
+    def __init__(self, code: int, *, device: str | None = None) -> None:
+        self.code = code
+        super().__init__(f"Modbus exception {code}", device=device)

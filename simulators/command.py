@@ -1,0 +1,29 @@
+"""`firefleet sim --site FILE [--site FILE ...] [--control-port PORT]`: serve simulated devices."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("sim", help="serve the devices of site files as hardware simulators")
+    parser.add_argument("--site", action="append", type=Path, required=True, help="site file (repeatable)")
+    parser.add_argument("--control-port", type=int, default=8470,
+                        help="loopback port of the HTTP control API (0: any free port)")
+    parser.add_argument("--scenario", type=Path, help="a scenario file to play (a timeline of steps)")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="where pseudo-terminal links and served.json go (default: a temporary folder)")
+    parser.add_argument("--profiles", type=Path, default=None, help="firmware profile folder")
+    parser.add_argument("--pace", choices=("real", "none"), default="real",
+                        help="pace RTU and serial lines at their baud rate (real) or answer at once (none)")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from simulators.main import run_from_args  # imported late: `firefleet profiles` must stay light
+
+    return run_from_args(args)
