@@ -1,0 +1,196 @@
+"""The site file: one site, its gateway, its buses and its devices. Read by the simulators and the
+edge agent alike, so both see the same district.
+
+    site:     {id, name, kind, street, location: {lat, lon}}
+    gateway:  {id, indicator: {device, point}}          the link-lost indicator output is optional
+    buses:    [{id, type: modbus_rtu | modbus_tcp | serial, port | host+port, baud, parity, ...}]
+    devices:  [{id, name, profile, bus, unit, groups, location, initial}]
+    rules:    [{rule, device | group, enabled, for, when_value}]  per-site overrides of profile rules
+
+`initial` gives a simulator its starting signal values; the edge ignores it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from devices.checked import Section
+from devices.errors import SiteConfigError
+from devices.profile import Profile
+from devices.yaml_source import load_yaml
+
+__all__ = ["SITE_KINDS", "BusConfig", "DeviceConfig", "RuleOverride", "SiteConfig", "load_site"]
+
+SITE_KINDS = ("micro_station", "charging_shed", "fire_cabinets")
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    id: str
+    type: Literal["modbus_rtu", "modbus_tcp", "serial"]
+    port: str = ""  # serial device path on the gateway
+    host: str = ""
+    tcp_port: int = 502
+    baud: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stop_bits: int = 1
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    id: str
+    profile: str
+    bus: str
+    unit: int = 1
+    name: str = ""
+    groups: tuple[str, ...] = ()
+    location: str = ""
+    initial: dict[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOverride:
+    rule: str
+    device: str = ""
+    group: str = ""
+    enabled: bool = True
+    sustain_s: float | None = None
+    when_value: Any = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    file: str
+    id: str
+    name: str
+    kind: str
+    street: str
+    lat: float
+    lon: float
+    gateway_id: str
+    indicator: tuple[str, str] | None
+    buses: tuple[BusConfig, ...]
+    devices: tuple[DeviceConfig, ...]
+    rules: tuple[RuleOverride, ...] = ()
+
+    def bus(self, bus_id: str) -> BusConfig:
+        return next(b for b in self.buses if b.id == bus_id)
+
+    def devices_on(self, bus_id: str) -> list[DeviceConfig]:
+        return [d for d in self.devices if d.bus == bus_id]
+
+
+def load_site(path: Path, profiles: Mapping[str, Profile] | None = None) -> SiteConfig:
+    """Read and check a site file. With `profiles`, every device's profile must exist and fit its bus."""
+    top = Section(load_yaml(path, SiteConfigError), file=str(path), path="", error=SiteConfigError, line=1)
+    top.only("site", "gateway", "buses", "devices", "rules")
+    site = top.section("site")
+    site.only("id", "name", "kind", "street", "location")
+    site_id = _checked_id(site, "id")
+    loc = site.section("location")
+    loc.only("lat", "lon")
+    lat, lon = loc.number("lat"), loc.number("lon")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        loc.fail(f"({lat}, {lon}) is not a place on Earth")
+    gw = top.section("gateway")
+    gw.only("id", "indicator")
+    indicator = None
+    if gw.has("indicator"):
+        ind = gw.section("indicator")
+        ind.only("device", "point")
+        indicator = (ind.str("device"), ind.str("point"))
+
+    buses: dict[str, BusConfig] = {}
+    for b in top.sections("buses"):
+        bus = _parse_bus(b)
+        if bus.id in buses:
+            b.fail(f"bus id {bus.id!r} is used twice", "id")
+        buses[bus.id] = bus
+
+    devices: dict[str, DeviceConfig] = {}
+    units: dict[tuple[str, int], str] = {}
+    for d in top.sections("devices"):
+        d.only("id", "name", "profile", "bus", "unit", "groups", "location", "initial")
+        dev_id = _checked_id(d, "id")
+        if dev_id in devices:
+            d.fail(f"device id {dev_id!r} is used twice", "id")
+        bus_id = d.str("bus")
+        if bus_id not in buses:
+            d.fail(f"unknown bus {bus_id!r} (buses: {', '.join(buses)})", "bus")
+        bus = buses[bus_id]
+        unit = d.int("unit", 1, lo=0 if bus.type == "modbus_tcp" else 1, hi=247)
+        if bus.type == "serial" and any(x.bus == bus_id for x in devices.values()):
+            d.fail(f"serial bus {bus_id!r} already has a device: a plain serial line carries one", "bus")
+        if (bus_id, unit) in units:
+            d.fail(f"unit {unit} on bus {bus_id!r} is already {units[(bus_id, unit)]!r}", "unit")
+        units[(bus_id, unit)] = dev_id
+        profile_id = d.str("profile")
+        if profiles is not None:
+            _check_profile(d, profile_id, bus, profiles)
+        groups = d.list("groups", [])
+        if not all(isinstance(g, str) for g in groups):
+            d.fail("groups is a list of names", "groups")
+        initial = d.raw("initial", {})
+        if not isinstance(initial, dict):
+            d.fail("initial maps signal names to values", "initial")
+        if profiles is not None and profile_id in profiles:
+            names = profiles[profile_id].point_names
+            for key in initial:
+                if key not in names:
+                    d.fail(f"initial value for unknown point {key!r} of {profile_id}", "initial")
+        devices[dev_id] = DeviceConfig(id=dev_id, profile=profile_id, bus=bus_id, unit=unit,
+                                       name=d.str("name", ""), groups=tuple(groups),
+                                       location=d.str("location", ""), initial=dict(initial), line=d.line)
+    if indicator and indicator[0] not in devices:
+        top.fail(f"gateway.indicator names unknown device {indicator[0]!r}", "gateway")
+
+    rules = []
+    for r in top.sections("rules", []):
+        r.only("rule", "device", "group", "enabled", "for", "when_value")
+        device = r.str("device", "")
+        if device and device not in devices:
+            r.fail(f"unknown device {device!r}", "device")
+        rules.append(RuleOverride(rule=r.str("rule"), device=device, group=r.str("group", ""),
+                                  enabled=r.bool("enabled", True), sustain_s=r.duration("for", None),
+                                  when_value=r.raw("when_value", None), line=r.line))
+
+    return SiteConfig(file=str(path), id=site_id, name=site.str("name", site_id),
+                      kind=site.choice("kind", SITE_KINDS), street=site.str("street"), lat=float(lat),
+                      lon=float(lon), gateway_id=_checked_id(gw, "id"), indicator=indicator,
+                      buses=tuple(buses.values()), devices=tuple(devices.values()), rules=tuple(rules))
+
+
+def _checked_id(sec: Section, key: str) -> str:
+    value: str = sec.str(key)
+    if not _ID.match(value):
+        sec.fail(f"{value!r} must be lower-case letters, digits and dashes", key)
+    return value
+
+
+def _parse_bus(b: Section) -> BusConfig:
+    b.only("id", "type", "port", "host", "baud", "parity", "stop_bits")
+    bus_type = b.choice("type", ("modbus_rtu", "modbus_tcp", "serial"))
+    if bus_type == "modbus_tcp":
+        return BusConfig(id=_checked_id(b, "id"), type=bus_type, host=b.str("host"),
+                         tcp_port=b.int("port", 502, lo=1, hi=65535), line=b.line)
+    return BusConfig(id=_checked_id(b, "id"), type=bus_type, port=b.str("port"),
+                     baud=b.choice("baud", (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200), 9600),
+                     parity=b.choice("parity", ("N", "E", "O"), "N"), stop_bits=b.choice("stop_bits", (1, 2), 1),
+                     line=b.line)
+
+
+def _check_profile(d: Section, profile_id: str, bus: BusConfig, profiles: Mapping[str, Profile]) -> None:
+    profile = profiles.get(profile_id)
+    if profile is None or profile.abstract:
+        d.fail(f"unknown firmware profile {profile_id!r}", "profile")
+    wants = "serial" if bus.type == "serial" else "modbus"
+    if profile.transport != wants:
+        d.fail(f"profile {profile_id!r} speaks {profile.transport}, but bus {bus.id!r} is {bus.type}", "profile")
