@@ -152,15 +152,33 @@ class RtuRequestFramer:
             if size is None:
                 return None
             if size and len(buf) >= size:
-                frame = bytes(buf[:size])
-                if crc16_modbus(frame[:-2]) == struct.unpack("<H", frame[-2:])[0]:
+                if self._valid_at(0, size):
+                    frame = bytes(buf[:size])
                     del buf[:size]
                     self.frames += 1
                     return frame[0], frame[1:-2]
             elif size:
-                return None
+                # Too short for what its header claims. Noise can claim a long write; a whole valid
+                # frame further on proves this start was noise, so resynchronise there.
+                later = self._complete_frame_after(0)
+                if later is None:
+                    return None
+                del buf[:later]
+                self.garbage_bytes += later
+                continue
             del buf[:1]  # not a frame here: hunt one byte further
             self.garbage_bytes += 1
+        return None
+
+    def _valid_at(self, start: int, size: int) -> bool:
+        frame = self._buf[start:start + size]
+        return len(frame) == size and crc16_modbus(frame[:-2]) == struct.unpack("<H", frame[-2:])[0]
+
+    def _complete_frame_after(self, start: int) -> int | None:
+        for offset in range(start + 1, len(self._buf) - 3):
+            size = self._candidate_size(self._buf[offset:])
+            if size and self._valid_at(offset, size):
+                return offset
         return None
 
     @staticmethod

@@ -56,11 +56,14 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 async def serve(sim: Simulation, sock: socket.socket, *, scenario: Scenario | None = None,
-                duration: float | None = None) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+                duration: float | None = None, stop: asyncio.Event | None = None,
+                started: asyncio.Event | None = None, quiet: bool = False) -> int:
+    """Serve until `stop` is set (by default: SIGINT or SIGTERM) or `duration` passes."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     scenario_tasks: set[asyncio.Task[None]] = set()
     server = _Server(uvicorn.Config(build_app(sim, scenario_tasks), log_level="warning", lifespan="off"))
     ready = asyncio.Event()
@@ -74,12 +77,16 @@ async def serve(sim: Simulation, sock: socket.socket, *, scenario: Scenario | No
         control = f"http://127.0.0.1:{sock.getsockname()[1]}"
         served = {"control": control, "sites": sim.endpoints()}
         (sim.run_dir / "served.json").write_text(json.dumps(served, indent=2))
-        _print_served(sim, control)
+        if not quiet:
+            _print_served(sim, control)
+        if started is not None:
+            started.set()
         if scenario is not None:
             scenario_tasks.add(tg.create_task(play(sim, scenario), name=f"scenario:{scenario.name}"))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
-        print("stopping simulators", flush=True)
+        if not quiet:
+            print("stopping simulators", flush=True)
         server.should_exit = True
         await api_task
         for task in (sim_task, *scenario_tasks):
