@@ -111,7 +111,7 @@ def to_raw(point: Point, value: Any) -> int | float:
     raw = (value - point.offset) / point.scale if (point.scale != 1.0 or point.offset) else value
     if point.type in ("f32", "f64"):
         return float(raw)
-    return int(round(raw))
+    return round(float(raw))
 
 
 def decode_point(point: Point, words: Sequence[int]) -> Any:
@@ -148,35 +148,51 @@ def encode_point(point: Point, value: Any) -> list[int]:
 
 
 class BlockDecoder:
-    """Decodes every point of one ReadBlock from the block's words in one pass."""
+    """Decodes every point of one ReadBlock from the block's words in one pass.
 
-    __slots__ = ("_plain", "_slow", "block")
+    Each point is compiled once into (how, name, offset, struct, bit, point): bits are read straight
+    from their word, numbers through a precompiled Struct over bytes packed once per block (in the
+    byte order the block needs), and only points with scale, sentinels, enum or range pay for them.
+    """
+
+    __slots__ = ("_plan", "_swapped", "block")
+
+    _BITS, _BIT, _NUM, _NUM_POST, _OTHER = range(5)
 
     def __init__(self, block: ReadBlock) -> None:
         self.block = block
-        self._plain: list[tuple[str, struct.Struct, int, Point]] = []
-        self._slow: list[Point] = []
+        self._swapped = False
+        self._plan: list[tuple[int, str, int, struct.Struct | None, int, Point]] = []
         for p in block.points:
-            if p.table not in BIT_TABLES and p.type in NUMERIC_TYPES and not p.byte_swap and not p.word_swap:
+            i = p.address - block.start
+            if p.table in BIT_TABLES:
+                self._plan.append((self._BITS, p.name, i, None, 0, p))
+            elif p.type == "bit":
+                self._plan.append((self._BIT, p.name, i, None, p.bit or 0, p))
+            elif p.type in NUMERIC_TYPES and not p.word_swap:
                 code, _ = NUMERIC_TYPES[p.type]
-                self._plain.append((p.name, struct.Struct(">" + code), 2 * (p.address - block.start), p))
+                post = bool(p.invalid or p.scale != 1.0 or p.offset or p.enum is not None or p.valid_range)
+                self._swapped |= p.byte_swap
+                # byte-swapped points read the buffer packed little-endian, which undoes the swap
+                self._plan.append((self._NUM_POST if post else self._NUM, p.name, 2 * i,
+                                   struct.Struct(">" + code), 0, p))
             else:
-                self._slow.append(p)
+                self._plan.append((self._OTHER, p.name, i, None, 0, p))
 
     def decode(self, words: Sequence[int]) -> dict[str, Any]:
-        block = self.block
         out: dict[str, Any] = {}
-        if self._plain:
-            data = struct.pack(f">{len(words)}H", *words)
-            for name, fmt, offset, p in self._plain:
-                raw = fmt.unpack_from(data, offset)[0]
-                if p.invalid or p.scale != 1.0 or p.offset or p.enum is not None or p.valid_range is not None:
-                    out[name] = to_engineering(p, raw)
-                else:
-                    out[name] = raw
-        for p in self._slow:
-            i = p.address - block.start
-            out[p.name] = decode_point(p, words[i:i + p.width])
+        data = struct.pack(f">{len(words)}H", *words)
+        swapped = struct.pack(f"<{len(words)}H", *words) if self._swapped else data
+        for how, name, offset, fmt, bit, p in self._plan:
+            if how == self._BITS:
+                out[name] = bool(words[offset])
+            elif how == self._BIT:
+                out[name] = bool((words[offset] >> bit) & 1)
+            elif how == self._NUM or how == self._NUM_POST:
+                raw = fmt.unpack_from(swapped if p.byte_swap else data, offset)[0]  # type: ignore[union-attr]
+                out[name] = to_engineering(p, raw) if how == self._NUM_POST else raw
+            else:
+                out[name] = decode_point(p, words[offset:offset + p.width])
         return out
 
 

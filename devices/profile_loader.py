@@ -386,14 +386,19 @@ def _check_layout(top: Section, points: tuple[Point, ...], quirks: Quirks) -> No
                                        file=top.file, line=p.line, field=p.name)
     for table, pts in by_table.items():
         pts.sort(key=lambda p: (p.address, p.bit or 0))
-        for a, b in zip(pts, pts[1:], strict=False):
-            if b.address < a.end:
-                if a.type == "bit" and b.type == "bit" and a.address == b.address and a.width == b.width:
-                    if a.bit != b.bit:
-                        continue
+        reach = pts[0]  # of the points so far, the one that ends last
+        for b in pts[1:]:
+            if b.address < reach.end and not _bits_share(reach, b):
                 raise ProfileError(
-                    f"point {b.name!r} ({table} {b.address}..{b.end - 1}) overlaps {a.name!r} "
-                    f"({a.address}..{a.end - 1})", file=top.file, line=b.line, field=b.name)
+                    f"point {b.name!r} ({table} {b.address}..{b.end - 1}) overlaps {reach.name!r} "
+                    f"({reach.address}..{reach.end - 1})", file=top.file, line=b.line, field=b.name)
+            if b.end > reach.end:
+                reach = b
+
+
+def _bits_share(a: Point, b: Point) -> bool:
+    """Two bit points may share one register (or frame byte) when their bits differ."""
+    return a.type == b.type == "bit" and a.address == b.address and a.width == b.width and a.bit != b.bit
 
 
 def _parse_probe(sec: Section, points: dict[str, Point]) -> Probe:
@@ -458,7 +463,7 @@ def _parse_vector(sec: Section, transport: str, binary: BinaryFraming | None) ->
         return Vector(name=name, line=sec.line, text=sec.str("line"), expect=dict(expect_sec.data))
     raw_sec = sec.section("raw")
     raw: dict[str, dict[int, list[int]]] = {}
-    for table, blocks in raw_sec.data.items():
+    for table in raw_sec.data:
         if table not in TABLES:
             raw_sec.fail(f"unknown table {table!r}", str(table))
         bsec = raw_sec.section(str(table))

@@ -23,8 +23,8 @@ class Located(dict[str, Any]):
     line: int
     key_lines: dict[str, int]
 
-    def line_of(self, key: str) -> int:
-        return self.key_lines.get(key, self.line)
+    def line_of(self, key: object) -> int:
+        return self.key_lines.get(str(key), self.line)
 
 
 class _Loader(yaml.SafeLoader):
@@ -43,8 +43,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
                               line=key_node.start_mark.line + 1)
         if key in result:
             raise ConfigError(f"duplicate key {key!r}", line=key_node.start_mark.line + 1, field=str(key))
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
+        # Keys stay as YAML typed them (register numbers are ints); lines are found by str(key) too.
+        result[key] = loader.construct_object(value_node, deep=True)  # type: ignore[index]
+        result.key_lines[str(key)] = key_node.start_mark.line + 1
     return result
 
 
@@ -54,7 +55,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 def load_yaml_text(text: str, file: str, error: type[ConfigError] = ConfigError) -> Any:
     """Parse YAML text; syntax errors and duplicate keys become `error` with file and line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_Loader)
     except ConfigError as exc:
         raise error(exc.reason, file=file, line=exc.line, field=exc.field) from None
     except yaml.MarkedYAMLError as exc:

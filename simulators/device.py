@@ -9,6 +9,7 @@ it alone until it is released (an injected overheat stays hot until the test let
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -134,10 +135,8 @@ class SimDevice:
         size = max((p.end for p in points), default=0)
         payload = bytearray(size)
         for p in points:
-            try:
+            with contextlib.suppress(ValueError):  # out of range: the byte stays 0, like a saturated sensor
                 encode_frame_point(p, self.signals[p.name], payload)
-            except ValueError:
-                pass  # out of range: the byte stays 0, as a saturated sensor would leave it
         return bytes(payload)
 
 

@@ -27,7 +27,7 @@ __all__ = ["RtuLine", "wire_seconds"]
 log = structlog.get_logger("firefleet.sim.rtu")
 
 
-def wire_seconds(n_bytes: int, baud: int, parity: str = "N", stop_bits: int = 1) -> float:
+def wire_seconds(n_bytes: float, baud: int, parity: str = "N", stop_bits: int = 1) -> float:
     """Time n bytes take on a serial wire: start bit, 8 data bits, parity if any, stop bits."""
     bits = 1 + 8 + (0 if parity == "N" else 1) + stop_bits
     return n_bytes * bits / baud
@@ -70,11 +70,11 @@ class RtuLine:
             for device in self.by_unit.values():
                 answer_pdu(device, request)
             return
-        device = self.by_unit.get(unit)
-        if device is None:
+        target = self.by_unit.get(unit)
+        if target is None:
             self.ignored += 1
             return
-        reply = plan_reply(device, request, unit, time.monotonic())
+        reply = plan_reply(target, request, unit, time.monotonic())
         data = _encode(reply)
         if not data:
             return

@@ -6,6 +6,8 @@ The faulty detector shares its RS-485 line with a charging box; the box must kee
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import time
 
 import httpx
@@ -78,10 +80,8 @@ async def test_faults_that_leave_the_master_without_a_valid_answer(
 async def _drain(client: AsyncModbusSerialClient) -> None:
     """Wait out a late reply still on its way, as a master flushes its line after a timeout."""
     await asyncio.sleep(1.0)
-    try:
+    with contextlib.suppress(ModbusException):
         await client.read_input_registers(0, count=1, device_id=13)
-    except ModbusException:
-        pass
 
 
 async def test_slow_reply_within_the_timeout_arrives_late(shed: SimulationHandle,
@@ -114,7 +114,7 @@ async def test_flapping_alternates_between_answers_and_silence(rtu: AsyncModbusS
     while time.monotonic() < deadline:
         seen.append(await read_detector(rtu))
     assert "ok" in seen and "no answer" in seen
-    flips = sum(1 for a, b in zip(seen, seen[1:], strict=False) if a != b)
+    flips = sum(1 for a, b in itertools.pairwise(seen) if a != b)
     assert flips >= 2
 
 

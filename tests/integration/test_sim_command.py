@@ -65,7 +65,7 @@ def test_sim_refuses_a_bad_site_file_with_its_line(tmp_path: Path) -> None:
     bad = tmp_path / "site.yaml"
     bad.write_text((SITES / "charging-shed.yaml").read_text().replace("unit: 12", "unit: 11"))
     proc = firefleet("sim", "--site", str(bad), "--control-port", "0", "--run-dir", str(tmp_path / "run"))
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert f"{bad}:19: [devices[2].unit] unit 11 on bus 'rs485-1' is already 'sd1'" in err
     assert "Traceback" not in err

@@ -29,13 +29,16 @@ def test_example_sites_load() -> None:
 
 
 @pytest.mark.parametrize(("old", "new", "reason", "line"), [
-    ("unit: 11, groups: [shed, smoke]}", "unit: 1, groups: [shed, smoke]}", "unit 1 on bus 'rs485-1' is already 'box1'", 18),
+    ("unit: 11, groups: [shed, smoke]}", "unit: 1, groups: [shed, smoke]}",
+     "unit 1 on bus 'rs485-1' is already 'box1'", 18),
     ("bus: nvr, unit: 1}", "bus: lan, unit: 1}", "unknown bus 'lan'", 24),
     ("profile: aquaguard-sm200", "profile: aquaguard-sm300", "unknown firmware profile 'aquaguard-sm300'", 21),
-    ("profile: shishi-nvr8, bus: nvr", "profile: lvneng-ln20s, bus: nvr", "speaks serial, but bus 'nvr' is modbus_tcp", 24),
+    ("profile: shishi-nvr8, bus: nvr", "profile: lvneng-ln20s, bus: nvr",
+     "speaks serial, but bus 'nvr' is modbus_tcp", 24),
     ("kind: charging_shed", "kind: carport", "'carport' is not one of", 6),
     ("baud: 9600, parity: N}", "baud: 9601, parity: N}", "9601 is not one of", 12),
-    ("  location: {lat: 30.2741, lon: 120.1296}", "  location: {lat: 130.2741, lon: 120.1296}", "not a place on Earth", 8),
+    ("  location: {lat: 30.2741, lon: 120.1296}", "  location: {lat: 130.2741, lon: 120.1296}",
+     "not a place on Earth", 8),
 ])
 def test_site_mistakes_are_refused(tmp_path: Path, old: str, new: str, reason: str, line: int) -> None:
     assert old in SHED
