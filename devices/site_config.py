@@ -6,6 +6,8 @@ edge agent alike, so both see the same district.
     buses:    [{id, type: modbus_rtu | modbus_tcp | serial, port | host+port, baud, parity, ...}]
     devices:  [{id, name, profile, bus, unit, groups, location, initial}]
     rules:    [{rule, device | group, enabled, for, when_value}]  per-site overrides of profile rules
+    interlocks: [{id, any | all: {group, class | offline: true}, for, raise: {class, severity}, latch,
+                  actions: [{device | group, point, value}]}]    site rules over groups of devices
 
 `initial` gives a simulator its starting signal values; the edge ignores it.
 """
@@ -20,10 +22,11 @@ from typing import Any, Literal
 
 from devices.checked import Section
 from devices.errors import SiteConfigError
-from devices.profile import Profile
+from devices.profile import ALARM_CLASSES, Profile
 from devices.yaml_source import load_yaml
 
-__all__ = ["SITE_KINDS", "BusConfig", "DeviceConfig", "RuleOverride", "SiteConfig", "load_site"]
+__all__ = ["SITE_KINDS", "BusConfig", "DeviceConfig", "Interlock", "InterlockAction", "RuleOverride", "SiteConfig",
+           "load_site"]
 
 SITE_KINDS = ("micro_station", "charging_shed", "fire_cabinets")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -67,6 +70,31 @@ class RuleOverride:
 
 
 @dataclass(frozen=True, slots=True)
+class InterlockAction:
+    point: str  # a point name, or the last part of one (`relay` means every `portN.relay`)
+    value: Any
+    device: str = ""
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Interlock:
+    """Any (or all) devices of `group` with an active alarm of `alarm_class` (or offline) -> raise, act."""
+
+    id: str
+    mode: Literal["any", "all"]
+    group: str
+    raise_class: str
+    severity: int
+    alarm_class: str = ""
+    offline: bool = False
+    sustain_s: float = 0.0
+    latch: bool = False
+    actions: tuple[InterlockAction, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SiteConfig:
     file: str
     id: str
@@ -80,9 +108,13 @@ class SiteConfig:
     buses: tuple[BusConfig, ...]
     devices: tuple[DeviceConfig, ...]
     rules: tuple[RuleOverride, ...] = ()
+    interlocks: tuple[Interlock, ...] = ()
 
     def bus(self, bus_id: str) -> BusConfig:
         return next(b for b in self.buses if b.id == bus_id)
+
+    def device(self, device_id: str) -> DeviceConfig:
+        return next(d for d in self.devices if d.id == device_id)
 
     def devices_on(self, bus_id: str) -> list[DeviceConfig]:
         return [d for d in self.devices if d.bus == bus_id]
@@ -91,7 +123,7 @@ class SiteConfig:
 def load_site(path: Path, profiles: Mapping[str, Profile] | None = None) -> SiteConfig:
     """Read and check a site file. With `profiles`, every device's profile must exist and fit its bus."""
     top = Section(load_yaml(path, SiteConfigError), file=str(path), path="", error=SiteConfigError, line=1)
-    top.only("site", "gateway", "buses", "devices", "rules")
+    top.only("site", "gateway", "buses", "devices", "rules", "interlocks")
     site = top.section("site")
     site.only("id", "name", "kind", "street", "location")
     site_id = _checked_id(site, "id")
@@ -162,10 +194,46 @@ def load_site(path: Path, profiles: Mapping[str, Profile] | None = None) -> Site
                                   enabled=r.bool("enabled", True), sustain_s=r.duration("for", None),
                                   when_value=r.raw("when_value", None), line=r.line))
 
+    groups = {g for d in devices.values() for g in d.groups}
+    interlocks = tuple(_parse_interlock(sec, devices, groups) for sec in top.sections("interlocks", []))
     return SiteConfig(file=str(path), id=site_id, name=site.str("name", site_id),
                       kind=site.choice("kind", SITE_KINDS), street=site.str("street"), lat=float(lat),
                       lon=float(lon), gateway_id=_checked_id(gw, "id"), indicator=indicator,
-                      buses=tuple(buses.values()), devices=tuple(devices.values()), rules=tuple(rules))
+                      buses=tuple(buses.values()), devices=tuple(devices.values()), rules=tuple(rules),
+                      interlocks=interlocks)
+
+
+def _parse_interlock(sec: Section, devices: Mapping[str, DeviceConfig], groups: set[str]) -> Interlock:
+    sec.only("id", "any", "all", "for", "raise", "latch", "actions")
+    modes = [m for m in ("any", "all") if sec.has(m)]
+    if len(modes) != 1:
+        sec.fail("an interlock watches either any: or all: devices of a group")
+    cond = sec.section(modes[0])
+    cond.only("group", "class", "offline")
+    group = cond.str("group")
+    if group not in groups:
+        cond.fail(f"no device is in group {group!r}", "group")
+    if cond.has("class") == cond.has("offline"):
+        cond.fail("watch either an alarm class (class: fire) or offline: true")
+    raise_sec = sec.section("raise")
+    raise_sec.only("class", "severity")
+    actions = []
+    for act in sec.sections("actions", []):
+        act.only("device", "group", "point", "value")
+        if act.has("device") == act.has("group"):
+            act.fail("an action names either a device or a group")
+        if act.has("device") and act.str("device") not in devices:
+            act.fail(f"unknown device {act.str('device')!r}", "device")
+        if act.has("group") and act.str("group") not in groups:
+            act.fail(f"no device is in group {act.str('group')!r}", "group")
+        actions.append(InterlockAction(point=act.str("point"), value=act.raw("value"), device=act.str("device", ""),
+                                       group=act.str("group", "")))
+    return Interlock(id=_checked_id(sec, "id"), mode=modes[0], group=group,
+                     raise_class=raise_sec.choice("class", ALARM_CLASSES), severity=raise_sec.int("severity", 2, lo=1,
+                                                                                                hi=5),
+                     alarm_class=cond.choice("class", ALARM_CLASSES, ""), offline=cond.bool("offline", False),
+                     sustain_s=sec.duration("for", 0.0), latch=sec.bool("latch", False), actions=tuple(actions),
+                     line=sec.line)
 
 
 def _checked_id(sec: Section, key: str) -> str:

@@ -1,0 +1,328 @@
+"""The edge agent: one task group that owns every long-lived task of a site's gateway.
+
+    bus workers (one per bus) --values--> rule engine --transitions--> outbox (alarms, events)
+          ^                                   |                            |
+          +------ writes (interlocks) --------+                  uplink (when a broker is configured)
+    telemetry: report-on-change (deadband) readings, buffered up to a second, then one transaction
+
+Rules and interlocks run whether or not any network is up; the uplink only reads the outbox. Alarms and
+events are committed before anything else happens with them; telemetry waits in memory for at most one
+second (a kill -9 loses at most that second of readings, never an alarm).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from devices.profile import LineEvent, Profile
+from devices.site_config import SiteConfig
+from edge.bus_worker import ModbusBusWorker, WriteRequest
+from edge.clock import Clock
+from edge.health import ProcessHealth
+from edge.modbus_link import ModbusLink
+from edge.outbox import Outbox
+from edge.polled_device import PolledDevice, candidates_for
+from edge.rules import RuleEngine, Transition, build_instances, site_groups
+from edge.serial_link import SerialLink
+from edge.serial_worker import SerialWorker
+from edge.state_store import StateStore
+from edge.uplink import BrokerConfig, Uplink
+from edge.watchdog import notify, watchdog_period
+
+__all__ = ["EdgeAgent"]
+
+log = structlog.get_logger("firefleet.edge")
+AGENT_VERSION = "0.1.0"
+TELEMETRY_FLUSH_S = 1.0
+LINK_FAULT_AFTER_S = 20.0  # collector unreachable this long -> local fault (target <= 30 s)
+
+
+class EdgeAgent:
+    def __init__(self, site: SiteConfig, profiles: Mapping[str, Profile], data_dir: Path, *,
+                 broker: BrokerConfig | None = None, bus_map: Mapping[str, Mapping[str, Any]] | None = None,
+                 clock: Clock | None = None, heartbeat_s: float = 30.0) -> None:
+        self.site = site
+        self.profiles = profiles
+        self.clock = clock or Clock()
+        self.data_dir = data_dir
+        self.outbox = Outbox(data_dir / "outbox.sqlite")
+        self.state = StateStore(data_dir / "state.sqlite")
+        self.engine = RuleEngine(build_instances(site, profiles), site_groups(site))
+        self.engine.restore(self.state.get("rules", {}))
+        self.health = ProcessHealth(data_dir)
+        self.workers: dict[str, ModbusBusWorker | SerialWorker] = {}
+        self._worker_of: dict[str, ModbusBusWorker | SerialWorker] = {}
+        self._telemetry: list[dict[str, Any]] = []
+        self._reported: dict[str, dict[str, Any]] = {}
+        self._pending_actions: set[asyncio.Task[None]] = set()
+        self._link_lost_since: float | None = None
+        self._link_fault = False
+        self.stopping = asyncio.Event()
+        self.reload_requested = False
+        self._build_workers(bus_map or {})
+        self.uplink = Uplink(broker, site.id, site.gateway_id, self.outbox, birth=self._birth, health=self._health,
+                             on_command=self._command, heartbeat_s=heartbeat_s) if broker else None
+        self._log = log.bind(site=site.id, gateway=site.gateway_id)
+
+    # -- construction ------------------------------------------------------------------------------
+    def _build_workers(self, bus_map: Mapping[str, Mapping[str, Any]]) -> None:
+        for bus in self.site.buses:
+            where = bus_map.get(bus.id, {})
+            on_bus = self.site.devices_on(bus.id)
+            if not on_bus:
+                continue
+            worker: ModbusBusWorker | SerialWorker
+            if bus.type == "serial":
+                dev = on_bus[0]
+                link = SerialLink(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits)
+                worker = SerialWorker(bus, dev, self.profiles[dev.profile], link, self)
+            else:
+                if bus.type == "modbus_tcp":
+                    modbus = ModbusLink.tcp(where.get("host", bus.host), int(where.get("port", bus.tcp_port)))
+                else:
+                    modbus = ModbusLink.rtu(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits)
+                devices = [PolledDevice(d, self.profiles[d.profile], candidates_for(self.profiles[d.profile],
+                                                                                   self.profiles)) for d in on_bus]
+                worker = ModbusBusWorker(bus, devices, modbus, self)
+            self.workers[bus.id] = worker
+            for dev in on_bus:
+                self._worker_of[dev.id] = worker
+
+    # -- running -----------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until `stopping` is set; then flush telemetry and close the stores."""
+        self._log.info("edge agent starting", devices=len(self.site.devices), buses=len(self.workers),
+                       rules=len(self.engine.instances), uplink=bool(self.uplink))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(w.run(), name=f"bus:{bus_id}") for bus_id, w in self.workers.items()]
+                tasks.append(tg.create_task(self._housekeeping(), name="housekeeping"))
+                if self.uplink is not None:
+                    tasks.append(tg.create_task(self.uplink.run(), name="uplink"))
+                notify("READY=1")
+                await self.stopping.wait()
+                notify("STOPPING=1")
+                for task in (*tasks, *self._pending_actions):
+                    task.cancel()
+        finally:
+            self._flush_telemetry()
+            self.state.put("rules", self.engine.snapshot())
+            self.outbox.close()
+            self.state.close()
+            self._log.info("edge agent stopped")
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+
+    async def _housekeeping(self) -> None:
+        period = watchdog_period()
+        last_dog = 0.0
+        while True:
+            await asyncio.sleep(0.25)
+            now = self.clock.wall()
+            self._apply(self.engine.tick(now))
+            self._flush_telemetry()
+            self._supervise_link()
+            if period is not None and time.monotonic() - last_dog >= period:
+                notify("WATCHDOG=1")
+                last_dog = time.monotonic()
+
+    # -- sink: what the bus workers report ---------------------------------------------------------
+    def on_values(self, device: str, values: dict[str, Any]) -> None:
+        self._apply(self.engine.update(device, values, self.clock.wall()))
+        changed = self._report_on_change(device, values)
+        if changed:
+            self._telemetry.append({"type": "reading", "device": device, "values": changed,
+                                    **self.clock.stamp().as_fields()})
+            if len(self._telemetry) >= 5000:
+                self._flush_telemetry()
+
+    def on_health(self, device: str, online: bool, reason: str) -> None:
+        self._event(device, "device_online" if online else "device_offline", {"reason": reason})
+        if not online:
+            self._reported.pop(device, None)  # report every value afresh when it returns
+        self._apply(self.engine.set_offline(device, not online, self.clock.wall()))
+
+    def on_event(self, device: str, kind: str, details: dict[str, Any]) -> None:
+        self._event(device, kind, details)
+
+    def on_line_event(self, device: str, event: LineEvent, fields: dict[str, Any]) -> None:
+        """A fire panel's printed event: an alarm in its own right, keyed by loop, zone and address."""
+        where = f"L{fields.get('loop', 0)}-Z{fields.get('zone', 0)}-A{fields.get('address', 0)}"
+        key = f"{device}/{where}/{event.cls}"
+        self._alarm({"key": key, "device": device, "rule": f"panel-{event.cls}", "class": event.cls,
+                     "severity": 1 if event.cls == "fire" else 3,
+                     "state": "active" if event.condition == "active" else "cleared",
+                     "value": fields, "text": str(fields.get("text", ""))})
+
+    # -- records -----------------------------------------------------------------------------------
+    def _report_on_change(self, device: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        last = self._reported.setdefault(device, {})
+        profile = self.profiles[self.site.device(device).profile]
+        changed = {}
+        for name, value in values.items():
+            old = last.get(name, _MISSING)
+            if old is not _MISSING and _within_deadband(profile, name, old, value):
+                continue
+            last[name] = value
+            changed[name] = value
+        return changed
+
+    def _flush_telemetry(self) -> None:
+        if self._telemetry:
+            batch, self._telemetry = self._telemetry, []
+            self.outbox.append_many("telemetry", batch)
+            self._kick()
+
+    def _alarm(self, body: dict[str, Any]) -> None:
+        self.outbox.append("alarm", {"type": "alarm", "site": self.site.id, **body, **self.clock.stamp().as_fields()})
+        self._log.info("alarm " + body["state"], key=body["key"], cls=body["class"])
+        self._kick()
+
+    def _event(self, device: str, kind: str, details: dict[str, Any]) -> None:
+        self.outbox.append("event", {"type": "event", "site": self.site.id, "device": device, "kind": kind,
+                                     "details": details, **self.clock.stamp().as_fields()})
+        self._kick()
+
+    def _kick(self) -> None:
+        if self.uplink is not None:
+            self.uplink.kick()
+
+    # -- rules -> alarms and actions ---------------------------------------------------------------
+    def _apply(self, transitions: list[Transition]) -> None:
+        if not transitions:
+            return
+        for tr in transitions:
+            inst = tr.instance
+            self._alarm({"key": inst.key, "device": inst.device, "rule": inst.rule, "class": inst.cls,
+                         "severity": inst.severity, "state": "active" if tr.kind == "raise" else "cleared",
+                         "value": tr.value, "text": inst.text})
+            if tr.kind == "raise":
+                for action in inst.actions:
+                    self.write(action.device, action.point, action.value, cause=inst.key)
+        self.state.put("rules", self.engine.snapshot())
+
+    def write(self, device: str, point: str, value: Any, *, cause: str) -> asyncio.Future[str]:
+        """Queue a write on the device's bus; its outcome becomes an `action` event."""
+        worker = self._worker_of[device]
+        request = WriteRequest(device, point, value)
+        worker.submit(request)
+        request.done.add_done_callback(lambda fut: self._action_done(device, point, value, cause, fut))
+        return request.done
+
+    def _action_done(self, device: str, point: str, value: Any, cause: str, fut: asyncio.Future[str]) -> None:
+        if fut.cancelled():
+            return
+        result = fut.result()
+        self._event(device, "action", {"point": point, "value": value, "cause": cause, "result": result})
+        if result != "verified":
+            self._log.warning("action failed", device=device, point=point, result=result, cause=cause)
+
+    # -- link supervision --------------------------------------------------------------------------
+    def _supervise_link(self) -> None:
+        if self.uplink is None:
+            return
+        now = time.monotonic()
+        if self.uplink.link_ok:
+            self._link_lost_since = None
+            if self._link_fault:
+                self._link_fault = False
+                self._link_alarm("cleared")
+            return
+        if self._link_lost_since is None:
+            self._link_lost_since = now
+        elif not self._link_fault and now - self._link_lost_since >= LINK_FAULT_AFTER_S:
+            self._link_fault = True
+            self._link_alarm("active")
+
+    def _link_alarm(self, state: str) -> None:
+        self._alarm({"key": f"{self.site.gateway_id}/collector-link", "device": "", "rule": "collector-link",
+                     "class": "fault", "severity": 2, "state": state, "value": None, "text": "与监控中心通信中断"})
+        if self.site.indicator is not None:
+            device, point = self.site.indicator
+            self.write(device, point, state == "active", cause="collector-link")
+
+    # -- uplink callbacks --------------------------------------------------------------------------
+    def _birth(self) -> dict[str, Any]:
+        devices = []
+        for dev in self.site.devices:
+            worker = self._worker_of.get(dev.id)
+            polled = worker.devices.get(dev.id) if isinstance(worker, ModbusBusWorker) else None
+            devices.append({"id": dev.id, "name": dev.name, "profile": polled.profile.id if polled else dev.profile,
+                            "configured_profile": dev.profile, "bus": dev.bus, "unit": dev.unit,
+                            "groups": list(dev.groups), "online": self._online(dev.id),
+                            "values": self.engine.values.get(dev.id, {})})
+        return {"site": self.site.id, "agent_version": AGENT_VERSION, "devices": devices,
+                "active_alarms": [i.key for i in self.engine.active()], **self.clock.stamp().as_fields()}
+
+    def _online(self, device: str) -> bool:
+        worker = self._worker_of.get(device)
+        if isinstance(worker, ModbusBusWorker):
+            return worker.devices[device].health.online
+        return worker.health.online if worker is not None else False
+
+    def _health(self) -> dict[str, Any]:
+        return {**self.health.sample(), "outbox": self.outbox.depth(), "clock_trusted": self.clock.trusted(),
+                "buses": {bus_id: w.counters.as_dict() for bus_id, w in self.workers.items()},
+                "devices_offline": [d.id for d in self.site.devices if not self._online(d.id)]}
+
+    async def _command(self, command: dict[str, Any]) -> None:
+        """Durable requests from the collector: executing, then successful or failed with a reason."""
+        cid = command.get("id")
+        if not isinstance(cid, str):
+            return
+        self._command_state(cid, "executing", "")
+        action = command.get("action")
+        try:
+            if action == "write":
+                device, point = str(command.get("device")), str(command.get("point"))
+                if device not in self._worker_of:
+                    raise ValueError(f"unknown device {device!r}")
+                result = await asyncio.wait_for(self.write(device, point, command.get("value"), cause=f"command:{cid}"),
+                                                30)
+                if result != "verified":
+                    raise ValueError(result)
+            elif action == "acknowledge":
+                key = str(command.get("key"))
+                self._apply(self.engine.acknowledge(key, self.clock.wall()))
+            elif action == "rebirth":
+                if self.uplink is not None:
+                    self.uplink.rebirth()
+            elif action == "reload_config":
+                self.reload_requested = True  # the command loop rebuilds the agent from the site file
+                self.stopping.set()
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        except (ValueError, TimeoutError) as exc:
+            self._command_state(cid, "failed", str(exc) or "timed out")
+            return
+        self._command_state(cid, "successful", "")
+
+    def _command_state(self, cid: str, state: str, reason: str) -> None:
+        self.outbox.append("event", {"type": "command", "site": self.site.id, "command": cid, "state": state,
+                                     "reason": reason, **self.clock.stamp().as_fields()})
+        self._kick()
+
+
+_MISSING = object()
+
+
+def _within_deadband(profile: Profile, name: str, old: Any, new: Any) -> bool:
+    if old == new:
+        return True
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(new, bool):
+        try:
+            deadband = profile.point(name).deadband
+        except KeyError:
+            return False
+        return abs(new - old) < deadband
+    return False

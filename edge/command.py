@@ -1,0 +1,27 @@
+"""`firefleet edge --config SITE_FILE [--broker URL] [--data-dir DIR] [--bus-map served.json]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("edge", help="run the edge agent of one site")
+    parser.add_argument("--config", type=Path, required=True, help="the site file")
+    parser.add_argument("--broker", help="mqtt://user:pass@host:1883 or mqtts://...; none: run local rules only")
+    parser.add_argument("--ca-file", help="CA certificate for mqtts://")
+    parser.add_argument("--data-dir", type=Path, default=Path("/var/lib/firefleet"),
+                        help="outbox and rule state (default /var/lib/firefleet)")
+    parser.add_argument("--bus-map", type=Path, help="served.json of a simulator: where each bus really is")
+    parser.add_argument("--profiles", type=Path, help="firmware profile folder")
+    parser.add_argument("--heartbeat", type=float, default=30.0, help="seconds between heartbeats (default 30)")
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge.main import run_from_args  # late: `firefleet profiles` stays light
+
+    return run_from_args(args)

@@ -1,0 +1,49 @@
+"""Start the agent from the command line; rebuild it when a `reload_config` command asks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from devices.errors import SiteConfigError
+from devices.profile_loader import load_profile_dir
+from devices.site_config import load_site
+from edge.agent import EdgeAgent
+from edge.logs import configure_logging
+from edge.uplink import BrokerConfig
+
+__all__ = ["run_from_args"]
+
+
+def _bus_map(path: Path | None, site_id: str) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        served = json.loads(path.read_text())
+        return dict(served["sites"][site_id])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SiteConfigError(f"bus map has no entry for site {site_id!r} ({exc})", file=str(path)) from None
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    configure_logging()
+    try:
+        broker = BrokerConfig.from_url(args.broker, args.ca_file) if args.broker else None
+    except ValueError as exc:
+        raise SiteConfigError(str(exc), field="--broker") from None
+    return asyncio.run(_serve(args, broker))
+
+
+async def _serve(args: argparse.Namespace, broker: BrokerConfig | None) -> int:
+    while True:
+        profiles = load_profile_dir(args.profiles)
+        site = load_site(args.config, profiles)
+        agent = EdgeAgent(site, profiles, args.data_dir, broker=broker, bus_map=_bus_map(args.bus_map, site.id),
+                          heartbeat_s=args.heartbeat)
+        agent.install_signal_handlers()
+        await agent.run()
+        if not agent.reload_requested:
+            return 0

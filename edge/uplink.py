@@ -1,0 +1,212 @@
+"""The one module that imports aiomqtt: the agent's MQTT session with the collector (docs/protocol.md).
+
+On every connect: a will (death) carrying this connection's `bdseq`, then subscriptions (collector state,
+acks, commands), then a birth with the full snapshot. While the collector's retained state says online,
+the publisher drains the outbox in priority order (alarms, events, telemetry), records accepted before
+this connection marked historical, each message numbered (`boot`, `seq`). A record stays in the outbox
+until an ack names it; records not acked within `resend_after` seconds are sent again (the collector
+de-duplicates by id). Reconnects back off with jitter, capped. Cancellation passes through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import aiomqtt
+import structlog
+
+from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, ProtocolError, decode, encode, gateway_topic
+from edge.backoff import next_delay
+from edge.episodes import Episodes
+from edge.outbox import Outbox
+
+__all__ = ["BrokerConfig", "Uplink"]
+
+log = structlog.get_logger("firefleet.edge.uplink")
+BATCH = {"alarm": 50, "event": 100, "telemetry": 200}
+MAX_INFLIGHT = 4000  # records sent and not yet acknowledged; past this, wait for acks
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, ca_file: str | None = None) -> BrokerConfig:
+        """mqtt://[user:pass@]host[:port] or mqtts://... (TLS, port 8883 by default)."""
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+            raise ValueError(f"broker URL must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}")
+        tls = parsed.scheme == "mqtts"
+        return cls(host=parsed.hostname, port=parsed.port or (8883 if tls else 1883),
+                   username=unquote(parsed.username) if parsed.username else None,
+                   password=unquote(parsed.password) if parsed.password else None, tls=tls, ca_file=ca_file)
+
+
+class Uplink:
+    def __init__(self, broker: BrokerConfig, site: str, gateway: str, outbox: Outbox, *,
+                 birth: Callable[[], dict[str, Any]], health: Callable[[], dict[str, Any]],
+                 on_command: Callable[[dict[str, Any]], Awaitable[None]], heartbeat_s: float = 30.0,
+                 resend_after: float = 10.0) -> None:
+        self.broker = broker
+        self.site, self.gateway = site, gateway
+        self.outbox = outbox
+        self._birth, self._health, self._on_command = birth, health, on_command
+        self.heartbeat_s = heartbeat_s
+        self.resend_after = resend_after
+        self.boot = uuid.uuid4().hex[:12]
+        self.bdseq = 0
+        self.seq = 0
+        self.connected = False
+        self.collector_online = False
+        self.last_ack = 0.0
+        self.connected_since = 0.0
+        self.sent = 0
+        self.rejected_downlink = 0
+        self._inflight: dict[int, float] = {}  # outbox row -> monotonic time sent
+        self._more = asyncio.Event()
+        self._rebirth_due = False
+        self._episodes = Episodes(log.bind(site=site, gateway=gateway))
+
+    @property
+    def link_ok(self) -> bool:
+        return self.connected and self.collector_online
+
+    def rebirth(self) -> None:
+        """Publish a fresh birth (the collector saw a gap, or asked)."""
+        self._rebirth_due = True
+        self._more.set()
+
+    def kick(self) -> None:
+        """New records are in the outbox."""
+        self._more.set()
+
+    def topic(self, kind: str) -> str:
+        return gateway_topic(self.site, self.gateway, kind)
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._session()
+                attempt = 0
+            except aiomqtt.MqttError as exc:
+                attempt += 1
+                self._episodes.problem("broker", "broker unreachable", reason=str(exc))
+            finally:
+                self.connected = self.collector_online = False
+                self._inflight.clear()
+            await asyncio.sleep(next_delay(attempt, base=0.5, cap=15.0))
+
+    def _client(self) -> aiomqtt.Client:
+        self.bdseq += 1
+        will = aiomqtt.Will(self.topic("death"), encode({"boot": self.boot, "bdseq": self.bdseq}), qos=1)
+        tls_context = None
+        if self.broker.tls:
+            tls_context = ssl.create_default_context(cafile=self.broker.ca_file)
+        client = aiomqtt.Client(self.broker.host, self.broker.port, username=self.broker.username,
+                                password=self.broker.password, identifier=f"ff-{self.gateway}", will=will,
+                                clean_session=True, keepalive=15, timeout=10, tls_context=tls_context)
+        client.pending_calls_threshold = 1000
+        return client
+
+    async def _session(self) -> None:
+        async with self._client() as client:
+            self.connected = True
+            self.connected_since = time.time()
+            self._episodes.resolved("broker", "broker connected", host=self.broker.host, port=self.broker.port)
+            for kind in ("ack", "command"):
+                await client.subscribe(self.topic(kind), qos=1)
+            await client.subscribe(COLLECTOR_STATE_TOPIC, qos=1)
+            await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._receive(client), name="uplink-receive")
+                    tg.create_task(self._drain(client), name="uplink-drain")
+                    tg.create_task(self._heartbeats(client), name="uplink-heartbeat")
+            except asyncio.CancelledError:
+                # A clean disconnect does not fire the will: say goodbye ourselves (bounded wait).
+                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                    async with asyncio.timeout(2.0):
+                        await client.publish(self.topic("death"),
+                                             encode({"boot": self.boot, "bdseq": self.bdseq}), qos=1)
+                raise
+
+    async def _publish(self, client: aiomqtt.Client, kind: str, body: dict[str, Any]) -> None:
+        self.seq += 1
+        await client.publish(self.topic(kind), encode({"boot": self.boot, "seq": self.seq, **body}), qos=1)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            topic = str(message.topic)
+            try:
+                payload = decode(bytes(message.payload)) if isinstance(message.payload, (bytes, bytearray)) else {}
+            except ProtocolError as exc:
+                self.rejected_downlink += 1
+                self._episodes.problem("downlink", "bad downlink message", topic=topic, reason=str(exc))
+                continue
+            if topic == COLLECTOR_STATE_TOPIC:
+                online = bool(payload.get("online"))
+                if online != self.collector_online:
+                    log.info("collector " + ("online" if online else "offline"), gateway=self.gateway)
+                self.collector_online = online
+                self._more.set()
+            elif topic == self.topic("ack"):
+                ids = payload.get("ids")
+                if isinstance(ids, list):
+                    self.outbox.ack(i for i in ids if isinstance(i, str))
+                    for record_id in ids:
+                        if isinstance(record_id, str) and record_id.startswith(self.outbox.outbox_id + ":"):
+                            self._inflight.pop(int(record_id.rsplit(":", 1)[1]), None)
+                    self.last_ack = time.monotonic()
+                    self._more.set()
+            elif topic == self.topic("command"):
+                await self._on_command(payload)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        while True:
+            if self._rebirth_due:
+                self._rebirth_due = False
+                await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
+            if self.collector_online:
+                now = time.monotonic()
+                for row, sent_at in list(self._inflight.items()):
+                    if now - sent_at > self.resend_after:
+                        del self._inflight[row]
+                sent_any = False
+                for lane in ("alarm", "event", "telemetry") if len(self._inflight) < MAX_INFLIGHT else ():
+                    batch = self.outbox.next_batch(BATCH[lane], skip_rows=self._inflight, lane=lane)
+                    if not batch:
+                        continue
+                    records = [{"id": r.id, "historical": r.created < self.connected_since, **r.record} for r in batch]
+                    await self._publish(client, LANE_TOPIC[lane], {"records": records})
+                    sent_at = time.monotonic()
+                    for r in batch:
+                        self._inflight[r.row] = sent_at
+                    self.sent += len(batch)
+                    sent_any = True
+                    break  # look again from the top: a new alarm goes before the next telemetry batch
+                if sent_any:
+                    continue
+            self._more.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._more.wait()
+
+    async def _heartbeats(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._publish(client, "heartbeat", {"health": self._health()})
+            await asyncio.sleep(self.heartbeat_s)
