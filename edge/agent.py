@@ -47,7 +47,7 @@ LINK_FAULT_AFTER_S = 20.0  # collector unreachable this long -> local fault (tar
 class EdgeAgent:
     def __init__(self, site: SiteConfig, profiles: Mapping[str, Profile], data_dir: Path, *,
                  broker: BrokerConfig | None = None, bus_map: Mapping[str, Mapping[str, Any]] | None = None,
-                 clock: Clock | None = None, heartbeat_s: float = 30.0) -> None:
+                 clock: Clock | None = None, heartbeat_s: float = 30.0, reconnect_cap: float = 15.0) -> None:
         self.site = site
         self.profiles = profiles
         self.clock = clock or Clock()
@@ -68,7 +68,8 @@ class EdgeAgent:
         self.reload_requested = False
         self._build_workers(bus_map or {})
         self.uplink = Uplink(broker, site.id, site.gateway_id, self.outbox, birth=self._birth, health=self._health,
-                             on_command=self._command, heartbeat_s=heartbeat_s) if broker else None
+                             on_command=self._command, heartbeat_s=heartbeat_s,
+                             reconnect_cap=reconnect_cap) if broker else None
         self._log = log.bind(site=site.id, gateway=site.gateway_id)
 
     # -- construction ------------------------------------------------------------------------------

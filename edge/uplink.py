@@ -60,13 +60,14 @@ class Uplink:
     def __init__(self, broker: BrokerConfig, site: str, gateway: str, outbox: Outbox, *,
                  birth: Callable[[], dict[str, Any]], health: Callable[[], dict[str, Any]],
                  on_command: Callable[[dict[str, Any]], Awaitable[None]], heartbeat_s: float = 30.0,
-                 resend_after: float = 10.0) -> None:
+                 resend_after: float = 10.0, reconnect_cap: float = 15.0) -> None:
         self.broker = broker
         self.site, self.gateway = site, gateway
         self.outbox = outbox
         self._birth, self._health, self._on_command = birth, health, on_command
         self.heartbeat_s = heartbeat_s
         self.resend_after = resend_after
+        self.reconnect_cap = reconnect_cap
         self.boot = uuid.uuid4().hex[:12]
         self.bdseq = 0
         self.seq = 0
@@ -103,13 +104,13 @@ class Uplink:
             try:
                 await self._session()
                 attempt = 0
-            except aiomqtt.MqttError as exc:
+            except* aiomqtt.MqttError as group:  # raised bare by connect, grouped by the session's tasks
                 attempt += 1
-                self._episodes.problem("broker", "broker unreachable", reason=str(exc))
+                self._episodes.problem("broker", "broker unreachable", reason=str(group.exceptions[0]))
             finally:
                 self.connected = self.collector_online = False
                 self._inflight.clear()
-            await asyncio.sleep(next_delay(attempt, base=0.5, cap=15.0))
+            await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))
 
     def _client(self) -> aiomqtt.Client:
         self.bdseq += 1

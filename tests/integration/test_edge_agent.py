@@ -1,0 +1,140 @@
+"""The edge agent against real simulators and a real mosquitto that the test starts and stops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from simulators.harness import running_simulation
+from tests.conftest import SITES
+from tests.support.agents import eventually, running_agent
+from tests.support.collector_standin import running_standin
+from tests.support.mosquitto import Mosquitto
+
+SHED = SITES / "charging-shed.yaml"
+SITE = "shed-xixi-01"
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    mosquitto = Mosquitto(tmp_path / "mosquitto")
+    mosquitto.start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+async def test_overheat_cuts_the_port_locally_and_the_alarm_reaches_mqtt(tmp_path: Path, broker: Mosquitto) -> None:
+    async with (running_simulation([SHED], tmp_path / "run") as sim,
+                running_standin(broker.port) as collector,
+                running_agent(SHED, sim, tmp_path / "data", broker_url=broker.url)):
+        box = sim.sim.device(SITE, "box1")
+        box.set_signals({"port1.relay": True, "port2.relay": True, "port3.relay": True})
+        await collector.wait_for(lambda r: r.births, 20)
+        box.set_signals({"port3.temperature": 71.5}, hold=True)
+        await eventually(lambda: box.value("port3.relay") is False, 30, "port 3 relay cut")
+        key = "box1/port-overheat-cut/port3"
+        await collector.wait_for(lambda r: any(a["state"] == "active" for a in r.alarms(key)), 20)
+        alarm = collector.received.alarms(key)[0]
+        assert (alarm["class"], alarm["device"], alarm["site"], alarm["value"]) == ("prewarning", "box1", SITE, 71.5)
+        await collector.wait_for(lambda r: any(
+            rec.get("kind") == "action" and rec["details"]["point"] == "port3.relay"
+            and rec["details"]["result"] == "verified" for rec in r.records.values()), 20)
+        assert box.value("port1.relay") is True and box.value("port2.relay") is True  # neighbours keep charging
+
+
+async def test_smoke_with_the_broker_down_cuts_the_shed_and_everything_arrives_later(
+        tmp_path: Path, broker: Mosquitto) -> None:
+    async with (running_simulation([SHED], tmp_path / "run") as sim,
+                running_standin(broker.port) as collector,
+                running_agent(SHED, sim, tmp_path / "data", broker_url=broker.url) as agent):
+        box1, box2, sd1 = (sim.sim.device(SITE, d) for d in ("box1", "box2", "sd1"))
+        box1.set_signals({f"port{n}.relay": True for n in range(1, 11)})
+        box2.set_signals({f"port{n}.relay": True for n in range(1, 21)})
+        await collector.wait_for(lambda r: r.births and any(k == "telemetry" for k, _ in r.order), 20)
+
+        broker.stop()
+        collector.acking = False
+        sd1.set_signals({"smoke_alarm": True}, hold=True)
+        await eventually(lambda: not any(box1.value(f"port{n}.relay") for n in range(1, 11))
+                         and not any(box2.value(f"port{n}.relay") for n in range(1, 21)), 30,
+                         "every port in the shed cut with no network")
+        await eventually(lambda: agent.outbox.depth()["alarm"]["records"] >= 2, 10, "alarms in the outbox")
+        await eventually(lambda: agent.outbox.depth()["event"]["records"] >= 30, 20, "30 action events")
+        seen_before = len(collector.received.order)
+
+        broker.start()
+        await collector.wait_for(lambda r: {"sd1/smoke", "site/shed-smoke-cut"} <= {a["key"] for a in r.alarms()}, 40)
+        await collector.wait_for(lambda r: sum(1 for rec in r.records.values() if rec.get("kind") == "action") >= 30,
+                                 30)
+        # Alarms before telemetry: every alarm waiting in the outbox came before any queued telemetry.
+        replay = collector.received.order[seen_before:]
+        kinds = [kind for kind, _ in replay]
+        assert kinds[0] == "alarms"
+        if "telemetry" in kinds:
+            assert max(i for i, k in enumerate(kinds) if k == "alarms") < kinds.index("telemetry")
+        assert all(collector.received.records[i]["historical"] for k, i in replay if k == "alarms")
+        # Nothing is deleted at the edge before the collector acknowledges it...
+        assert agent.outbox.depth()["alarm"]["records"] >= 2
+        await collector.ack_pending()
+        await eventually(lambda: agent.outbox.depth()["alarm"]["records"] == 0
+                         and agent.outbox.depth()["event"]["records"] == 0, 20, "outbox drained after the ack")
+        # ...and nothing arrived twice once de-duplicated by id: one record per transition.
+        transitions = [(a["key"], a["state"], a["t"]) for a in collector.received.alarms()]
+        assert len(transitions) == len(set(transitions))
+        fire = collector.received.alarms("site/shed-smoke-cut")
+        assert [a["state"] for a in fire] == ["active"] and fire[0]["class"] == "fire"
+
+
+async def test_every_alarm_survives_twenty_kill_9(tmp_path: Path, broker: Mosquitto) -> None:
+    """The agent is SIGKILLed 20 times while a detector's tamper switch toggles; every alarm record the
+    agent had accepted before a kill (found in its outbox after the kill) reaches the collector. The
+    collector holds its acks during the kills, so every record must live through every kill."""
+    import asyncio
+    import random
+    import sqlite3
+    import sys
+
+    data = tmp_path / "data"
+    rng = random.Random(20)
+    accepted: set[str] = set()
+    async with (running_simulation([SHED], tmp_path / "run") as sim,
+                running_standin(broker.port) as collector):
+        sd1 = sim.sim.device(SITE, "sd1")
+        collector.acking = False
+        command = [sys.executable, "-m", "devices.cli", "edge", "--config", str(SHED), "--data-dir", str(data),
+                   "--bus-map", str(tmp_path / "run" / "served.json"), "--broker", broker.url, "--heartbeat", "2"]
+
+        def outbox_alarm_ids() -> set[str]:
+            db = sqlite3.connect(data / "outbox.sqlite")
+            try:
+                outbox_id = db.execute("SELECT value FROM meta WHERE key = 'outbox_id'").fetchone()[0]
+                rows = db.execute("SELECT row FROM records WHERE lane = 'alarm'").fetchall()
+            finally:
+                db.close()
+            return {f"{outbox_id}:{row}" for (row,) in rows}
+
+        for kill in range(20):
+            proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.DEVNULL)
+            await asyncio.sleep(1.2)
+            sd1.set_signals({"tamper": kill % 2 == 0}, hold=True)
+            await asyncio.sleep(rng.uniform(0.8, 2.5))
+            proc.kill()
+            await proc.wait()
+            accepted |= outbox_alarm_ids()
+
+        final = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL,
+                                                     stderr=asyncio.subprocess.DEVNULL)
+        try:
+            await collector.wait_for(lambda r: accepted <= r.records.keys(), 60)
+            await collector.ack_pending()
+            await eventually(lambda: not outbox_alarm_ids(), 30, "the outbox emptied by the acks")
+        finally:
+            final.terminate()
+            await final.wait()
+    tamper = [a for a in collector.received.alarms("sd1/tamper")]
+    assert len(tamper) >= 10, f"only {len(tamper)} tamper alarms: the test did not exercise the agent"
+    assert len(accepted) >= 10, f"only {len(accepted)} alarms were in the outbox across the kills"
+    assert collector.errors == []

@@ -1,0 +1,38 @@
+"""Run an edge agent inside a test's event loop, against simulators, optionally with a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from devices.profile_loader import load_profile_dir
+from devices.site_config import load_site
+from edge.agent import EdgeAgent
+from edge.uplink import BrokerConfig
+from simulators.harness import SimulationHandle
+
+
+@contextlib.asynccontextmanager
+async def running_agent(site_file: Path, sim: SimulationHandle, data_dir: Path, *, broker_url: str | None = None,
+                        heartbeat_s: float = 2.0) -> AsyncIterator[EdgeAgent]:
+    profiles = load_profile_dir()
+    site = load_site(site_file, profiles)
+    agent = EdgeAgent(site, profiles, data_dir, broker=BrokerConfig.from_url(broker_url) if broker_url else None,
+                      bus_map=sim.sim.endpoints()[site.id], heartbeat_s=heartbeat_s, reconnect_cap=1.0)
+    task = asyncio.get_running_loop().create_task(agent.run(), name="agent-under-test")
+    try:
+        yield agent
+    finally:
+        agent.stopping.set()
+        await asyncio.wait_for(task, 15)
+
+
+async def eventually(predicate: object, timeout: float = 20.0, what: str = "condition") -> None:
+    """Wait (polling every 50 ms) until predicate() is true; fail with `what` after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,116 @@
+"""The test's stand-in for the collector: a plain MQTT client that keeps what gateways send and acks it.
+
+It publishes the retained collector state (online, with an offline will), de-duplicates records by id,
+keeps the order in which records arrived, and acknowledges only while `acking` is set, so a test can
+check that the edge deletes nothing before the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiomqtt
+
+from devices.protocol import COLLECTOR_STATE_TOPIC, decode, encode, gateway_topic, parse_topic
+
+
+@dataclass
+class Received:
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> record, first copy
+    order: list[tuple[str, str]] = field(default_factory=list)  # (kind, id) in arrival order
+    copies: int = 0
+    births: list[dict[str, Any]] = field(default_factory=list)
+    deaths: list[dict[str, Any]] = field(default_factory=list)
+    heartbeats: list[dict[str, Any]] = field(default_factory=list)
+
+    def alarms(self, key: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.records.values() if r.get("type") == "alarm" and (key is None or r["key"] == key)]
+
+
+class CollectorStandIn:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.received = Received()
+        self.acking = True
+        self.changed = asyncio.Event()
+        self._unacked: dict[tuple[str, str], list[str]] = {}
+        self._client: aiomqtt.Client | None = None
+        self.errors: list[str] = []
+
+    async def run(self) -> None:
+        will = aiomqtt.Will(COLLECTOR_STATE_TOPIC, encode({"online": False}), qos=1, retain=True)
+        while True:
+            try:
+                async with aiomqtt.Client("127.0.0.1", self.port, identifier="standin-collector", will=will,
+                                          keepalive=5) as client:
+                    self._client = client
+                    await client.publish(COLLECTOR_STATE_TOPIC, encode({"online": True}), qos=1, retain=True)
+                    await client.subscribe("ff/v1/+/+/+", qos=1)
+                    async for message in client.messages:
+                        try:
+                            await self._handle(client, str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+                        except (ValueError, KeyError, TypeError) as exc:
+                            self.errors.append(f"{message.topic}: {exc!r}")
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.2)
+
+    async def _handle(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        site, gateway, kind = parse_topic(topic)
+        if kind in ("ack", "command"):
+            return
+        message = decode(payload)
+        r = self.received
+        if kind == "birth":
+            r.births.append(message)
+        elif kind == "death":
+            r.deaths.append(message)
+        elif kind == "heartbeat":
+            r.heartbeats.append(message)
+        else:
+            ids = []
+            for record in message.get("records", []):
+                r.copies += 1
+                ids.append(record["id"])
+                if record["id"] not in r.records:
+                    r.records[record["id"]] = record
+                    r.order.append((kind, record["id"]))
+            self._unacked.setdefault((site, gateway), []).extend(ids)
+        if self.acking:
+            await self.flush_acks(client)
+        self.changed.set()
+
+    async def flush_acks(self, client: aiomqtt.Client) -> None:
+        for (site, gateway), ids in list(self._unacked.items()):
+            if ids:
+                await client.publish(gateway_topic(site, gateway, "ack"), encode({"ids": ids}), qos=1)
+            self._unacked[(site, gateway)] = []
+
+    async def ack_pending(self) -> None:
+        """Start acknowledging, and acknowledge everything received so far."""
+        self.acking = True
+        if self._client is not None:
+            await self.flush_acks(self._client)
+
+    async def wait_for(self, predicate: Any, timeout: float = 20.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate(self.received):
+                self.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await self.changed.wait()
+
+
+@contextlib.asynccontextmanager
+async def running_standin(port: int) -> AsyncIterator[CollectorStandIn]:
+    standin = CollectorStandIn(port)
+    task = asyncio.get_running_loop().create_task(standin.run(), name="collector-standin")
+    try:
+        yield standin
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
