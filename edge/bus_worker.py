@@ -43,6 +43,7 @@ log = structlog.get_logger("firefleet.edge.bus")
 BUSY = 6
 CONFIG_FAULTS = (1, 2)
 UNKNOWN_FIRMWARE_RETRY_S = 60.0
+IDENTIFY_RETRY_S = 2.0
 
 
 class Sink(Protocol):
@@ -200,8 +201,12 @@ class ModbusBusWorker:
             block = ReadBlock(point.table, point.address, point.width, (point,))
             try:
                 words = await self._read(dev, block)
-            except ExceptionReply:
-                continue  # this family's identity block is not there: no candidate will match
+            except ExceptionReply as exc:
+                if exc.code in CONFIG_FAULTS:
+                    continue  # this family's identity block is not there: no candidate will match
+                self._answered(dev, now)  # alive but failing (e.g. device failure): ask again shortly
+                dev.health.parked_until = asyncio.get_running_loop().time() + IDENTIFY_RETRY_S
+                return False
             except (DeviceTimeout, FrameError) as exc:
                 self._missed(dev, asyncio.get_running_loop().time(), exc.reason)
                 return False

@@ -4,6 +4,12 @@ It turns the library's outcomes into ours (devices.errors): no answer in time ->
 exception response -> ExceptionReply(code), an answer from the wrong unit or a garbled one ->
 FrameError, no connection -> LinkDown. Nothing above this module knows pymodbus's names.
 
+The library drops a reply with a bad CRC, noise, or an answer from another unit silently and keeps
+waiting, so by itself every such fault looks like silence. We watch the bytes it receives (its packet
+trace hook): a request that timed out although bytes came back is a FrameError (garbage, bad CRC,
+wrong unit), one that heard nothing is a DeviceTimeout. The library clears its receive buffer before
+every request, which is the line flush after a framing error.
+
 Timeouts are ours, per request (each device's profile recommends one): the library's own timeout is set
 long and never fires, because on TCP it closes the whole connection after a few silent requests, which
 would punish every unit behind a gateway for one dead device. Cancelling a request (a timeout, or a
@@ -32,20 +38,31 @@ class LinkDown(DeviceError):
 
 
 class ModbusLink:
-    def __init__(self, client: Any, describe: str) -> None:
-        self._client = client
+    def __init__(self, factory: Any, describe: str) -> None:
         self.describe = describe
+        self.received_bytes = 0  # since the current request began
+        self.unexplained_bytes = 0  # bytes that came back without making a reply, in total
+        self._client = factory(self._trace)
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self.received_bytes += len(data)
+        return data
 
     @classmethod
     def tcp(cls, host: str, port: int) -> ModbusLink:
-        client = AsyncModbusTcpClient(host, port=port, timeout=_LIBRARY_TIMEOUT, retries=0, reconnect_delay=0)
-        return cls(client, f"tcp://{host}:{port}")
+        def factory(trace: Any) -> Any:
+            return AsyncModbusTcpClient(host, port=port, timeout=_LIBRARY_TIMEOUT, retries=0, reconnect_delay=0,
+                                        trace_packet=trace)
+        return cls(factory, f"tcp://{host}:{port}")
 
     @classmethod
     def rtu(cls, path: str, baud: int, parity: str = "N", stop_bits: int = 1) -> ModbusLink:
-        client = AsyncModbusSerialClient(port=path, baudrate=baud, parity=parity, stopbits=stop_bits, bytesize=8,
-                                         timeout=_LIBRARY_TIMEOUT, retries=0, reconnect_delay=0)
-        return cls(client, f"rtu://{path}@{baud}")
+        def factory(trace: Any) -> Any:
+            return AsyncModbusSerialClient(port=path, baudrate=baud, parity=parity, stopbits=stop_bits, bytesize=8,
+                                           timeout=_LIBRARY_TIMEOUT, retries=0, reconnect_delay=0,
+                                           trace_packet=trace)
+        return cls(factory, f"rtu://{path}@{baud}")
 
     @property
     def connected(self) -> bool:
@@ -94,10 +111,15 @@ class ModbusLink:
         await self._call(coro, timeout, unit)
 
     async def _call(self, coro: Any, timeout: float, unit: int) -> Any:
+        self.received_bytes = 0
         try:
             async with asyncio.timeout(timeout):
                 reply = await coro
         except TimeoutError:
+            if self.received_bytes:
+                self.unexplained_bytes += self.received_bytes
+                raise FrameError(f"{self.received_bytes} bytes came back but no valid answer (garbage, bad CRC "
+                                 "or another unit)", device=str(unit)) from None
             raise DeviceTimeout(f"no answer within {timeout:.2f} s", device=str(unit)) from None
         except ConnectionException as exc:
             raise LinkDown(f"{self.describe}: {exc}") from None

@@ -42,6 +42,7 @@ class RtuLine:
         self.pty: PtyLink | None = None
         self.framer = RtuRequestFramer()
         self.ignored = 0  # frames for units nobody on this line hosts
+        self._late: asyncio.TaskGroup | None = None
 
     def _gap(self) -> float:
         # 3.5 characters of silence; the standard fixes it at 1.75 ms above 19200 baud
@@ -54,10 +55,12 @@ class RtuLine:
         if ready is not None:
             ready.set()
         try:
-            while True:
-                self.framer.feed(await self.pty.read())
-                while (item := self.framer.next_request()) is not None:
-                    await self._handle(item)
+            async with asyncio.TaskGroup() as late_replies:
+                self._late = late_replies
+                while True:
+                    self.framer.feed(await self.pty.read())
+                    while (item := self.framer.next_request()) is not None:
+                        await self._handle(item)
         finally:
             self.pty.close()
 
@@ -83,8 +86,18 @@ class RtuLine:
             wait += wire_seconds(request_bytes + len(data), self.bus.baud, self.bus.parity, self.bus.stop_bits)
             wait += 2 * self._gap()
         remaining = wait - (time.monotonic() - started)
+        if reply.delay_s and self._late is not None:
+            # A slow slave is busy thinking, not holding the wire: others may answer meanwhile, and its
+            # late reply then lands on the line whenever it is ready, as on a real bus.
+            self._late.create_task(self._write_later(data, remaining), name=f"late-reply:{self.bus.id}:{unit}")
+            return
         if remaining > 0:
             await asyncio.sleep(remaining)
+        await self.pty.write(data)
+
+    async def _write_later(self, data: bytes, delay: float) -> None:
+        await asyncio.sleep(max(0.0, delay))
+        assert self.pty is not None
         await self.pty.write(data)
 
 
