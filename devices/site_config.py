@@ -205,7 +205,7 @@ def load_site(path: Path, profiles: Mapping[str, Profile] | None = None) -> Site
 
 def _parse_interlock(sec: Section, devices: Mapping[str, DeviceConfig], groups: set[str]) -> Interlock:
     sec.only("id", "any", "all", "for", "raise", "latch", "actions")
-    modes = [m for m in ("any", "all") if sec.has(m)]
+    modes: list[Literal["any", "all"]] = [m for m in ("any", "all") if sec.has(m)]
     if len(modes) != 1:
         sec.fail("an interlock watches either any: or all: devices of a group")
     cond = sec.section(modes[0])

@@ -47,7 +47,8 @@ LINK_FAULT_AFTER_S = 20.0  # collector unreachable this long -> local fault (tar
 class EdgeAgent:
     def __init__(self, site: SiteConfig, profiles: Mapping[str, Profile], data_dir: Path, *,
                  broker: BrokerConfig | None = None, bus_map: Mapping[str, Mapping[str, Any]] | None = None,
-                 clock: Clock | None = None, heartbeat_s: float = 30.0, reconnect_cap: float = 15.0) -> None:
+                 clock: Clock | None = None, heartbeat_s: float = 30.0, reconnect_cap: float = 15.0,
+                 link_fault_after: float = LINK_FAULT_AFTER_S) -> None:
         self.site = site
         self.profiles = profiles
         self.clock = clock or Clock()
@@ -64,6 +65,7 @@ class EdgeAgent:
         self._pending_actions: set[asyncio.Task[None]] = set()
         self._link_lost_since: float | None = None
         self._link_fault = False
+        self.link_fault_after = link_fault_after
         self.stopping = asyncio.Event()
         self.reload_requested = False
         self._build_workers(bus_map or {})
@@ -241,7 +243,7 @@ class EdgeAgent:
             return
         if self._link_lost_since is None:
             self._link_lost_since = now
-        elif not self._link_fault and now - self._link_lost_since >= LINK_FAULT_AFTER_S:
+        elif not self._link_fault and now - self._link_lost_since >= self.link_fault_after:
             self._link_fault = True
             self._link_alarm("active")
 

@@ -212,7 +212,8 @@ def _merge(records: list[dict[str, Any]]) -> dict[str, Any]:
     count = 0
     for rec in records:
         count += int(rec.get("n", 1))
-        for source, pick in ((rec.get("min", rec.get("values", {})), min), (rec.get("max", rec.get("values", {})), max)):
+        values = rec.get("values", {})
+        for source, pick in ((rec.get("min", values), min), (rec.get("max", values), max)):
             target = lows if pick is min else highs
             for key, value in source.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -16,11 +16,12 @@ from simulators.harness import SimulationHandle
 
 @contextlib.asynccontextmanager
 async def running_agent(site_file: Path, sim: SimulationHandle, data_dir: Path, *, broker_url: str | None = None,
-                        heartbeat_s: float = 2.0) -> AsyncIterator[EdgeAgent]:
+                        heartbeat_s: float = 2.0, link_fault_after: float = 20.0) -> AsyncIterator[EdgeAgent]:
     profiles = load_profile_dir()
     site = load_site(site_file, profiles)
     agent = EdgeAgent(site, profiles, data_dir, broker=BrokerConfig.from_url(broker_url) if broker_url else None,
-                      bus_map=sim.sim.endpoints()[site.id], heartbeat_s=heartbeat_s, reconnect_cap=1.0)
+                      bus_map=sim.sim.endpoints()[site.id], heartbeat_s=heartbeat_s, reconnect_cap=1.0,
+                      link_fault_after=link_fault_after)
     task = asyncio.get_running_loop().create_task(agent.run(), name="agent-under-test")
     try:
         yield agent

@@ -39,6 +39,7 @@ class CollectorStandIn:
         self.changed = asyncio.Event()
         self._unacked: dict[tuple[str, str], list[str]] = {}
         self._client: aiomqtt.Client | None = None
+        self._ack_due = asyncio.Event()
         self.errors: list[str] = []
 
     async def run(self) -> None:
@@ -46,19 +47,34 @@ class CollectorStandIn:
         while True:
             try:
                 async with aiomqtt.Client("127.0.0.1", self.port, identifier="standin-collector", will=will,
-                                          keepalive=5) as client:
+                                          keepalive=5, timeout=5) as client:
                     self._client = client
                     await client.publish(COLLECTOR_STATE_TOPIC, encode({"online": True}), qos=1, retain=True)
                     await client.subscribe("ff/v1/+/+/+", qos=1)
-                    async for message in client.messages:
-                        try:
-                            await self._handle(client, str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
-                        except (ValueError, KeyError, TypeError) as exc:
-                            self.errors.append(f"{message.topic}: {exc!r}")
-            except aiomqtt.MqttError:
-                await asyncio.sleep(0.2)
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._receive(client))
+                        tg.create_task(self._acker(client))
+            except* aiomqtt.MqttError:
+                pass
+            self._client = None
+            await asyncio.sleep(0.2)
 
-    async def _handle(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            try:
+                self._handle(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+            except (ValueError, KeyError, TypeError) as exc:
+                self.errors.append(f"{message.topic}: {exc!r}")
+            self._ack_due.set()
+
+    async def _acker(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._ack_due.wait()
+            self._ack_due.clear()
+            if self.acking:
+                await self.flush_acks(client)
+
+    def _handle(self, topic: str, payload: bytes) -> None:
         site, gateway, kind = parse_topic(topic)
         if kind in ("ack", "command"):
             return
@@ -79,8 +95,6 @@ class CollectorStandIn:
                     r.records[record["id"]] = record
                     r.order.append((kind, record["id"]))
             self._unacked.setdefault((site, gateway), []).extend(ids)
-        if self.acking:
-            await self.flush_acks(client)
         self.changed.set()
 
     async def flush_acks(self, client: aiomqtt.Client) -> None:
@@ -92,8 +106,7 @@ class CollectorStandIn:
     async def ack_pending(self) -> None:
         """Start acknowledging, and acknowledge everything received so far."""
         self.acking = True
-        if self._client is not None:
-            await self.flush_acks(self._client)
+        self._ack_due.set()
 
     async def wait_for(self, predicate: Any, timeout: float = 20.0) -> None:
         async with asyncio.timeout(timeout):
