@@ -290,8 +290,9 @@ class EdgeAgent:
                 device, point = str(command.get("device")), str(command.get("point"))
                 if device not in self._worker_of:
                     raise ValueError(f"unknown device {device!r}")
-                result = await asyncio.wait_for(self.write(device, point, command.get("value"), cause=f"command:{cid}"),
-                                                30)
+                async with asyncio.timeout(30):  # not wait_for: on 3.11 it can swallow a cancellation
+                    result = await asyncio.shield(self.write(device, point, command.get("value"),
+                                                             cause=f"command:{cid}"))
                 if result != "verified":
                     raise ValueError(result)
             elif action == "acknowledge":

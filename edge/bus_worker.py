@@ -37,7 +37,7 @@ from edge.episodes import Episodes
 from edge.modbus_link import LinkDown, ModbusLink
 from edge.polled_device import PolledDevice
 
-__all__ = ["BusCounters", "ModbusBusWorker", "Sink", "WriteRequest"]
+__all__ = ["BusCounters", "ModbusBusWorker", "Sink", "WriteRequest", "finish"]
 
 log = structlog.get_logger("firefleet.edge.bus")
 BUSY = 6
@@ -60,6 +60,12 @@ class WriteRequest:
     point: str
     value: Any
     done: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def finish(request: WriteRequest, result: str) -> None:
+    """Report a write's outcome, unless its requester has given up on it (cancelled the future)."""
+    if not request.done.done():
+        request.done.set_result(result)
 
 
 @dataclass
@@ -254,7 +260,7 @@ class ModbusBusWorker:
         try:
             point = dev.profile.point(request.point)
         except KeyError:
-            request.done.set_result(f"failed: no point {request.point!r}")
+            finish(request, f"failed: no point {request.point!r}")
             return
         reason = "not attempted"
         for _ in range(self.write_attempts):
@@ -264,7 +270,7 @@ class ModbusBusWorker:
                 block = ReadBlock(point.table, point.address, point.width, (point,))
                 back = decode_point(point, await self._read(dev, block))
                 if back == request.value or (isinstance(back, bool) and back == bool(request.value)):
-                    request.done.set_result("verified")
+                    finish(request, "verified")
                     return
                 reason = f"read back {back!r}"
             except (DeviceTimeout, FrameError, ExceptionReply) as exc:
@@ -272,7 +278,7 @@ class ModbusBusWorker:
             except ValueError as exc:
                 reason = str(exc)
                 break
-        request.done.set_result(f"failed: {reason}")
+        finish(request, f"failed: {reason}")
 
     async def _write_point(self, dev: PolledDevice, point: Point, value: Any) -> None:
         timeout = dev.profile.quirks.timeout_ms / 1000

@@ -15,7 +15,7 @@ from devices.profile import BinaryFraming, LineEvent, LineFraming, Profile
 from devices.serial_frames import BinaryFrame, BinaryFramer, LineFramer, encode_binary, parse_line_event
 from devices.site_config import BusConfig, DeviceConfig
 from edge.backoff import next_delay
-from edge.bus_worker import BusCounters, Sink, WriteRequest
+from edge.bus_worker import BusCounters, Sink, WriteRequest, finish
 from edge.device_health import DeviceHealth
 from edge.episodes import Episodes
 from edge.serial_link import SerialLink, SerialLinkDown
@@ -127,7 +127,7 @@ class SerialWorker:
     async def _binary_write(self, framing: BinaryFraming, request: WriteRequest) -> None:
         point = next((p for p in self.profile.points if p.name == request.point), None)
         if point is None or not point.command or point.instance is None:
-            request.done.set_result(f"failed: {request.point!r} is not writable")
+            finish(request, f"failed: {request.point!r} is not writable")
             return
         command = framing.commands[point.command]
         reason = "no reply"
@@ -146,17 +146,17 @@ class SerialWorker:
                     values = decode_frame_points(points, check.payload)
                     self.sink.on_values(self.device.id, values)
                     if values.get(point.name) == bool(request.value):
-                        request.done.set_result("verified")
+                        finish(request, "verified")
                         return
                     reason = f"read back {values.get(point.name)!r}"
-        request.done.set_result(f"failed: {reason}")
+        finish(request, f"failed: {reason}")
 
     # -- event lines -------------------------------------------------------------------------------
     async def _line_pass(self, framing: LineFraming) -> None:
         framer = LineFramer(framing)
         while True:
             while not self.writes.empty():
-                self.writes.get_nowait().done.set_result("failed: this device takes no writes")
+                finish(self.writes.get_nowait(), "failed: this device takes no writes")
             framer.feed(await self.link.read(1.0))
             self.garbage_bytes = framer.garbage_bytes
             while (line := framer.next_line()) is not None:

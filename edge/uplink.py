@@ -133,11 +133,15 @@ class Uplink:
                 await client.subscribe(self.topic(kind), qos=1)
             await client.subscribe(COLLECTOR_STATE_TOPIC, qos=1)
             await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
+            # Python 3.11's asyncio.wait_for (inside the MQTT client's publish) can swallow a cancellation
+            # that lands as a PUBACK arrives; so the senders also stop when the receiver ends, whatever
+            # happened to their own cancellation.
+            over = asyncio.Event()
             try:
                 async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._receive(client), name="uplink-receive")
-                    tg.create_task(self._drain(client), name="uplink-drain")
-                    tg.create_task(self._heartbeats(client), name="uplink-heartbeat")
+                    tg.create_task(self._receive(client, over), name="uplink-receive")
+                    tg.create_task(self._drain(client, over), name="uplink-drain")
+                    tg.create_task(self._heartbeats(client, over), name="uplink-heartbeat")
             except asyncio.CancelledError:
                 # A clean disconnect does not fire the will: say goodbye ourselves (bounded wait).
                 with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
@@ -150,7 +154,13 @@ class Uplink:
         self.seq += 1
         await client.publish(self.topic(kind), encode({"boot": self.boot, "seq": self.seq, **body}), qos=1)
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
+    async def _receive(self, client: aiomqtt.Client, over: asyncio.Event) -> None:
+        try:
+            await self._receive_messages(client)
+        finally:
+            over.set()
+
+    async def _receive_messages(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             topic = str(message.topic)
             try:
@@ -177,8 +187,8 @@ class Uplink:
             elif topic == self.topic("command"):
                 await self._on_command(payload)
 
-    async def _drain(self, client: aiomqtt.Client) -> None:
-        while True:
+    async def _drain(self, client: aiomqtt.Client, over: asyncio.Event) -> None:
+        while not over.is_set():
             if self._rebirth_due:
                 self._rebirth_due = False
                 await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
@@ -207,7 +217,9 @@ class Uplink:
                 async with asyncio.timeout(1.0):
                     await self._more.wait()
 
-    async def _heartbeats(self, client: aiomqtt.Client) -> None:
-        while True:
+    async def _heartbeats(self, client: aiomqtt.Client, over: asyncio.Event) -> None:
+        while not over.is_set():
             await self._publish(client, "heartbeat", {"health": self._health()})
-            await asyncio.sleep(self.heartbeat_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.heartbeat_s):
+                    await over.wait()

@@ -138,3 +138,30 @@ async def test_every_alarm_survives_twenty_kill_9(tmp_path: Path, broker: Mosqui
     assert len(tamper) >= 10, f"only {len(tamper)} tamper alarms: the test did not exercise the agent"
     assert len(accepted) >= 10, f"only {len(accepted)} alarms were in the outbox across the kills"
     assert collector.errors == []
+
+
+async def test_commands_from_the_collector_run_and_report_their_states(tmp_path: Path, broker: Mosquitto) -> None:
+    async with (running_simulation([SHED], tmp_path / "run") as sim,
+                running_standin(broker.port) as collector,
+                running_agent(SHED, sim, tmp_path / "data", broker_url=broker.url)):
+        box = sim.sim.device(SITE, "box1")
+        box.set_signals({"port5.relay": True})
+        await collector.wait_for(lambda r: r.births, 20)
+        gateway = "gw-shed-xixi-01"
+        await collector.send_command(SITE, gateway, {"id": "c-1", "action": "write", "device": "box1",
+                                                     "point": "port5.relay", "value": False})
+        await collector.send_command(SITE, gateway, {"id": "c-2", "action": "write", "device": "box9",
+                                                     "point": "port5.relay", "value": False})
+        await collector.send_command(SITE, gateway, {"id": "c-3", "action": "rebirth"})
+
+        def states(cid: str) -> list[str]:
+            return [r["state"] for r in collector.received.records.values()
+                    if r.get("type") == "command" and r["command"] == cid]
+        await collector.wait_for(lambda r: states("c-1")[-1:] == ["successful"] and states("c-2")[-1:] == ["failed"]
+                                 and states("c-3")[-1:] == ["successful"], 20)
+        assert states("c-1") == ["executing", "successful"]
+        assert box.value("port5.relay") is False
+        failed = next(r for r in collector.received.records.values()
+                      if r.get("type") == "command" and r["command"] == "c-2" and r["state"] == "failed")
+        assert "unknown device 'box9'" in failed["reason"]
+        await collector.wait_for(lambda r: len(r.births) >= 2, 10)  # the rebirth

@@ -103,6 +103,10 @@ class CollectorStandIn:
                 await client.publish(gateway_topic(site, gateway, "ack"), encode({"ids": ids}), qos=1)
             self._unacked[(site, gateway)] = []
 
+    async def send_command(self, site: str, gateway: str, command: dict[str, Any]) -> None:
+        assert self._client is not None, "the stand-in is not connected"
+        await self._client.publish(gateway_topic(site, gateway, "command"), encode(command), qos=1)
+
     async def ack_pending(self) -> None:
         """Start acknowledging, and acknowledge everything received so far."""
         self.acking = True
