@@ -121,9 +121,12 @@ class ModbusBusWorker:
         finally:
             self.link.close()
 
-    async def _pass(self) -> None:
+    async def _serve_writes(self) -> None:
         while not self.writes.empty():
             await self._write(self.writes.get_nowait())
+
+    async def _pass(self) -> None:
+        await self._serve_writes()
         loop = asyncio.get_running_loop()
         now = loop.time()
         job = self._next_job(now)
@@ -156,8 +159,9 @@ class ModbusBusWorker:
         if not dev.identified and not await self._identify(dev, started):
             dev.polled(cls, started)
             return
-        values: dict[str, Any] = {}
+        answered = False
         for block, decoder in list(dev.plan.get(cls, ())):
+            await self._serve_writes()  # an interlock's write waits for one block at most, not a whole poll
             try:
                 words = await self._read(dev, block)
             except ExceptionReply as exc:
@@ -169,11 +173,12 @@ class ModbusBusWorker:
                 self._missed(dev, asyncio.get_running_loop().time(), exc.reason)
                 dev.polled(cls, started)
                 return
-            values.update(decoder.decode(words))
+            if not answered:
+                answered = True
+                self._answered(dev, started)
+            # Rules see each block as soon as it is decoded: a hot port's cut need not wait for the rest.
+            self.sink.on_values(dev.id, decoder.decode(words))
         dev.polled(cls, started)
-        if values:
-            self._answered(dev, started)
-            self.sink.on_values(dev.id, values)
 
     async def _read(self, dev: PolledDevice, block: ReadBlock) -> list[int]:
         quirks = dev.profile.quirks
