@@ -68,6 +68,7 @@ class EdgeAgent:
         self.link_fault_after = link_fault_after
         self.stopping = asyncio.Event()
         self.reload_requested = False
+        self.alarms_recorded = 0  # alarm records committed to the outbox since start
         self._build_workers(bus_map or {})
         self.uplink = Uplink(broker, site.id, site.gateway_id, self.outbox, birth=self._birth, health=self._health,
                              on_command=self._command, heartbeat_s=heartbeat_s,
@@ -187,6 +188,7 @@ class EdgeAgent:
             self._kick()
 
     def _alarm(self, body: dict[str, Any]) -> None:
+        self.alarms_recorded += 1
         self.outbox.append("alarm", {"type": "alarm", "site": self.site.id, **body, **self.clock.stamp().as_fields()})
         self._log.info("alarm " + body["state"], key=body["key"], cls=body["class"])
         self._kick()

@@ -16,13 +16,12 @@ import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import aiomqtt
 import structlog
 
+from devices.broker_url import BrokerConfig
 from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, ProtocolError, decode, encode, gateway_topic
 from edge.backoff import next_delay
 from edge.episodes import Episodes
@@ -33,27 +32,6 @@ __all__ = ["BrokerConfig", "Uplink"]
 log = structlog.get_logger("firefleet.edge.uplink")
 BATCH = {"alarm": 50, "event": 100, "telemetry": 200}
 MAX_INFLIGHT = 4000  # records sent and not yet acknowledged; past this, wait for acks
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerConfig:
-    host: str
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-
-    @classmethod
-    def from_url(cls, url: str, ca_file: str | None = None) -> BrokerConfig:
-        """mqtt://[user:pass@]host[:port] or mqtts://... (TLS, port 8883 by default)."""
-        parsed = urlparse(url)
-        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
-            raise ValueError(f"broker URL must look like mqtt://host:1883 or mqtts://host:8883, got {url!r}")
-        tls = parsed.scheme == "mqtts"
-        return cls(host=parsed.hostname, port=parsed.port or (8883 if tls else 1883),
-                   username=unquote(parsed.username) if parsed.username else None,
-                   password=unquote(parsed.password) if parsed.password else None, tls=tls, ca_file=ca_file)
 
 
 class Uplink:

@@ -1,0 +1,63 @@
+"""The handling of an alarm by people, apart from its condition on site. Pure.
+
+    raised --acknowledge--> acknowledged --verify--> verifying --confirm--> confirmed --dispose--> disposing
+                                                              \\--false_alarm--> false_alarm
+    disposing | false_alarm --close (condition cleared, disposition: who, result, notes)--> closed
+
+The condition (active / cleared) comes from the site; the handling comes from people. Closing is refused
+while the condition is still active, or without a disposition record: that record is the closed loop
+(闭环). Each refusal says why. Repeats of one condition while an alarm is open fold into it (a counter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["ACTIONS", "ESCALATE_AFTER", "HANDLING_STATES", "Refused", "next_handling", "overdue_for_escalation"]
+
+HANDLING_STATES: Final = ("raised", "acknowledged", "verifying", "confirmed", "false_alarm", "disposing", "closed")
+ACTIONS: Final = {
+    "acknowledge": (("raised",), "acknowledged"),
+    "verify": (("acknowledged",), "verifying"),
+    "confirm": (("verifying",), "confirmed"),
+    "false_alarm": (("verifying",), "false_alarm"),
+    "dispose": (("confirmed",), "disposing"),
+    "close": (("disposing", "false_alarm"), "closed"),
+}
+# Unacknowledged this long -> escalate to the next person on the roster (seconds, by class).
+ESCALATE_AFTER: Final = {"fire": 60.0, "supervisory": 300.0, "fault": 1800.0, "prewarning": 600.0, "status": 3600.0}
+
+
+class Refused(ValueError):
+    """An action that the alarm's state does not allow; the message is for the person who tried."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    who: str
+    result: str
+    notes: str
+
+
+def next_handling(handling: str, condition: str, action: str, disposition: dict[str, Any] | None = None) -> str:
+    """The handling state after `action`, or Refused with the reason."""
+    if action not in ACTIONS:
+        raise Refused(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    allowed_from, to = ACTIONS[action]
+    if handling not in allowed_from:
+        raise Refused(f"cannot {action.replace('_', ' ')} an alarm that is {handling.replace('_', ' ')} "
+                      f"(only when {' or '.join(allowed_from)})")
+    if action == "close":
+        if condition == "active":
+            raise Refused("cannot close while the condition is still active on site")
+        if not disposition or not str(disposition.get("result", "")).strip():
+            raise Refused("closing needs a disposition: the result of the handling and notes")
+    return to
+
+
+def overdue_for_escalation(handling: str, cls: str, raised_at: float, escalated: int, now: float) -> bool:
+    """True when nobody acknowledged within the class's time (again for each further level)."""
+    if handling != "raised":
+        return False
+    return now - raised_at >= ESCALATE_AFTER.get(cls, 600.0) * (escalated + 1)

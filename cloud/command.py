@@ -1,0 +1,25 @@
+"""`firefleet cloud [--db PATH] [--broker URL] [--inventory FILE] [--no-shared]`: the collector."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("cloud", help="run the cloud collector")
+    parser.add_argument("--db", type=Path, default=Path("firefleet-cloud.sqlite"), help="SQLite store")
+    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://user:pass@host:port")
+    parser.add_argument("--ca-file", help="CA certificate for mqtts://")
+    parser.add_argument("--inventory", type=Path, help="sites, streets and gateways (YAML); none: open enrolment")
+    parser.add_argument("--no-shared", action="store_true",
+                        help="plain subscription, for a broker without shared subscriptions")
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cloud.main import run_from_args
+
+    return run_from_args(args)

@@ -1,0 +1,207 @@
+"""The collector's store: SQLite through sqlite-utils, migrations as code, one narrow interface.
+
+Everything above this module speaks in gateways, records, alarms and audit entries; a PostgreSQL
+implementation can stand behind the same methods. Writes come in batches (one transaction per MQTT
+message), and a record id that was stored before is skipped, which makes replays idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from cloud.alarm_lifecycle import next_handling
+
+__all__ = ["Store"]
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db.table("gateways").create({"id": str, "site": str, "boot": str, "bdseq": int, "seq": int, "online": int,
+                           "last_seen": float, "birth": str}, pk="id")
+    db.table("devices").create({"site": str, "id": str, "gateway": str, "name": str, "profile": str, "online": int,
+                          "last_seen": float, "values_json": str}, pk=("site", "id"))
+    db.table("records").create({"id": str, "gateway": str, "type": str, "received": float}, pk="id")
+    db.table("alarms").create({"id": int, "key": str, "site": str, "street": str, "device": str, "rule": str,
+                         "class": str, "severity": int, "condition": str, "handling": str, "count": int,
+                         "text": str, "value_json": str, "raised_at": float, "updated_at": float,
+                         "escalated": int, "disposition_json": str}, pk="id")
+    db.table("alarms").create_index(["key", "handling"])
+    db.table("alarm_log").create({"id": int, "alarm": int, "at": float, "who": str, "action": str, "notes": str},
+                           pk="id", foreign_keys=[("alarm", "alarms", "id")])
+    db.table("events").create({"id": str, "site": str, "gateway": str, "device": str, "kind": str, "details_json": str,
+                         "t": float}, pk="id")
+    db.table("readings").create({"id": str, "site": str, "device": str, "t": float, "values_json": str}, pk="id")
+    db.table("readings").create_index(["site", "device", "t"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial]
+
+
+class Store:
+    def __init__(self, path: Path, streets: dict[str, str] | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(path)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # an ack goes out only after this commit is on disk
+        self.streets = streets or {}  # site -> street, from the inventory
+        self._migrate()
+
+    def _migrate(self) -> None:
+        if "schema_version" not in self.db.table_names():
+            self.db.table("schema_version").create({"version": int})
+            self.db.table("schema_version").insert({"version": 0})
+        version = self.db.execute("SELECT version FROM schema_version").fetchone()[0]
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.db.conn:
+                migration(self.db)
+                self.db.execute("UPDATE schema_version SET version = ?", (number,))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- gateways ----------------------------------------------------------------------------------
+    def gateway(self, gateway_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.table("gateways").rows_where("id = ?", [gateway_id]))
+        return rows[0] if rows else None
+
+    def save_birth(self, site: str, gateway: str, message: dict[str, Any]) -> None:
+        now = time.time()
+        with self.db.conn:
+            self.db.table("gateways").upsert({"id": gateway, "site": site, "boot": message.get("boot", ""),
+                                        "bdseq": message.get("bdseq", 0), "seq": message.get("seq", 0),
+                                        "online": 1, "last_seen": now, "birth": json.dumps(message, default=str)},
+                                       pk="id")
+            for dev in message.get("devices", []):
+                self.db.table("devices").upsert({"site": site, "id": dev["id"], "gateway": gateway,
+                                           "name": dev.get("name", ""), "profile": dev.get("profile", ""),
+                                           "online": int(bool(dev.get("online", True))), "last_seen": now,
+                                           "values_json": json.dumps(dev.get("values", {}), default=str)},
+                                          pk=("site", "id"))
+
+    def gateway_seen(self, gateway: str, *, seq: int | None = None, online: bool | None = None) -> None:
+        fields: dict[str, Any] = {"last_seen": time.time()}
+        if seq is not None:
+            fields["seq"] = seq
+        if online is not None:
+            fields["online"] = int(online)
+        self.db.table("gateways").update(gateway, fields)
+
+    # -- records -----------------------------------------------------------------------------------
+    def store_records(self, site: str, gateway: str, records: Iterable[dict[str, Any]]) -> tuple[list[str], int]:
+        """Store a batch in one transaction. Returns (ids to acknowledge, how many were new). Ids stored
+        before are acknowledged again (the edge may have missed the first ack) but not applied twice."""
+        ack, new = [], 0
+        now = time.time()
+        with self.db.conn:
+            for rec in records:
+                rid = rec["id"]
+                ack.append(rid)
+                cur = self.db.execute("INSERT OR IGNORE INTO records (id, gateway, type, received) VALUES (?, ?, ?, ?)",
+                                      (rid, gateway, rec.get("type", ""), now))
+                if cur.rowcount == 0:
+                    continue
+                new += 1
+                kind = rec.get("type")
+                if kind == "alarm":
+                    self._apply_alarm(site, rec)
+                elif kind in ("event", "command"):
+                    self._apply_event(site, gateway, rec)
+                elif kind == "reading":
+                    self.db.table("readings").insert({"id": rid, "site": site, "device": rec.get("device", ""),
+                                                "t": rec.get("t", now), "values_json": json.dumps(rec.get("values", {}),
+                                                                                                   default=str)})
+                    self._device_values(site, rec.get("device", ""), rec.get("values", {}), rec.get("t", now))
+        return ack, new
+
+    def _device_values(self, site: str, device: str, values: dict[str, Any], t: float) -> None:
+        row = self.db.execute("SELECT values_json FROM devices WHERE site = ? AND id = ?", (site, device)).fetchone()
+        if row is None:
+            return
+        merged = {**json.loads(row[0] or "{}"), **values}
+        self.db.execute("UPDATE devices SET values_json = ?, last_seen = ? WHERE site = ? AND id = ?",
+                        (json.dumps(merged, default=str), t, site, device))
+
+    def _apply_event(self, site: str, gateway: str, rec: dict[str, Any]) -> None:
+        device = rec.get("device", "")
+        self.db.table("events").insert({"id": rec["id"], "site": site, "gateway": gateway, "device": device,
+                                  "kind": rec.get("kind") or f"command:{rec.get('state')}",
+                                  "details_json": json.dumps(rec.get("details") or rec, default=str),
+                                  "t": rec.get("t", time.time())})
+        if rec.get("kind") in ("device_online", "device_offline"):
+            self.db.execute("UPDATE devices SET online = ? WHERE site = ? AND id = ?",
+                            (int(rec["kind"] == "device_online"), site, device))
+
+    def _apply_alarm(self, site: str, rec: dict[str, Any]) -> None:
+        """Fold the record into the open alarm of its key, or open a new alarm."""
+        key = rec["key"]
+        open_row = self.db.execute(
+            "SELECT id, count FROM alarms WHERE key = ? AND site = ? AND handling != 'closed' ORDER BY id DESC LIMIT 1",
+            (key, site)).fetchone()
+        now = time.time()
+        t = rec.get("t", now) if rec.get("trusted", True) else now  # re-stamp an untrusted clock
+        condition = "active" if rec.get("state") == "active" else "cleared"
+        if open_row is None:
+            if condition == "cleared":
+                return  # a clear for an alarm already closed: kept in records, nothing to show
+            alarm_id = self.db.table("alarms").insert({
+                "key": key, "site": site, "street": self.streets.get(site, ""), "device": rec.get("device", ""),
+                "rule": rec.get("rule", ""), "class": rec.get("class", "fault"), "severity": rec.get("severity", 3),
+                "condition": condition, "handling": "raised", "count": 1, "text": rec.get("text", ""),
+                "value_json": json.dumps(rec.get("value"), default=str), "raised_at": t, "updated_at": now,
+                "escalated": 0, "disposition_json": ""}).last_pk
+            self._log(int(alarm_id), "site", "raised", json.dumps({"record": rec["id"]}))
+            return
+        alarm_id, count = open_row
+        if condition == "active":
+            self.db.execute("UPDATE alarms SET condition = 'active', count = ?, updated_at = ?, value_json = ? "
+                            "WHERE id = ?", (count + 1, now, json.dumps(rec.get("value"), default=str), alarm_id))
+            self._log(alarm_id, "site", "repeated", json.dumps({"record": rec["id"]}))
+        else:
+            self.db.execute("UPDATE alarms SET condition = 'cleared', updated_at = ? WHERE id = ?", (now, alarm_id))
+            self._log(alarm_id, "site", "condition cleared", json.dumps({"record": rec["id"]}))
+
+    def _log(self, alarm_id: int, who: str, action: str, notes: str) -> None:
+        self.db.table("alarm_log").insert({"alarm": alarm_id, "at": time.time(), "who": who, "action": action,
+                                     "notes": notes})
+
+    # -- alarms for people -------------------------------------------------------------------------
+    def alarms(self, *, open_only: bool = True) -> list[dict[str, Any]]:
+        where = "handling != 'closed'" if open_only else "1 = 1"
+        order = ("CASE class WHEN 'fire' THEN 0 WHEN 'supervisory' THEN 1 WHEN 'fault' THEN 2 "
+                 "WHEN 'prewarning' THEN 3 ELSE 4 END, raised_at")
+        return [dict(r) for r in self.db.table("alarms").rows_where(where, order_by=order)]
+
+    def alarm(self, alarm_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.table("alarms").rows_where("id = ?", [alarm_id]))
+        return rows[0] if rows else None
+
+    def alarm_log(self, alarm_id: int) -> list[dict[str, Any]]:
+        return list(self.db.table("alarm_log").rows_where("alarm = ?", [alarm_id], order_by="id"))
+
+    def handle(self, alarm_id: int, action: str, who: str, notes: str = "",
+               disposition: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Apply a person's action (refused with a reason by the life cycle); logged with who and when."""
+        alarm = self.alarm(alarm_id)
+        if alarm is None:
+            raise KeyError(alarm_id)
+        handling = next_handling(alarm["handling"], alarm["condition"], action, disposition)
+        with self.db.conn:
+            fields: dict[str, Any] = {"handling": handling, "updated_at": time.time()}
+            if disposition is not None:
+                fields["disposition_json"] = json.dumps({**disposition, "who": who})
+            self.db.table("alarms").update(alarm_id, fields)
+            self._log(alarm_id, who, action, notes)
+        return self.alarm(alarm_id) or {}
+
+    def escalate(self, alarm_id: int, level: int, to: str) -> None:
+        with self.db.conn:
+            self.db.table("alarms").update(alarm_id, {"escalated": level})
+            self._log(alarm_id, "collector", "escalated", to)
+
+    def count(self, table: str) -> int:
+        return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])

@@ -1,0 +1,94 @@
+"""The collector's pure parts and its store: the alarm life cycle, message checks, folding, idempotency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from cloud.alarm_lifecycle import Refused, next_handling, overdue_for_escalation
+from cloud.ingest import Ingest
+from cloud.store import Store
+from devices.protocol import encode
+
+
+def test_the_life_cycle_and_its_refusals() -> None:
+    state = "raised"
+    for action in ("acknowledge", "verify", "confirm", "dispose"):
+        state = next_handling(state, "active", action)
+    assert state == "disposing"
+    with pytest.raises(Refused, match="still active"):
+        next_handling(state, "active", "close", {"result": "extinguished", "notes": ""})
+    with pytest.raises(Refused, match="needs a disposition"):
+        next_handling(state, "cleared", "close", {"result": " "})
+    assert next_handling(state, "cleared", "close", {"result": "extinguished"}) == "closed"
+    with pytest.raises(Refused, match="cannot verify an alarm that is raised"):
+        next_handling("raised", "active", "verify")
+    assert next_handling("verifying", "cleared", "false_alarm") == "false_alarm"
+    assert next_handling("false_alarm", "cleared", "close", {"result": "dust"}) == "closed"
+
+
+def test_escalation_is_due_per_class_and_level() -> None:
+    assert not overdue_for_escalation("raised", "fire", 1000.0, 0, 1059.0)
+    assert overdue_for_escalation("raised", "fire", 1000.0, 0, 1060.0)
+    assert not overdue_for_escalation("raised", "fire", 1000.0, 1, 1100.0)
+    assert overdue_for_escalation("raised", "fire", 1000.0, 1, 1120.0)
+    assert not overdue_for_escalation("acknowledged", "fire", 1000.0, 0, 5000.0)
+
+
+def message(**kw: object) -> bytes:
+    return encode({"boot": "b1", "seq": 1, **kw})
+
+
+ALARM = {"id": "o:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "site": "s1"}
+
+
+@pytest.mark.parametrize(("topic", "payload", "reason"), [
+    ("ff/v1/s1/gw1/alarms", b"\xc1\xff garbage", "not msgpack"),
+    ("ff/v1/s1/gw1/alarms", msgpack.packb([1, 2, 3]), "not msgpack"),
+    ("ff/v1/s1/gw1/alarms", b"\x80" + b"x" * 300_000, "oversize"),
+    ("ff/v1/s1/gw1/alarms", message(records="nope"), "bad payload"),
+    ("ff/v1/s1/gw1/alarms", message(records=[{**ALARM, "state": 1}]), "bad payload"),
+    ("ff/v1/s1/gw1/alarms", message(records=[{**ALARM, "type": "reading"}]), "bad payload"),
+    ("ff/v1/s1/gw1/alarms", message(records=[{**ALARM, "site": "s2"}]), "bad payload"),
+    ("ff/v1/s1/gw9/alarms", message(records=[ALARM]), "unknown gateway"),
+    ("ff/v1/s2/gw1/alarms", message(records=[{**ALARM, "site": "s2"}]), "wrong site"),
+    ("ff/v2/s1/gw1/alarms", message(records=[ALARM]), "bad topic"),
+])
+def test_bad_messages_are_refused_and_counted(topic: str, payload: bytes, reason: str) -> None:
+    ingest = Ingest({"gw1": "s1"})
+    verdict = ingest.check(topic, payload)
+    assert not verdict.ok and verdict.refused.startswith(reason)
+    assert ingest.refused[reason] == 1
+    assert ingest.check("ff/v1/s1/gw1/alarms", message(records=[ALARM])).ok
+
+
+def test_store_folds_repeats_skips_replays_and_keeps_the_audit(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite", streets={"s1": "西溪街道"})
+    first = {**ALARM, "device": "sd1", "t": 100.0}
+    assert store.store_records("s1", "gw1", [first]) == (["o:1"], 1)
+    assert store.store_records("s1", "gw1", [first]) == (["o:1"], 0)  # a replay: acked again, applied once
+    store.store_records("s1", "gw1", [{**first, "id": "o:2", "state": "cleared"},
+                                      {**first, "id": "o:3"}])
+    alarms = store.alarms()
+    assert len(alarms) == 1
+    alarm = alarms[0]
+    assert (alarm["street"], alarm["class"], alarm["count"], alarm["condition"]) == ("西溪街道", "fire", 2, "active")
+    with pytest.raises(Refused):
+        store.handle(alarm["id"], "close", "duty-1", disposition={"result": "x"})
+    for action in ("acknowledge", "verify", "confirm", "dispose"):
+        store.handle(alarm["id"], action, "duty-1")
+    store.store_records("s1", "gw1", [{**first, "id": "o:4", "state": "cleared"}])
+    closed = store.handle(alarm["id"], "close", "duty-1", notes="all clear",
+                          disposition={"result": "smoke from cooking", "notes": "no fire"})
+    assert closed["handling"] == "closed"
+    actions = [entry["action"] for entry in store.alarm_log(alarm["id"])]
+    assert actions == ["raised", "condition cleared", "repeated", "acknowledge", "verify", "confirm", "dispose",
+                       "condition cleared", "close"]
+    store.store_records("s1", "gw1", [{**first, "id": "o:5"}])  # the same condition again: a new alarm
+    assert [a["count"] for a in store.alarms()] == [1]
+    store.close()
+    reopened = Store(tmp_path / "c.sqlite")  # migrations run once
+    assert reopened.count("records") == 5
+    reopened.close()
