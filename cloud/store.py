@@ -148,13 +148,14 @@ class Store:
         if open_row is None:
             if condition == "cleared":
                 return  # a clear for an alarm already closed: kept in records, nothing to show
-            alarm_id = self.db.table("alarms").insert({
+            inserted = self.db.table("alarms").insert({
                 "key": key, "site": site, "street": self.streets.get(site, ""), "device": rec.get("device", ""),
                 "rule": rec.get("rule", ""), "class": rec.get("class", "fault"), "severity": rec.get("severity", 3),
                 "condition": condition, "handling": "raised", "count": 1, "text": rec.get("text", ""),
                 "value_json": json.dumps(rec.get("value"), default=str), "raised_at": t, "updated_at": now,
-                "escalated": 0, "disposition_json": ""}).last_pk
-            self._log(int(alarm_id), "site", "raised", json.dumps({"record": rec["id"]}))
+                "escalated": 0, "disposition_json": ""}).last_rowid
+            assert inserted is not None
+            self._log(inserted, "site", "raised", json.dumps({"record": rec["id"]}))
             return
         alarm_id, count = open_row
         if condition == "active":
