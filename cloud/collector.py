@@ -49,10 +49,17 @@ class Collector:
     store: Store
     ingest: Ingest
     shared: bool = True
-    on_alarm_change: Callable[[], None] = lambda: None
+    on_alarm_change: Callable[[list[int]], None] = lambda alarms: None
     sessions: dict[str, _GatewaySession] = field(default_factory=dict)
     gaps: int = 0
     connected: bool = False
+    client: aiomqtt.Client | None = None
+
+    async def send_command(self, site: str, gateway: str, command: dict[str, Any]) -> None:
+        """Publish a command to a gateway (its durable record is the store's `commands` row)."""
+        if self.client is None:
+            raise ConnectionError("the collector is not connected to the broker")
+        await self.client.publish(gateway_topic(site, gateway, "command"), encode(command), qos=1)
 
     async def run(self) -> None:
         attempt = 0
@@ -65,6 +72,7 @@ class Collector:
                 log.warning("broker unreachable", reason=str(group.exceptions[0]))
             finally:
                 self.connected = False
+                self.client = None
             await asyncio.sleep(min(10.0, 0.5 * 2 ** min(attempt, 5)))
 
     async def _session(self) -> None:
@@ -78,6 +86,7 @@ class Collector:
             await client.subscribe(f"$share/{SHARE_GROUP}/{topic}" if self.shared else topic, qos=1)
             await client.publish(COLLECTOR_STATE_TOPIC, encode({"online": True}), qos=1, retain=True)
             self.connected = True
+            self.client = client
             log.info("collector online", host=self.broker.host, port=self.broker.port, shared=self.shared)
             try:
                 async for message in client.messages:
@@ -113,8 +122,8 @@ class Collector:
             return
         ids, new = self.store.store_records(site, gateway, message["records"])
         await client.publish(gateway_topic(site, gateway, "ack"), encode({"ids": ids}), qos=1)
-        if new and kind == "alarms":
-            self.on_alarm_change()
+        if new and self.store.touched:
+            self.on_alarm_change(list(self.store.touched))
 
     async def _follow_sequence(self, client: aiomqtt.Client, site: str, gateway: str, session: _GatewaySession,
                                message: dict[str, Any]) -> None:

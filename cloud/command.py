@@ -14,6 +14,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://user:pass@host:port")
     parser.add_argument("--ca-file", help="CA certificate for mqtts://")
     parser.add_argument("--inventory", type=Path, help="sites, streets and gateways (YAML); none: open enrolment")
+    parser.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT of the HTTP API (default 127.0.0.1:8080)")
+    parser.add_argument("--user", action="append", metavar="NAME:ROLE:PASSWORD",
+                        help="create or reset a user at start (roles: duty_officer, maintenance, district_viewer, "
+                             "admin)")
+    parser.add_argument("--roster", action="append", metavar="NAME",
+                        help="the duty roster, in escalation order (repeatable)")
     parser.add_argument("--no-shared", action="store_true",
                         help="plain subscription, for a broker without shared subscriptions")
     parser.set_defaults(run=_run)

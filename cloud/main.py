@@ -1,15 +1,24 @@
-"""Start the collector from the command line."""
+"""Start the collector from the command line: MQTT consumer, HTTP API, escalation, in one task group."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
+import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
+import uvicorn
 
+from cloud.api import build_api
+from cloud.auth import Auth
 from cloud.collector import Collector
+from cloud.escalation import escalate_due
+from cloud.event_hub import EventHub
 from cloud.ingest import Ingest
 from cloud.inventory import load_inventory
 from cloud.store import Store
@@ -17,6 +26,16 @@ from devices.broker_url import BrokerConfig
 from devices.errors import SiteConfigError
 
 __all__ = ["run_from_args"]
+
+log = structlog.get_logger("firefleet.cloud")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: our task group owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -28,22 +47,67 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SiteConfigError(str(exc), field="--broker") from None
     inventory = load_inventory(args.inventory) if args.inventory else None
-    return asyncio.run(_serve(Path(args.db), broker, inventory, shared=not args.no_shared))
-
-
-async def _serve(db: Path, broker: BrokerConfig, inventory: dict[str, dict[str, str]] | None, *, shared: bool) -> int:
-    store = Store(db, streets={s: v["street"] for s, v in (inventory or {}).items()})
+    host, _, port = args.http.rpartition(":")
+    if not port.isdigit():
+        raise SiteConfigError(f"--http must be HOST:PORT, got {args.http!r}", field="--http")
+    store = Store(Path(args.db), streets={s: v["street"] for s, v in (inventory or {}).items()})
+    auth = Auth(store)
+    for spec in args.user or []:
+        name, _, rest = spec.partition(":")
+        role, _, password = rest.partition(":")
+        try:
+            auth.add_user(name, password, role)
+        except ValueError as exc:
+            raise SiteConfigError(f"--user {name}: {exc}", field="--user") from None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host or "127.0.0.1", int(port)))
+    except OSError as exc:
+        raise SiteConfigError(f"cannot listen on {args.http}: {exc.strerror}", field="--http") from None
     gateways = {v["gateway"]: s for s, v in (inventory or {}).items()}
-    collector = Collector(broker, store, Ingest(gateways, open_enrolment=inventory is None), shared=shared)
+    collector = Collector(broker, store, Ingest(gateways, open_enrolment=inventory is None),
+                          shared=not args.no_shared)
+    return asyncio.run(_serve(store, auth, collector, sock, roster=args.roster or []))
+
+
+async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *, roster: list[str]) -> int:
+    hub = EventHub()
+
+    def alarms_changed(ids: list[int]) -> None:
+        for alarm_id in ids:
+            alarm = store.alarm(alarm_id)
+            if alarm is not None:
+                hub.publish({"type": "alarm", "alarm": alarm})
+
+    collector.on_alarm_change = alarms_changed
+    app = build_api(store, auth, hub, collector.send_command)
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    sock.listen(128)
+    print(f"collector API on http://{sock.getsockname()[0]}:{sock.getsockname()[1]}/api "
+          f"(OpenAPI: /api/openapi.json)", flush=True)
     try:
         async with asyncio.TaskGroup() as tg:
-            task = tg.create_task(collector.run(), name="collector")
+            consumer = tg.create_task(collector.run(), name="collector")
+            api = tg.create_task(server.serve(sockets=[sock]), name="http")
+            escalator = tg.create_task(_escalate(store, hub, roster), name="escalation")
             await stop.wait()
-            task.cancel()
+            server.should_exit = True
+            await api
+            consumer.cancel()
+            escalator.cancel()
     finally:
         store.close()
     return 0
+
+
+async def _escalate(store: Store, hub: EventHub, roster: list[str]) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        for alarm in escalate_due(store, roster, time.time()):
+            log.warning("alarm escalated", alarm=alarm["id"], key=alarm["key"], to=alarm["escalated_to"])
+            hub.publish({"type": "alarm", "alarm": store.alarm(alarm["id"])})

@@ -39,7 +39,19 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db.table("readings").create_index(["site", "device", "t"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial]
+def _m2_users_and_audit(db: sqlite_utils.Database) -> None:
+    db.table("users").create({"name": str, "password_hash": str, "role": str}, pk="name")
+    db.table("audit").create({"id": int, "at": float, "who": str, "action": str, "target": str, "details": str},
+                             pk="id")
+
+
+def _m3_commands(db: sqlite_utils.Database) -> None:
+    db.table("commands").create({"id": str, "site": str, "gateway": str, "action": str, "payload": str,
+                                 "state": str, "reason": str, "who": str, "created": float, "updated": float},
+                                pk="id")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands]
 
 
 class Store:
@@ -49,6 +61,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an ack goes out only after this commit is on disk
         self.streets = streets or {}  # site -> street, from the inventory
+        self.touched: list[int] = []  # alarms the last store_records opened or changed
         self._migrate()
 
     def _migrate(self) -> None:
@@ -94,8 +107,10 @@ class Store:
     # -- records -----------------------------------------------------------------------------------
     def store_records(self, site: str, gateway: str, records: Iterable[dict[str, Any]]) -> tuple[list[str], int]:
         """Store a batch in one transaction. Returns (ids to acknowledge, how many were new). Ids stored
-        before are acknowledged again (the edge may have missed the first ack) but not applied twice."""
+        before are acknowledged again (the edge may have missed the first ack) but not applied twice.
+        The alarms this batch opened or changed are in `self.touched` afterwards."""
         ack, new = [], 0
+        self.touched = []
         now = time.time()
         with self.db.conn:
             for rec in records:
@@ -132,6 +147,9 @@ class Store:
                                   "kind": rec.get("kind") or f"command:{rec.get('state')}",
                                   "details_json": json.dumps(rec.get("details") or rec, default=str),
                                   "t": rec.get("t", time.time())})
+        if rec.get("type") == "command":
+            self.db.execute("UPDATE commands SET state = ?, reason = ?, updated = ? WHERE id = ?",
+                            (rec.get("state", ""), rec.get("reason", ""), time.time(), rec.get("command", "")))
         if rec.get("kind") in ("device_online", "device_offline"):
             self.db.execute("UPDATE devices SET online = ? WHERE site = ? AND id = ?",
                             (int(rec["kind"] == "device_online"), site, device))
@@ -156,8 +174,10 @@ class Store:
                 "escalated": 0, "disposition_json": ""}).last_rowid
             assert inserted is not None
             self._log(inserted, "site", "raised", json.dumps({"record": rec["id"]}))
+            self.touched.append(inserted)
             return
         alarm_id, count = open_row
+        self.touched.append(alarm_id)
         if condition == "active":
             self.db.execute("UPDATE alarms SET condition = 'active', count = ?, updated_at = ?, value_json = ? "
                             "WHERE id = ?", (count + 1, now, json.dumps(rec.get("value"), default=str), alarm_id))
@@ -203,6 +223,41 @@ class Store:
         with self.db.conn:
             self.db.table("alarms").update(alarm_id, {"escalated": level})
             self._log(alarm_id, "collector", "escalated", to)
+
+    # -- users and audit ---------------------------------------------------------------------------
+    def users(self) -> dict[str, tuple[str, str]]:
+        return {r["name"]: (r["password_hash"], r["role"]) for r in self.db.table("users").rows}
+
+    def save_user(self, name: str, password_hash: str, role: str) -> None:
+        with self.db.conn:
+            self.db.table("users").upsert({"name": name, "password_hash": password_hash, "role": role}, pk="name")
+
+    def audit(self, who: str, action: str, target: str, details: dict[str, Any] | None = None) -> None:
+        with self.db.conn:
+            self.db.table("audit").insert({"at": time.time(), "who": who, "action": action, "target": target,
+                                           "details": json.dumps(details or {}, default=str)})
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self.db.table("audit").rows_where(order_by="id desc", limit=limit))
+
+    def add_command(self, command: dict[str, Any], site: str, gateway: str, who: str) -> None:
+        with self.db.conn:
+            now = time.time()
+            self.db.table("commands").insert({"id": command["id"], "site": site, "gateway": gateway,
+                                              "action": command["action"], "payload": json.dumps(command, default=str),
+                                              "state": "init", "reason": "", "who": who, "created": now,
+                                              "updated": now})
+
+    def command(self, command_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.table("commands").rows_where("id = ?", [command_id]))
+        return rows[0] if rows else None
+
+    def gateways(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "birth"} for r in self.db.table("gateways").rows]
+
+    def devices(self) -> list[dict[str, Any]]:
+        return [{**{k: v for k, v in r.items() if k != "values_json"}, "values": json.loads(r["values_json"] or "{}")}
+                for r in self.db.table("devices").rows]
 
     def count(self, table: str) -> int:
         return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])

@@ -77,3 +77,28 @@ async def test_smoke_reaches_the_store_and_a_killed_collector_loses_nothing(tmp_
         collector.kill()
         await collector.wait()
         broker.stop()
+
+
+async def test_an_alarm_appears_on_the_event_stream_with_where_and_what(tmp_path: Path) -> None:
+    from tests.support.collector_process import CollectorProcess
+
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    collector = CollectorProcess(tmp_path / "cloud", broker.url)
+    await collector.start()
+    try:
+        async with (collector.events() as events,
+                    running_simulation([SHED], tmp_path / "run") as sim,
+                    running_agent(SHED, sim, tmp_path / "data", broker_url=broker.url)):
+            await asyncio.sleep(3)
+            sim.sim.device(SITE, "sd2").set_signals({"alarm_state": "alarm"}, hold=True)
+            async with asyncio.timeout(20):
+                while True:
+                    event = await events.get()
+                    if event["key"] == "sd2/smoke":
+                        break
+            assert (event["site"], event["street"], event["device"], event["class"], event["condition"]) == (
+                SITE, "西溪街道", "sd2", "fire", "active")
+    finally:
+        await collector.stop()
+        broker.stop()

@@ -1,0 +1,281 @@
+"""The collector's HTTP API (JSON), its event stream (server-sent events) and its OpenAPI document.
+
+Every write is checked against the caller's role (cloud.auth.PERMISSIONS) and written to the audit
+trail; every refusal is JSON `{"error": reason}` with a 4xx status, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from cloud.alarm_lifecycle import Refused
+from cloud.auth import Auth, Session, may
+from cloud.event_hub import EventHub
+from cloud.store import Store
+from devices.protocol import COMMAND_ACTIONS
+
+__all__ = ["build_api"]
+
+COOKIE = "ff_session"
+MAX_BODY = 64 * 1024
+Handler = Callable[[Request], Awaitable[Response]]
+CommandSender = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        self.status, self.reason = status, reason
+
+
+def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSender) -> Starlette:
+    def endpoint(permission: str | None = None, *, public: bool = False) -> Callable[[Any], Handler]:
+        def wrap(fn: Callable[[Request, Session | None], Awaitable[Response]]) -> Handler:
+            async def handler(request: Request) -> Response:
+                try:
+                    session = None if public else _session(request, auth)
+                    if session is not None and permission and not may(session.role, permission):
+                        raise HttpError(403, f"a {session.role.replace('_', ' ')} may not do this")
+                    return await fn(request, session)
+                except HttpError as exc:
+                    return JSONResponse({"error": exc.reason}, status_code=exc.status)
+                except Refused as exc:
+                    return JSONResponse({"error": str(exc)}, status_code=409)
+            handler.__doc__ = fn.__doc__
+            return handler
+        return wrap
+
+    @endpoint(public=True)
+    async def login(request: Request, _: Session | None) -> Response:
+        """
+        summary: Sign in; returns a bearer token and sets a session cookie (writes then need X-CSRF-Token).
+        """
+        body = await _body(request)
+        try:
+            token, session = auth.login(str(body.get("user", "")), str(body.get("password", "")))
+        except PermissionError as exc:
+            store.audit(str(body.get("user", "")), "login refused", "", {"reason": str(exc)})
+            raise HttpError(429 if "too many" in str(exc) else 401, str(exc)) from None
+        store.audit(session.user, "login", "")
+        response = JSONResponse({"token": token, "csrf": session.csrf, "user": session.user, "role": session.role})
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+        return response
+
+    @endpoint()
+    async def logout(request: Request, session: Session | None) -> Response:
+        """
+        summary: Sign out.
+        """
+        token = _token(request)
+        if token:
+            auth.logout(token)
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE)
+        return response
+
+    @endpoint()
+    async def me(request: Request, session: Session | None) -> Response:
+        """
+        summary: Who is signed in, and with which role.
+        """
+        assert session is not None
+        return JSONResponse({"user": session.user, "role": session.role})
+
+    @endpoint()
+    async def alarms(request: Request, session: Session | None) -> Response:
+        """
+        summary: Alarms, fire first then by time; open ones unless ?all=1.
+        """
+        return JSONResponse(store.alarms(open_only=request.query_params.get("all") != "1"))
+
+    @endpoint()
+    async def alarm(request: Request, session: Session | None) -> Response:
+        """
+        summary: One alarm with its audit trail.
+        """
+        found = store.alarm(_int(request.path_params["id"]))
+        if found is None:
+            raise HttpError(404, "no such alarm")
+        return JSONResponse({**found, "log": store.alarm_log(found["id"])})
+
+    @endpoint("alarm.handle")
+    async def alarm_action(request: Request, session: Session | None) -> Response:
+        """
+        summary: Acknowledge, verify, confirm, mark false, dispose or close an alarm (close needs a disposition).
+        """
+        assert session is not None
+        body = await _body(request)
+        alarm_id = _int(request.path_params["id"])
+        disposition = body.get("disposition")
+        if disposition is not None and not isinstance(disposition, dict):
+            raise HttpError(400, "disposition must be an object with result and notes")
+        try:
+            updated = store.handle(alarm_id, str(body.get("action", "")), session.user, str(body.get("notes", "")),
+                                   disposition)
+        except KeyError:
+            raise HttpError(404, "no such alarm") from None
+        store.audit(session.user, f"alarm {body.get('action')}", str(alarm_id), body)
+        hub.publish({"type": "alarm", "alarm": updated})
+        return JSONResponse(updated)
+
+    @endpoint("command.send")
+    async def command(request: Request, session: Session | None) -> Response:
+        """
+        summary: Send a command to a gateway (write a point, rebirth, reload its config); answered with its id.
+        """
+        assert session is not None
+        body = await _body(request)
+        site, gateway, action = body.get("site"), body.get("gateway"), body.get("action")
+        if not isinstance(site, str) or not isinstance(gateway, str) or action not in COMMAND_ACTIONS:
+            raise HttpError(400, f"need site, gateway and an action among {', '.join(COMMAND_ACTIONS)}")
+        known = store.gateway(gateway)
+        if known is None or known["site"] != site:
+            raise HttpError(404, f"no gateway {gateway!r} at site {site!r}")
+        cmd: dict[str, Any] = {"id": f"cmd-{uuid.uuid4().hex[:12]}", "action": action}
+        cmd.update({k: body[k] for k in ("device", "point", "value", "key") if k in body})
+        store.add_command(cmd, site, gateway, session.user)
+        store.audit(session.user, "command", f"{site}/{gateway}", cmd)
+        try:
+            await send_command(site, gateway, cmd)
+        except ConnectionError as exc:
+            raise HttpError(503, str(exc)) from None
+        return JSONResponse({"id": cmd["id"], "state": "init"}, status_code=202)
+
+    @endpoint()
+    async def command_state(request: Request, session: Session | None) -> Response:
+        """
+        summary: A command's state (init, executing, successful, failed) and reason.
+        """
+        found = store.command(request.path_params["id"])
+        if found is None:
+            raise HttpError(404, "no such command")
+        return JSONResponse(found)
+
+    @endpoint()
+    async def gateways(request: Request, session: Session | None) -> Response:
+        """
+        summary: Gateways with their online state and last sight.
+        """
+        return JSONResponse(store.gateways())
+
+    @endpoint()
+    async def devices(request: Request, session: Session | None) -> Response:
+        """
+        summary: Devices with their online state and latest values.
+        """
+        return JSONResponse(store.devices())
+
+    @endpoint("user.manage")
+    async def add_user(request: Request, session: Session | None) -> Response:
+        """
+        summary: Create a user (admin only).
+        """
+        assert session is not None
+        body = await _body(request)
+        try:
+            auth.add_user(str(body.get("name", "")), str(body.get("password", "")), str(body.get("role", "")))
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        store.audit(session.user, "user added", str(body.get("name")), {"role": body.get("role")})
+        return JSONResponse({"name": body.get("name"), "role": body.get("role")}, status_code=201)
+
+    @endpoint("user.manage")
+    async def audit(request: Request, session: Session | None) -> Response:
+        """
+        summary: The audit trail, newest first (admin only).
+        """
+        return JSONResponse(store.audit_log())
+
+    @endpoint()
+    async def stream(request: Request, session: Session | None) -> Response:
+        """
+        summary: Server-sent events of alarm changes (event `alarm`), with a keep-alive comment every 15 s.
+        """
+        async def events() -> AsyncIterator[str]:
+            async with hub.subscribe() as queue:
+                yield "retry: 2000\n\n"
+                while True:
+                    try:
+                        async with asyncio.timeout(15):
+                            event = await queue.get()
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    if event is None:
+                        return
+                    yield f"event: {event['type']}\ndata: {json.dumps(event, default=str, ensure_ascii=False)}\n\n"
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    routes = [
+        Route("/api/login", login, methods=["POST"]),
+        Route("/api/logout", logout, methods=["POST"]),
+        Route("/api/me", me),
+        Route("/api/alarms", alarms),
+        Route("/api/alarms/{id}", alarm),
+        Route("/api/alarms/{id}/actions", alarm_action, methods=["POST"]),
+        Route("/api/commands", command, methods=["POST"]),
+        Route("/api/commands/{id}", command_state),
+        Route("/api/gateways", gateways),
+        Route("/api/devices", devices),
+        Route("/api/users", add_user, methods=["POST"]),
+        Route("/api/audit", audit),
+        Route("/api/stream", stream),
+    ]
+    schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "firefleet collector", "version": "0.1"}})
+
+    async def openapi(request: Request) -> Response:
+        return schemas.OpenAPIResponse(request=request)
+
+    async def refuse(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        return JSONResponse({"error": str(getattr(exc, "detail", "internal error"))}, status_code=status)
+
+    routes.append(Route("/api/openapi.json", openapi, include_in_schema=False))
+    return Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse})
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE)
+
+
+def _session(request: Request, auth: Auth) -> Session:
+    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    session = auth.session(_token(request))
+    if session is None:
+        raise HttpError(401, "sign in first")
+    if not bearer and request.method not in ("GET", "HEAD", "OPTIONS") and \
+            request.headers.get("x-csrf-token") != session.csrf:
+        raise HttpError(403, "missing or wrong X-CSRF-Token")
+    return session
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise HttpError(413, f"body over {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise HttpError(400, "body is not JSON") from None
+    if not isinstance(body, dict):
+        raise HttpError(400, "body must be a JSON object")
+    return body
+
+
+def _int(text: str) -> int:
+    if not text.isdigit():
+        raise HttpError(404, "no such item")
+    return int(text)

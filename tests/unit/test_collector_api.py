@@ -1,0 +1,142 @@
+"""The collector's HTTP API in process (httpx over ASGI): the life cycle through HTTP with its refusals,
+an escalation when nobody acknowledges (time injected), every write endpoint tried with every role,
+CSRF for browser sessions, login rate limiting, the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cloud.api import build_api
+from cloud.auth import ROLES, Auth
+from cloud.escalation import escalate_due
+from cloud.event_hub import EventHub
+from cloud.store import Store
+
+PASSWORD = "correct horse battery"
+ALARM = {"id": "o:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "site": "s1",
+         "device": "sd1", "t": 1000.0}
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def __call__(self, site: str, gateway: str, command: dict[str, Any]) -> None:
+        self.commands.append((site, gateway, command))
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Store, Sent]]:
+    store = Store(tmp_path / "c.sqlite", streets={"s1": "西溪街道"})
+    auth = Auth(store)
+    for role in ROLES:
+        auth.add_user(role, PASSWORD, role)
+    store.save_birth("s1", "gw1", {"boot": "b", "seq": 1, "bdseq": 1, "devices": []})
+    store.store_records("s1", "gw1", [ALARM])
+    sent = Sent()
+    app = build_api(store, auth, EventHub(), sent)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector") as client:
+        yield client, store, sent
+    store.close()
+
+
+async def bearer(client: httpx.AsyncClient, user: str) -> dict[str, str]:
+    response = await client.post("/api/login", json={"user": user, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+async def test_the_whole_life_cycle_through_http(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    client, store, _ = setup
+    duty = await bearer(client, "duty_officer")
+    alarms = (await client.get("/api/alarms", headers=duty)).json()
+    assert [(a["key"], a["site"], a["street"], a["device"], a["class"]) for a in alarms] == [
+        ("sd1/smoke", "s1", "西溪街道", "sd1", "fire")]
+    url = f"/api/alarms/{alarms[0]['id']}/actions"
+    refused = await client.post(url, headers=duty, json={"action": "close", "disposition": {"result": "x"}})
+    assert refused.status_code == 409 and "cannot close an alarm that is raised" in refused.json()["error"]
+    for action in ("acknowledge", "verify", "confirm", "dispose"):
+        response = await client.post(url, headers=duty, json={"action": action, "notes": f"{action} by phone"})
+        assert response.status_code == 200, response.text
+    still_active = await client.post(url, headers=duty, json={"action": "close", "disposition": {"result": "out"}})
+    assert still_active.status_code == 409 and "still active" in still_active.json()["error"]
+    store.store_records("s1", "gw1", [{**ALARM, "id": "o:2", "state": "cleared"}])
+    no_disposition = await client.post(url, headers=duty, json={"action": "close"})
+    assert no_disposition.status_code == 409 and "needs a disposition" in no_disposition.json()["error"]
+    closed = await client.post(url, headers=duty, json={"action": "close", "notes": "done",
+                                                        "disposition": {"result": "kitchen smoke", "notes": "ok"}})
+    assert closed.status_code == 200 and closed.json()["handling"] == "closed"
+    detail = (await client.get(f"/api/alarms/{alarms[0]['id']}", headers=duty)).json()
+    assert [e["who"] for e in detail["log"]][-1] == "duty_officer"
+    assert (await client.get("/api/alarms", headers=duty)).json() == []
+
+
+async def test_escalation_fires_when_nobody_acknowledges(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    _, store, _ = setup
+    raised_at = store.alarms()[0]["raised_at"]
+    assert escalate_due(store, ["chief-1", "chief-2"], raised_at + 59) == []
+    first = escalate_due(store, ["chief-1", "chief-2"], raised_at + 61)
+    assert [(a["escalated"], a["escalated_to"]) for a in first] == [(1, "chief-1")]
+    assert escalate_due(store, ["chief-1", "chief-2"], raised_at + 90) == []
+    second = escalate_due(store, ["chief-1", "chief-2"], raised_at + 121)
+    assert [(a["escalated"], a["escalated_to"]) for a in second] == [(2, "chief-2")]
+    store.handle(store.alarms()[0]["id"], "acknowledge", "chief-2")
+    assert escalate_due(store, ["chief-1", "chief-2"], raised_at + 1000) == []
+
+
+WRITES = {  # endpoint -> the roles allowed
+    ("POST", "/api/alarms/1/actions", '{"action": "acknowledge"}'): {"duty_officer", "admin"},
+    ("POST", "/api/commands", '{"site": "s1", "gateway": "gw1", "action": "rebirth"}'): {"duty_officer", "admin"},
+    ("POST", "/api/users", '{"name": "new", "password": "long enough", "role": "maintenance"}'): {"admin"},
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_every_write_endpoint_with_every_role(setup: tuple[httpx.AsyncClient, Store, Sent], role: str) -> None:
+    client, store, sent = setup
+    headers = await bearer(client, role)
+    for (method, url, body), allowed in WRITES.items():
+        response = await client.request(method, url, headers={**headers, "content-type": "application/json"},
+                                        content=body)
+        if role in allowed:
+            assert response.status_code in (200, 201, 202), (role, url, response.text)
+        else:
+            assert response.status_code == 403, (role, url, response.text)
+            assert "may not" in response.json()["error"]
+    assert len(sent.commands) == (1 if role in WRITES[next(iter(k for k in WRITES if "commands" in k[1]))] else 0)
+    who = {entry["who"] for entry in store.audit_log()}
+    assert role in who  # the login, and every allowed write, are in the audit trail
+    client.cookies.clear()
+    anonymous = await client.post("/api/alarms/1/actions", json={"action": "acknowledge"})
+    assert anonymous.status_code == 401
+
+
+async def test_browser_sessions_need_the_csrf_token(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    client, _, _ = setup
+    login = await client.post("/api/login", json={"user": "duty_officer", "password": PASSWORD})
+    csrf = login.json()["csrf"]
+    assert "httponly" in login.headers["set-cookie"].lower() and "samesite=strict" in login.headers["set-cookie"].lower()
+    forged = await client.post("/api/alarms/1/actions", json={"action": "acknowledge"})  # cookie only
+    assert forged.status_code == 403 and "CSRF" in forged.json()["error"]
+    good = await client.post("/api/alarms/1/actions", json={"action": "acknowledge"}, headers={"X-CSRF-Token": csrf})
+    assert good.status_code == 200
+
+
+async def test_logins_are_rate_limited_and_bad_requests_are_json(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    client, _, _ = setup
+    for _ in range(5):
+        assert (await client.post("/api/login", json={"user": "admin", "password": "wrong"})).status_code == 401
+    limited = await client.post("/api/login", json={"user": "admin", "password": PASSWORD})
+    assert limited.status_code == 429 and "too many" in limited.json()["error"]
+    duty = await bearer(client, "duty_officer")
+    assert (await client.post("/api/alarms/1/actions", headers=duty, content=b"{oops")).json() == {
+        "error": "body is not JSON"}
+    assert (await client.get("/api/alarms/999", headers=duty)).status_code == 404
+    assert (await client.get("/api/nowhere")).status_code == 404
+    spec = (await client.get("/api/openapi.json")).text
+    assert "/api/alarms/{id}/actions" in spec and "/api/stream" in spec
