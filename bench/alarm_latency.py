@@ -34,7 +34,8 @@ SITE = "shed-xixi-01"
 SHED = ROOT / "examples" / "sites" / "charging-shed.yaml"
 # point alarms polled in the alarm class (every second), with no sustain time
 TOGGLES = {"sd1": ["tamper", "fault", "dirty_chamber"], "sd3": ["tamper", "fault", "dirty_chamber"],
-           "sd2": ["tamper", "fault", "sounder_open"], "box1": ["rcd_tripped", "meter_fault", "over_voltage", "door_open"]}
+           "sd2": ["tamper", "fault", "sounder_open"],
+           "box1": ["rcd_tripped", "meter_fault", "over_voltage", "door_open"]}
 
 
 def percentile(values: list[float], p: float) -> float:

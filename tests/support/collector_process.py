@@ -17,8 +17,10 @@ from tests.support.mosquitto import free_port
 INVENTORY = """\
 sites:
   - {id: shed-xixi-01, name: 西溪路1号充电棚, kind: charging_shed, street: 西溪街道, gateway: gw-shed-xixi-01}
-  - {id: station-wenxin-01, name: 文新社区微型消防站, kind: micro_station, street: 文新街道, gateway: gw-station-wenxin-01}
-  - {id: cabinets-cuiyuan-01, name: 翠苑一区应急消防柜组, kind: fire_cabinets, street: 翠苑街道, gateway: gw-cabinets-cuiyuan-01}
+  - {id: station-wenxin-01, name: 文新社区微型消防站, kind: micro_station, street: 文新街道,
+     gateway: gw-station-wenxin-01}
+  - {id: cabinets-cuiyuan-01, name: 翠苑一区应急消防柜组, kind: fire_cabinets, street: 翠苑街道,
+     gateway: gw-cabinets-cuiyuan-01}
 """
 PASSWORD = "duty-password-1"
 

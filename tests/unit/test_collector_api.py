@@ -120,7 +120,8 @@ async def test_browser_sessions_need_the_csrf_token(setup: tuple[httpx.AsyncClie
     client, _, _ = setup
     login = await client.post("/api/login", json={"user": "duty_officer", "password": PASSWORD})
     csrf = login.json()["csrf"]
-    assert "httponly" in login.headers["set-cookie"].lower() and "samesite=strict" in login.headers["set-cookie"].lower()
+    cookie = login.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
     forged = await client.post("/api/alarms/1/actions", json={"action": "acknowledge"})  # cookie only
     assert forged.status_code == 403 and "CSRF" in forged.json()["error"]
     good = await client.post("/api/alarms/1/actions", json={"action": "acknowledge"}, headers={"X-CSRF-Token": csrf})
