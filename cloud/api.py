@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,6 +22,8 @@ from starlette.schemas import SchemaGenerator
 from cloud.alarm_lifecycle import Refused
 from cloud.auth import Auth, Session, may
 from cloud.event_hub import EventHub
+from cloud.readiness import monthly_index
+from cloud.readiness_report import district_readiness
 from cloud.store import Store
 from devices.protocol import COMMAND_ACTIONS
 
@@ -37,7 +40,8 @@ class HttpError(Exception):
         self.status, self.reason = status, reason
 
 
-def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSender) -> Starlette:
+def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSender,
+              inventory: Mapping[str, Mapping[str, Any]] | None = None) -> Starlette:
     def endpoint(permission: str | None = None, *, public: bool = False) -> Callable[[Any], Handler]:
         def wrap(fn: Callable[[Request, Session | None], Awaitable[Response]]) -> Handler:
             async def handler(request: Request) -> Response:
@@ -174,6 +178,47 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         """
         return JSONResponse(store.devices())
 
+    @endpoint()
+    async def tickets(request: Request, session: Session | None) -> Response:
+        """
+        summary: Open maintenance tickets, nearest deadline first; ?overdue=1 for the overdue ones.
+        """
+        return JSONResponse(store.tickets(overdue_only=request.query_params.get("overdue") == "1"))
+
+    @endpoint("ticket.handle")
+    async def close_ticket(request: Request, session: Session | None) -> Response:
+        """
+        summary: Close a ticket with notes on what was done (maintenance).
+        """
+        assert session is not None
+        body = await _body(request)
+        ticket_id = _int(request.path_params["id"])
+        try:
+            closed = store.close_ticket(ticket_id, session.user, str(body.get("notes", "")))
+        except KeyError:
+            raise HttpError(404, "no such ticket") from None
+        store.audit(session.user, "ticket closed", str(ticket_id), body)
+        return JSONResponse(closed)
+
+    @endpoint()
+    async def readiness(request: Request, session: Session | None) -> Response:
+        """
+        summary: Equipment readiness per station (score, categories, what is missing) and per street.
+        """
+        return JSONResponse(district_readiness(store, inventory or {}))
+
+    @endpoint()
+    async def ranking(request: Request, session: Session | None) -> Response:
+        """
+        summary: Streets ranked by their monthly readiness index (?month=YYYY-MM, default this month).
+        """
+        month = request.query_params.get("month") or time.strftime("%Y-%m")
+        if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():
+            raise HttpError(400, "month is YYYY-MM")
+        ranked = monthly_index(store.readiness_history(month))
+        return JSONResponse([{"rank": i + 1, "street": street, "index": index}
+                             for i, (street, index) in enumerate(ranked)])
+
     @endpoint("user.manage")
     async def add_user(request: Request, session: Session | None) -> Response:
         """
@@ -227,6 +272,10 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         Route("/api/commands/{id}", command_state),
         Route("/api/gateways", gateways),
         Route("/api/devices", devices),
+        Route("/api/tickets", tickets),
+        Route("/api/tickets/{id}/close", close_ticket, methods=["POST"]),
+        Route("/api/readiness", readiness),
+        Route("/api/readiness/ranking", ranking),
         Route("/api/users", add_user, methods=["POST"]),
         Route("/api/audit", audit),
         Route("/api/stream", stream),

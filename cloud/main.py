@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
@@ -21,6 +22,7 @@ from cloud.escalation import escalate_due
 from cloud.event_hub import EventHub
 from cloud.ingest import Ingest
 from cloud.inventory import load_inventory
+from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
 from devices.broker_url import BrokerConfig
 from devices.errors import SiteConfigError
@@ -68,10 +70,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     gateways = {v["gateway"]: s for s, v in (inventory or {}).items()}
     collector = Collector(broker, store, Ingest(gateways, open_enrolment=inventory is None),
                           shared=not args.no_shared)
-    return asyncio.run(_serve(store, auth, collector, sock, roster=args.roster or []))
+    return asyncio.run(_serve(store, auth, collector, sock, roster=args.roster or [], inventory=inventory or {}))
 
 
-async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *, roster: list[str]) -> int:
+async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *, roster: list[str],
+                 inventory: dict[str, dict[str, Any]]) -> int:
     hub = EventHub()
 
     def alarms_changed(ids: list[int]) -> None:
@@ -81,7 +84,7 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
                 hub.publish({"type": "alarm", "alarm": alarm})
 
     collector.on_alarm_change = alarms_changed
-    app = build_api(store, auth, hub, collector.send_command)
+    app = build_api(store, auth, hub, collector.send_command, inventory)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -95,14 +98,24 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
             consumer = tg.create_task(collector.run(), name="collector")
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
             escalator = tg.create_task(_escalate(store, hub, roster), name="escalation")
+            upkeep = tg.create_task(_upkeep(store, inventory), name="tickets-and-readiness")
             await stop.wait()
             server.should_exit = True
             await api
-            consumer.cancel()
-            escalator.cancel()
+            for task in (consumer, escalator, upkeep):
+                task.cancel()
     finally:
         store.close()
     return 0
+
+
+async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]]) -> None:
+    """Every minute: open or review maintenance tickets, keep today's readiness."""
+    while True:
+        for change in store.evaluate_tickets(time.time()):
+            log.info("ticket " + change["status"], site=change["site"], device=change["device"], kind=change["kind"])
+        snapshot_readiness(store, inventory)
+        await asyncio.sleep(60.0)
 
 
 async def _escalate(store: Store, hub: EventHub, roster: list[str]) -> None:

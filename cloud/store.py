@@ -15,7 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
-from cloud.alarm_lifecycle import next_handling
+from cloud.alarm_lifecycle import Refused, next_handling
+from cloud.tickets import faults_of, ticket_deadline
 
 __all__ = ["Store"]
 
@@ -51,7 +52,19 @@ def _m3_commands(db: sqlite_utils.Database) -> None:
                                 pk="id")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands]
+def _m4_tickets_and_readiness(db: sqlite_utils.Database) -> None:
+    db.table("devices").add_column("configured_profile", str)
+    db.table("devices").add_column("offline_since", float)
+    db.table("tickets").create({"id": int, "site": str, "device": str, "kind": str, "level": str, "opened": float,
+                                "deadline": float, "status": str, "notes": str, "closed_by": str, "closed_at": float,
+                                "updated": float}, pk="id")
+    db.table("tickets").create_index(["site", "device", "kind", "status"])
+    db.table("readiness").create({"day": str, "site": str, "street": str, "score": float, "missing": str},
+                                 pk=("day", "site"))
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
+                                                              _m4_tickets_and_readiness]
 
 
 class Store:
@@ -92,6 +105,7 @@ class Store:
             for dev in message.get("devices", []):
                 self.db.table("devices").upsert({"site": site, "id": dev["id"], "gateway": gateway,
                                            "name": dev.get("name", ""), "profile": dev.get("profile", ""),
+                                           "configured_profile": dev.get("configured_profile", ""),
                                            "online": int(bool(dev.get("online", True))), "last_seen": now,
                                            "values_json": json.dumps(dev.get("values", {}), default=str)},
                                           pk=("site", "id"))
@@ -151,8 +165,9 @@ class Store:
             self.db.execute("UPDATE commands SET state = ?, reason = ?, updated = ? WHERE id = ?",
                             (rec.get("state", ""), rec.get("reason", ""), time.time(), rec.get("command", "")))
         if rec.get("kind") in ("device_online", "device_offline"):
-            self.db.execute("UPDATE devices SET online = ? WHERE site = ? AND id = ?",
-                            (int(rec["kind"] == "device_online"), site, device))
+            online = rec["kind"] == "device_online"
+            self.db.execute("UPDATE devices SET online = ?, offline_since = ? WHERE site = ? AND id = ?",
+                            (int(online), None if online else rec.get("t", time.time()), site, device))
 
     def _apply_alarm(self, site: str, rec: dict[str, Any]) -> None:
         """Fold the record into the open alarm of its key, or open a new alarm."""
@@ -256,8 +271,62 @@ class Store:
         return [{k: v for k, v in r.items() if k != "birth"} for r in self.db.table("gateways").rows]
 
     def devices(self) -> list[dict[str, Any]]:
-        return [{**{k: v for k, v in r.items() if k != "values_json"}, "values": json.loads(r["values_json"] or "{}")}
-                for r in self.db.table("devices").rows]
+        return [{**{k: v for k, v in r.items() if k != "values_json"}, "values": json.loads(r["values_json"] or "{}"),
+                 "online": bool(r["online"])} for r in self.db.table("devices").rows]
+
+    # -- maintenance tickets -----------------------------------------------------------------------
+    def evaluate_tickets(self, now: float) -> list[dict[str, Any]]:
+        """Open tickets for persistent faults, mark those whose fault went away for review. Returns changes."""
+        changes = []
+        with self.db.conn:
+            for dev in self.devices():
+                faults = faults_of(dev, now)
+                open_tickets = {t["kind"]: t for t in self.db.table("tickets").rows_where(
+                    "site = ? AND device = ? AND status != 'closed'", [dev["site"], dev["id"]])}
+                for kind in faults - open_tickets.keys():
+                    level, deadline = ticket_deadline(kind, now)
+                    row = {"site": dev["site"], "device": dev["id"], "kind": kind, "level": level, "opened": now,
+                           "deadline": deadline, "status": "open", "notes": "", "closed_by": "", "closed_at": None,
+                           "updated": now}
+                    row["id"] = self.db.table("tickets").insert(row).last_rowid
+                    changes.append(row)
+                for kind, ticket in open_tickets.items():
+                    status = "open" if kind in faults else "review"
+                    if ticket["status"] != status:
+                        self.db.table("tickets").update(ticket["id"], {"status": status, "updated": now})
+                        changes.append({**ticket, "status": status})
+        return changes
+
+    def tickets(self, *, now: float | None = None, overdue_only: bool = False) -> list[dict[str, Any]]:
+        where, args = "status != 'closed'", []
+        if overdue_only:
+            where += " AND deadline < ?"
+            args.append(time.time() if now is None else now)
+        return list(self.db.table("tickets").rows_where(where, args, order_by="deadline"))
+
+    def close_ticket(self, ticket_id: int, who: str, notes: str) -> dict[str, Any]:
+        rows = list(self.db.table("tickets").rows_where("id = ?", [ticket_id]))
+        if not rows:
+            raise KeyError(ticket_id)
+        if rows[0]["status"] == "closed":
+            raise Refused("the ticket is already closed")
+        if not notes.strip():
+            raise Refused("closing a ticket needs notes: what was done")
+        with self.db.conn:
+            self.db.table("tickets").update(ticket_id, {"status": "closed", "notes": notes, "closed_by": who,
+                                                        "closed_at": time.time(), "updated": time.time()})
+        return next(iter(self.db.table("tickets").rows_where("id = ?", [ticket_id])))
+
+    # -- readiness ---------------------------------------------------------------------------------
+    def save_readiness(self, day: str, site: str, street: str, score: float, missing: list[str]) -> None:
+        with self.db.conn:
+            self.db.table("readiness").upsert({"day": day, "site": site, "street": street, "score": score,
+                                               "missing": json.dumps(missing, ensure_ascii=False)},
+                                              pk=("day", "site"))
+
+    def readiness_history(self, month: str) -> list[tuple[str, str, float]]:
+        return [(r["day"], r["street"], r["score"]) for r in
+                self.db.table("readiness").rows_where("day LIKE ?", [f"{month}-%"], order_by="day")]
 
     def count(self, table: str) -> int:
         return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])

@@ -38,6 +38,9 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Store,
         auth.add_user(role, PASSWORD, role)
     store.save_birth("s1", "gw1", {"boot": "b", "seq": 1, "bdseq": 1, "devices": []})
     store.store_records("s1", "gw1", [ALARM])
+    store.save_birth("s1", "gw1", {"boot": "b", "seq": 1, "bdseq": 1, "devices": [
+        {"id": "sd1", "values": {"battery": 9}}]})
+    store.evaluate_tickets(1000.0)  # a low-battery ticket, id 1
     sent = Sent()
     app = build_api(store, auth, EventHub(), sent)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector") as client:
@@ -93,6 +96,7 @@ WRITES = {  # endpoint -> the roles allowed
     ("POST", "/api/alarms/1/actions", '{"action": "acknowledge"}'): {"duty_officer", "admin"},
     ("POST", "/api/commands", '{"site": "s1", "gateway": "gw1", "action": "rebirth"}'): {"duty_officer", "admin"},
     ("POST", "/api/users", '{"name": "new", "password": "long enough", "role": "maintenance"}'): {"admin"},
+    ("POST", "/api/tickets/1/close", '{"notes": "battery replaced"}'): {"maintenance", "admin"},
 }
 
 

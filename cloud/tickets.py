@@ -1,0 +1,44 @@
+"""Maintenance tickets from persistent faults, with the district's deadlines. Pure decisions.
+
+A ticket opens when a device has been offline for 10 minutes, reports a low battery, a dirty sensor
+chamber, or runs firmware other than its site file says. Deadlines follow the district rule: hazards a
+street fixes in 15 days, those that need the district (firmware, replacement hardware) in 30. When the
+fault goes away the ticket is marked for review, not closed: a technician closes it with notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+__all__ = ["DAY", "OFFLINE_AFTER_S", "faults_of", "ticket_deadline"]
+
+DAY: Final = 86400.0
+OFFLINE_AFTER_S: Final = 600.0
+LEVEL: Final = {"offline": "street", "low_battery": "street", "dirty_sensor": "street",
+                "firmware_mismatch": "district"}
+DEADLINE_DAYS: Final = {"street": 15, "district": 30}
+
+
+def ticket_deadline(kind: str, opened: float) -> tuple[str, float]:
+    level = LEVEL.get(kind, "street")
+    return level, opened + DEADLINE_DAYS[level] * DAY
+
+
+def faults_of(device: Mapping[str, Any], now: float) -> set[str]:
+    """The persistent faults a device shows now: its kinds of ticket."""
+    faults = set()
+    values = device.get("values", {})
+    if not device.get("online", True) and now - float(device.get("offline_since") or now) >= OFFLINE_AFTER_S:
+        faults.add("offline")
+    battery = values.get("battery")
+    if values.get("low_battery") is True or (isinstance(battery, (int, float)) and not isinstance(battery, bool)
+                                             and battery < 20):
+        faults.add("low_battery")
+    contamination = values.get("contamination")
+    if values.get("dirty_chamber") is True or (isinstance(contamination, (int, float)) and contamination >= 60):
+        faults.add("dirty_sensor")
+    configured = device.get("configured_profile")
+    if configured and device.get("profile") and configured != device.get("profile"):
+        faults.add("firmware_mismatch")
+    return faults

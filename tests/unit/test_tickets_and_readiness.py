@@ -1,0 +1,99 @@
+"""Maintenance tickets reach their deadlines; readiness matches a hand-computed example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloud.alarm_lifecycle import Refused
+from cloud.inventory import load_inventory
+from cloud.readiness import Requirement, monthly_index, station_readiness, street_scores
+from cloud.readiness_report import district_readiness
+from cloud.store import Store
+from cloud.tickets import DAY
+from tests.conftest import ROOT
+
+NOW = 1_800_000_000.0
+
+
+def test_readiness_matches_a_hand_computed_station() -> None:
+    requirements = [
+        Requirement("extinguishers", 8, device="em1", points="extinguisher*.pressure", min=1.0, max=1.4),
+        Requirement("vehicles", 4, device="em1", points="vehicle*.soc", min=80),
+        Requirement("monitoring", 2, devices=("em1", "sd-garage")),
+    ]
+    em1 = {"online": True, "values": {
+        # 8 bays: 1.21 ok, 0.95 low, None empty bay, 1.30 ok, 1.50 over-pressure, 1.10, 1.40, 1.00 ok -> 5 ok
+        **{f"extinguisher{n}.pressure": v for n, v in enumerate([1.21, 0.95, None, 1.30, 1.50, 1.10, 1.40, 1.00], 1)},
+        # 4 vehicles: 96, 79 (below 80), 80, 41 -> 2 ok
+        **{f"vehicle{n}.soc": v for n, v in enumerate([96, 79, 80, 41], 1)},
+        "station_temperature": 18.0}}
+    result = station_readiness(requirements, {"em1": em1, "sd-garage": {"online": False}})
+    # by hand: extinguishers 5/8, vehicles 2/4, monitoring 1/2 -> (5 + 2 + 1) / (8 + 4 + 2) = 8/14 = 57.1 %
+    assert result["score"] == 57.1
+    assert [(c["category"], c["serviceable"], c["required"], c["score"]) for c in result["categories"]] == [
+        ("extinguishers", 5, 8, 62.5), ("vehicles", 2, 4, 50.0), ("monitoring", 1, 2, 50.0)]
+    assert result["missing"] == ["em1:extinguisher2.pressure", "em1:extinguisher3.pressure",
+                                 "em1:extinguisher5.pressure", "em1:vehicle2.soc", "em1:vehicle4.soc", "sd-garage"]
+    # an offline monitor's last values are stale: nothing it reports counts
+    assert station_readiness(requirements, {"em1": {**em1, "online": False}})["score"] == 0.0
+
+
+def test_street_scores_and_the_monthly_ranking() -> None:
+    assert street_scores({"a": ("西溪街道", 80.0), "b": ("西溪街道", 60.0), "c": ("文新街道", 90.0)}) == {
+        "西溪街道": 70.0, "文新街道": 90.0}
+    daily = [("2026-11-01", "西溪街道", 70.0), ("2026-11-02", "西溪街道", 90.0), ("2026-11-01", "文新街道", 75.0),
+             ("2026-11-02", "文新街道", 95.0), ("2026-11-01", "翠苑街道", 60.0)]
+    assert monthly_index(daily) == [("文新街道", 85.0), ("西溪街道", 80.0), ("翠苑街道", 60.0)]
+
+
+def birth(store: Store, devices: list[dict]) -> None:
+    store.save_birth("s1", "gw1", {"boot": "b", "seq": 1, "bdseq": 1, "devices": devices})
+
+
+def test_tickets_open_for_persistent_faults_with_district_deadlines(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    birth(store, [{"id": "sd1", "profile": "hengan-sd100-fw1", "configured_profile": "hengan-sd100-fw1",
+                   "values": {"battery": 12}},
+                  {"id": "sd2", "profile": "hengan-sd100-fw2", "configured_profile": "hengan-sd100-fw1",
+                   "values": {}},
+                  {"id": "sd3", "profile": "hengan-sd100-fw1", "configured_profile": "hengan-sd100-fw1",
+                   "values": {"dirty_chamber": False}}])
+    store.store_records("s1", "gw1", [{"id": "o:1", "type": "event", "device": "sd3", "kind": "device_offline",
+                                       "details": {}, "t": NOW}])
+    opened = store.evaluate_tickets(NOW + 60)
+    assert {(t["device"], t["kind"], t["level"]) for t in opened} == {
+        ("sd1", "low_battery", "street"), ("sd2", "firmware_mismatch", "district")}
+    later = store.evaluate_tickets(NOW + 601)  # offline for over 10 minutes now
+    assert [(t["device"], t["kind"]) for t in later] == [("sd3", "offline")]
+    by_kind = {t["kind"]: t for t in store.tickets()}
+    assert by_kind["low_battery"]["deadline"] == NOW + 60 + 15 * DAY
+    assert by_kind["firmware_mismatch"]["deadline"] == NOW + 60 + 30 * DAY
+    assert store.tickets(now=NOW + 16 * DAY, overdue_only=True) == [by_kind["low_battery"], by_kind["offline"]]
+    assert {t["kind"] for t in store.tickets(now=NOW + 31 * DAY, overdue_only=True)} == {
+        "low_battery", "offline", "firmware_mismatch"}
+    # the detector comes back: its ticket waits for review, it is not closed by itself
+    store.store_records("s1", "gw1", [{"id": "o:2", "type": "event", "device": "sd3", "kind": "device_online",
+                                       "details": {}, "t": NOW + 700}])
+    assert [(t["kind"], t["status"]) for t in store.evaluate_tickets(NOW + 700)] == [("offline", "review")]
+    with pytest.raises(Refused, match="needs notes"):
+        store.close_ticket(by_kind["offline"]["id"], "tech-1", " ")
+    closed = store.close_ticket(by_kind["offline"]["id"], "tech-1", "RS-485 connector re-seated")
+    assert (closed["status"], closed["closed_by"]) == ("closed", "tech-1")
+    assert store.evaluate_tickets(NOW + 800) == []
+    store.close()
+
+
+def test_the_example_inventory_reads_and_scores_the_example_district(tmp_path: Path) -> None:
+    inventory = load_inventory(ROOT / "examples" / "inventory.yaml")
+    store = Store(tmp_path / "c.sqlite")
+    store.save_birth("station-wenxin-01", "gw-station-wenxin-01", {"boot": "b", "seq": 1, "bdseq": 1, "devices": [
+        {"id": "em1", "values": {**{f"extinguisher{n}.pressure": 1.2 for n in range(1, 9)},
+                                 **{f"vehicle{n}.soc": 90 for n in range(1, 5)}}},
+        {"id": "sd-garage", "values": {}}]})
+    report = district_readiness(store, inventory)
+    station = next(s for s in report["stations"] if s["site"] == "station-wenxin-01")
+    assert station["score"] == 100.0 and station["missing"] == []
+    assert report["streets"]["文新街道"] == 100.0
+    store.close()
