@@ -123,29 +123,42 @@ class Store:
         """Store a batch in one transaction. Returns (ids to acknowledge, how many were new). Ids stored
         before are acknowledged again (the edge may have missed the first ack) but not applied twice.
         The alarms this batch opened or changed are in `self.touched` afterwards."""
-        ack, new = [], 0
+        batch = [rec for rec in records if isinstance(rec.get("id"), str)]
+        ack = [rec["id"] for rec in batch]
         self.touched = []
         now = time.time()
         with self.db.conn:
-            for rec in records:
-                rid = rec["id"]
-                ack.append(rid)
-                cur = self.db.execute("INSERT OR IGNORE INTO records (id, gateway, type, received) VALUES (?, ?, ?, ?)",
-                                      (rid, gateway, rec.get("type", ""), now))
-                if cur.rowcount == 0:
-                    continue
-                new += 1
+            seen: set[str] = set()
+            for start in range(0, len(ack), 500):
+                chunk = ack[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                seen.update(r[0] for r in self.db.execute(f"SELECT id FROM records WHERE id IN ({marks})", chunk))
+            fresh = []
+            for rec in batch:
+                if rec["id"] not in seen:
+                    seen.add(rec["id"])  # a duplicate inside the batch is applied once too
+                    fresh.append(rec)
+            self.db.conn.executemany("INSERT INTO records (id, gateway, type, received) VALUES (?, ?, ?, ?)",
+                                     [(r["id"], gateway, r.get("type", ""), now) for r in fresh])
+            readings = [r for r in fresh if r.get("type") == "reading"]
+            if readings:
+                self.db.conn.executemany(
+                    "INSERT INTO readings (id, site, device, t, values_json) VALUES (?, ?, ?, ?, ?)",
+                    [(r["id"], site, r.get("device", ""), r.get("t", now), json.dumps(r.get("values", {}), default=str))
+                     for r in readings])
+                latest: dict[str, tuple[dict[str, Any], float]] = {}
+                for r in readings:
+                    values, _ = latest.get(r.get("device", ""), ({}, 0.0))
+                    latest[r.get("device", "")] = ({**values, **r.get("values", {})}, r.get("t", now))
+                for device, (values, t) in latest.items():
+                    self._device_values(site, device, values, t)
+            for rec in fresh:
                 kind = rec.get("type")
                 if kind == "alarm":
                     self._apply_alarm(site, rec)
                 elif kind in ("event", "command"):
                     self._apply_event(site, gateway, rec)
-                elif kind == "reading":
-                    self.db.table("readings").insert({"id": rid, "site": site, "device": rec.get("device", ""),
-                                                "t": rec.get("t", now), "values_json": json.dumps(rec.get("values", {}),
-                                                                                                   default=str)})
-                    self._device_values(site, rec.get("device", ""), rec.get("values", {}), rec.get("t", now))
-        return ack, new
+        return ack, len(fresh)
 
     def _device_values(self, site: str, device: str, values: dict[str, Any], t: float) -> None:
         row = self.db.execute("SELECT values_json FROM devices WHERE site = ? AND id = ?", (site, device)).fetchone()

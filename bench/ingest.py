@@ -1,0 +1,133 @@
+"""Collector ingest: readings per second into the embedded store (target >= 20,000/s), side by side with
+the rate at which a bare MQTT subscriber drains the same stream from the same broker.
+
+A separate process publishes N telemetry messages (200 readings each, as an edge agent batches them)
+to a mosquitto started here; first a bare aiomqtt subscriber drains them, then the collector (checks,
+one SQLite transaction per message, ack) consumes the same stream. Both are timed from the first
+message to the last.
+
+    python bench/ingest.py [--messages 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiomqtt
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cloud.collector import Collector  # noqa: E402
+from cloud.ingest import Ingest  # noqa: E402
+from cloud.store import Store  # noqa: E402
+from devices.broker_url import BrokerConfig  # noqa: E402
+from devices.protocol import decode, encode  # noqa: E402
+from tests.support.mosquitto import Mosquitto  # noqa: E402
+
+PER_MESSAGE = 200
+SITE, GATEWAY = "shed-xixi-01", "gw-shed-xixi-01"
+TOPIC = f"ff/v1/{SITE}/{GATEWAY}/telemetry"
+
+
+async def publish(port: int, messages: int, tag: str) -> None:
+    async with aiomqtt.Client("127.0.0.1", port, identifier=f"bench-pub-{tag}", max_inflight_messages=100) as client:
+        client.pending_calls_threshold = 10_000
+        pending = []
+        for m in range(messages):
+            records = [{"id": f"{tag}:{m * PER_MESSAGE + i}", "type": "reading", "site": SITE,
+                        "device": f"box{i % 10}", "values": {"port1.temperature": 20.0 + i % 7, "port1.current": 1.5,
+                                                             "port1.power": 60 + i % 9},
+                        "t": time.time(), "mono": 1.0, "trusted": True} for i in range(PER_MESSAGE)]
+            pending.append(asyncio.ensure_future(client.publish(TOPIC, encode(
+                {"boot": tag, "seq": m + 1, "records": records}), qos=1)))
+            if len(pending) >= 50:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+
+
+def start_publisher(port: int, messages: int, tag: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, "--publish", str(port), str(messages), tag])
+
+
+async def bare_subscriber(port: int, messages: int) -> float:
+    got = 0
+    async with aiomqtt.Client("127.0.0.1", port, identifier="bench-bare", max_queued_incoming_messages=0) as client:
+        await client.subscribe(TOPIC, qos=1)
+        publisher = start_publisher(port, messages, "bare")
+        started = None
+        async for message in client.messages:
+            started = started or time.perf_counter()
+            got += len(decode(bytes(message.payload)).get("records", []))  # type: ignore[arg-type]
+            if got >= messages * PER_MESSAGE:
+                break
+        elapsed = time.perf_counter() - started
+    publisher.wait()
+    return got / elapsed
+
+
+async def collector_consumer(port: int, messages: int, folder: Path) -> tuple[float, int]:
+    store = Store(folder / "cloud.sqlite")
+    collector = Collector(BrokerConfig("127.0.0.1", port), store, Ingest({GATEWAY: SITE}), shared=False)
+    task = asyncio.get_running_loop().create_task(collector.run())
+    while not collector.connected:
+        await asyncio.sleep(0.05)
+    store.save_birth(SITE, GATEWAY, {"boot": "collector", "seq": 0, "bdseq": 1,
+                                     "devices": [{"id": f"box{i}", "values": {}} for i in range(10)]})
+    publisher = start_publisher(port, messages, "collector")
+    target = messages * PER_MESSAGE
+    started = None
+    while True:
+        stored = store.count("readings")
+        if stored and started is None:
+            started = time.perf_counter()
+        if stored >= target:
+            break
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    publisher.wait()
+    store.close()
+    return target / elapsed, stored
+
+
+async def run(messages: int) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="firefleet-ingest-"))
+    broker = Mosquitto(folder / "mq")
+    broker.start()
+    try:
+        total = messages * PER_MESSAGE
+        print(f"stream: {messages} telemetry messages x {PER_MESSAGE} readings = {total} readings", flush=True)
+        bare = await bare_subscriber(broker.port, messages)
+        print(f"  bare MQTT subscriber drains        {bare:10,.0f} readings/s", flush=True)
+        stored_rate, stored = await collector_consumer(broker.port, messages, folder)
+        print(f"  collector: checked, stored, acked  {stored_rate:10,.0f} readings/s  ({stored} stored, "
+              f"{stored_rate / bare:.2f}x the bare drain)")
+        print("target: >= 20,000 readings/s into the embedded store")
+    finally:
+        broker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.publish:
+        asyncio.run(publish(int(args.publish[0]), int(args.publish[1]), args.publish[2]))
+        return
+    asyncio.run(run(args.messages))
+
+
+if __name__ == "__main__":
+    main()
