@@ -99,7 +99,8 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         """
         summary: Alarms, fire first then by time; open ones unless ?all=1.
         """
-        return JSONResponse(store.alarms(open_only=request.query_params.get("all") != "1"))
+        everything = request.query_params.get("all") == "1"
+        return JSONResponse(store.alarms(open_only=not everything, include_shelved=everything))
 
     @endpoint()
     async def alarm(request: Request, session: Session | None) -> Response:
@@ -128,6 +129,25 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         except KeyError:
             raise HttpError(404, "no such alarm") from None
         store.audit(session.user, f"alarm {body.get('action')}", str(alarm_id), body)
+        hub.publish({"type": "alarm", "alarm": updated})
+        return JSONResponse(updated)
+
+    @endpoint("alarm.silence")
+    async def mute(request: Request, session: Session | None) -> Response:
+        """
+        summary: Silence or shelve an alarm for some minutes, with a reason ({"how", "minutes", "reason"}).
+        """
+        assert session is not None
+        body = await _body(request)
+        minutes = body.get("minutes")
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
+            raise HttpError(400, "minutes must be a number")
+        try:
+            updated = store.mute(_int(request.path_params["id"]), str(body.get("how", "")), float(minutes),
+                                 session.user, str(body.get("reason", "")))
+        except KeyError:
+            raise HttpError(404, "no such alarm") from None
+        store.audit(session.user, f"alarm {body.get('how')}", request.path_params["id"], body)
         hub.publish({"type": "alarm", "alarm": updated})
         return JSONResponse(updated)
 
@@ -268,6 +288,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         Route("/api/alarms", alarms),
         Route("/api/alarms/{id}", alarm),
         Route("/api/alarms/{id}/actions", alarm_action, methods=["POST"]),
+        Route("/api/alarms/{id}/mute", mute, methods=["POST"]),
         Route("/api/commands", command, methods=["POST"]),
         Route("/api/commands/{id}", command_state),
         Route("/api/gateways", gateways),

@@ -20,6 +20,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                              "admin)")
     parser.add_argument("--roster", action="append", metavar="NAME",
                         help="the duty roster, in escalation order (repeatable)")
+    parser.add_argument("--webhook", help="URL to POST escalated alarms to (JSON)")
+    parser.add_argument("--smtp", metavar="HOST:PORT", help="SMTP server for e-mail about escalated alarms")
+    parser.add_argument("--smtp-from", default="firefleet@localhost", help="sender address of those e-mails")
+    parser.add_argument("--email", action="append", metavar="NAME=ADDRESS",
+                        help="e-mail address of a person on the roster (repeatable)")
     parser.add_argument("--no-shared", action="store_true",
                         help="plain subscription, for a broker without shared subscriptions")
     parser.set_defaults(run=_run)

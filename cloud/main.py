@@ -22,6 +22,7 @@ from cloud.escalation import escalate_due
 from cloud.event_hub import EventHub
 from cloud.ingest import Ingest
 from cloud.inventory import load_inventory
+from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
 from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
 from devices.broker_url import BrokerConfig
@@ -70,11 +71,19 @@ def run_from_args(args: argparse.Namespace) -> int:
     gateways = {v["gateway"]: s for s, v in (inventory or {}).items()}
     collector = Collector(broker, store, Ingest(gateways, open_enrolment=inventory is None),
                           shared=not args.no_shared)
-    return asyncio.run(_serve(store, auth, collector, sock, roster=args.roster or [], inventory=inventory or {}))
+    notifiers: list[Any] = []
+    if args.webhook:
+        notifiers.append(WebhookNotifier(args.webhook))
+    if args.smtp:
+        smtp_host, _, smtp_port = args.smtp.rpartition(":")
+        addresses = dict(item.split("=", 1) for item in args.email or [] if "=" in item)
+        notifiers.append(SmtpNotifier(smtp_host or "127.0.0.1", int(smtp_port or 25), args.smtp_from, addresses))
+    return asyncio.run(_serve(store, auth, collector, sock, roster=args.roster or [], inventory=inventory or {},
+                              notifiers=notifiers))
 
 
 async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *, roster: list[str],
-                 inventory: dict[str, dict[str, Any]]) -> int:
+                 inventory: dict[str, dict[str, Any]], notifiers: list[Any]) -> int:
     hub = EventHub()
 
     def alarms_changed(ids: list[int]) -> None:
@@ -97,7 +106,7 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
         async with asyncio.TaskGroup() as tg:
             consumer = tg.create_task(collector.run(), name="collector")
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
-            escalator = tg.create_task(_escalate(store, hub, roster), name="escalation")
+            escalator = tg.create_task(_escalate(store, hub, roster, notifiers), name="escalation")
             upkeep = tg.create_task(_upkeep(store, inventory), name="tickets-and-readiness")
             await stop.wait()
             server.should_exit = True
@@ -118,9 +127,10 @@ async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]]) -> None:
         await asyncio.sleep(60.0)
 
 
-async def _escalate(store: Store, hub: EventHub, roster: list[str]) -> None:
+async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any]) -> None:
     while True:
         await asyncio.sleep(1.0)
         for alarm in escalate_due(store, roster, time.time()):
             log.warning("alarm escalated", alarm=alarm["id"], key=alarm["key"], to=alarm["escalated_to"])
             hub.publish({"type": "alarm", "alarm": store.alarm(alarm["id"])})
+            await notify_all(notifiers, alarm, alarm["escalated_to"])

@@ -63,8 +63,13 @@ def _m4_tickets_and_readiness(db: sqlite_utils.Database) -> None:
                                  pk=("day", "site"))
 
 
+def _m5_silence_and_shelve(db: sqlite_utils.Database) -> None:
+    db.table("alarms").add_column("silenced_until", float)
+    db.table("alarms").add_column("shelved_until", float)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
-                                                              _m4_tickets_and_readiness]
+                                                              _m4_tickets_and_readiness, _m5_silence_and_shelve]
 
 
 class Store:
@@ -219,8 +224,10 @@ class Store:
                                      "notes": notes})
 
     # -- alarms for people -------------------------------------------------------------------------
-    def alarms(self, *, open_only: bool = True) -> list[dict[str, Any]]:
+    def alarms(self, *, open_only: bool = True, include_shelved: bool = True) -> list[dict[str, Any]]:
         where = "handling != 'closed'" if open_only else "1 = 1"
+        if not include_shelved:
+            where += f" AND (shelved_until IS NULL OR shelved_until < {time.time()})"
         order = ("CASE class WHEN 'fire' THEN 0 WHEN 'supervisory' THEN 1 WHEN 'fault' THEN 2 "
                  "WHEN 'prewarning' THEN 3 ELSE 4 END, raised_at")
         return [dict(r) for r in self.db.table("alarms").rows_where(where, order_by=order)]
@@ -245,6 +252,27 @@ class Store:
                 fields["disposition_json"] = json.dumps({**disposition, "who": who})
             self.db.table("alarms").update(alarm_id, fields)
             self._log(alarm_id, who, action, notes)
+        return self.alarm(alarm_id) or {}
+
+    def mute(self, alarm_id: int, how: str, minutes: float, who: str, reason: str) -> dict[str, Any]:
+        """Silence (no sound, no notifications) or shelve (off the active queue) until an expiry.
+        Neither closes the alarm; both are in its log."""
+        if how not in ("silence", "shelve"):
+            raise Refused("how is silence or shelve")
+        if not 0 < minutes <= 24 * 60:
+            raise Refused("minutes must be between 1 and 1440")
+        if not reason.strip():
+            raise Refused(f"to {how} an alarm, say why")
+        alarm = self.alarm(alarm_id)
+        if alarm is None:
+            raise KeyError(alarm_id)
+        if alarm["handling"] == "closed":
+            raise Refused("the alarm is closed")
+        until = time.time() + minutes * 60
+        column = "silenced_until" if how == "silence" else "shelved_until"
+        with self.db.conn:
+            self.db.table("alarms").update(alarm_id, {column: until})
+            self._log(alarm_id, who, how, f"{minutes:g} min: {reason}")
         return self.alarm(alarm_id) or {}
 
     def escalate(self, alarm_id: int, level: int, to: str) -> None:

@@ -4,6 +4,7 @@ site, street, device and class; a collector killed mid-stream loses nothing and 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -101,4 +102,36 @@ async def test_an_alarm_appears_on_the_event_stream_with_where_and_what(tmp_path
                 SITE, "西溪街道", "sd2", "fire", "active")
     finally:
         await collector.stop()
+        broker.stop()
+
+
+async def test_a_gateway_that_dies_is_shown_offline_within_a_minute(tmp_path: Path) -> None:
+    """Power cut or cable pulled: the gateway is frozen (SIGSTOP), so its TCP connection stays open but goes
+    silent, as it would; the broker notices the missed keep-alives and publishes the gateway's will; the
+    collector believes it because it carries the current birth's bdseq."""
+    import time
+
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    collector = await start_collector(tmp_path, broker)
+    agent = None
+    try:
+        async with running_simulation([SHED], tmp_path / "run"):
+            agent = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "devices.cli", "edge", "--config", str(SHED), "--data-dir", str(tmp_path / "d"),
+                "--bus-map", str(tmp_path / "run" / "served.json"), "--broker", broker.url,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            await eventually(lambda: query(tmp_path, "SELECT online FROM gateways WHERE id = 'gw-shed-xixi-01'")
+                             == [(1,)], 30, "the gateway's birth")
+            agent.send_signal(signal.SIGSTOP)
+            cut = time.monotonic()
+            await eventually(lambda: query(tmp_path, "SELECT online FROM gateways WHERE id = 'gw-shed-xixi-01'")
+                             == [(0,)], 60, "the gateway shown offline")
+            print(f"gateway shown offline {time.monotonic() - cut:.1f} s after it went silent")
+    finally:
+        if agent is not None and agent.returncode is None:
+            agent.kill()
+            await agent.wait()
+        collector.kill()
+        await collector.wait()
         broker.stop()
