@@ -199,6 +199,14 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         return JSONResponse(store.devices())
 
     @endpoint()
+    async def health(request: Request, session: Session | None) -> Response:
+        """
+        summary: Gateways with their last heartbeat, and devices offline, stale, flapping, low on battery,
+          faulty or on the wrong firmware.
+        """
+        return JSONResponse(store.health_summary(time.time()))
+
+    @endpoint()
     async def tickets(request: Request, session: Session | None) -> Response:
         """
         summary: Open maintenance tickets, nearest deadline first; ?overdue=1 for the overdue ones.
@@ -293,6 +301,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         Route("/api/commands/{id}", command_state),
         Route("/api/gateways", gateways),
         Route("/api/devices", devices),
+        Route("/api/health", health),
         Route("/api/tickets", tickets),
         Route("/api/tickets/{id}/close", close_ticket, methods=["POST"]),
         Route("/api/readiness", readiness),

@@ -50,6 +50,7 @@ class Collector:
     ingest: Ingest
     shared: bool = True
     on_alarm_change: Callable[[list[int]], None] = lambda alarms: None
+    on_health_change: Callable[[dict[str, Any]], None] = lambda change: None
     sessions: dict[str, _GatewaySession] = field(default_factory=dict)
     gaps: int = 0
     connected: bool = False
@@ -108,6 +109,7 @@ class Collector:
         session = self.sessions.setdefault(gateway, _GatewaySession())
         if kind == "birth":
             self.store.save_birth(site, gateway, message)
+            self.on_health_change({"gateway": gateway, "site": site, "online": True})
             self.sessions[gateway] = _GatewaySession(boot=message["boot"], bdseq=int(message.get("bdseq", 0)),
                                                      seq=int(message.get("seq", 0)))
             return
@@ -115,10 +117,12 @@ class Collector:
             if message.get("boot") == session.boot and message.get("bdseq") == session.bdseq:
                 self.store.gateway_seen(gateway, online=False)
                 log.info("gateway offline", gateway=gateway, site=site)
+                self.on_health_change({"gateway": gateway, "site": site, "online": False})
             return  # a stale death: the gateway has already come back
         await self._follow_sequence(client, site, gateway, session, message)
         if kind == "heartbeat":
-            self.store.gateway_seen(gateway, seq=session.seq, online=True)
+            health = message.get("health")
+            self.store.gateway_heartbeat(gateway, session.seq, health if isinstance(health, dict) else {})
             return
         ids, new = self.store.store_records(site, gateway, message["records"])
         await client.publish(gateway_topic(site, gateway, "ack"), encode({"ids": ids}), qos=1)

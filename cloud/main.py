@@ -93,6 +93,7 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
                 hub.publish({"type": "alarm", "alarm": alarm})
 
     collector.on_alarm_change = alarms_changed
+    collector.on_health_change = lambda change: hub.publish({"type": "health", **change})
     app = build_api(store, auth, hub, collector.send_command, inventory)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
@@ -124,6 +125,7 @@ async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]]) -> None:
         for change in store.evaluate_tickets(time.time()):
             log.info("ticket " + change["status"], site=change["site"], device=change["device"], kind=change["kind"])
         snapshot_readiness(store, inventory)
+        store.prune_readings(time.time())
         await asyncio.sleep(60.0)
 
 

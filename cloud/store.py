@@ -16,9 +16,14 @@ from typing import Any
 import sqlite_utils
 
 from cloud.alarm_lifecycle import Refused, next_handling
-from cloud.tickets import faults_of, ticket_deadline
+from cloud.tickets import DAY, faults_of, ticket_deadline
 
 __all__ = ["Store"]
+
+STALE_AFTER_S = 300.0  # an online device with no new reading this long: its data is stale
+FLAPPING_WINDOW_S = 600.0  # three offline episodes within this window: flapping
+FAULT_FLAGS = ("fault", "dirty_chamber", "tamper", "sensor_fault", "meter_fault", "rcd_tripped", "sounder_open",
+               "charger_fault", "video_loss")
 
 
 def _m1_initial(db: sqlite_utils.Database) -> None:
@@ -68,8 +73,15 @@ def _m5_silence_and_shelve(db: sqlite_utils.Database) -> None:
     db.table("alarms").add_column("shelved_until", float)
 
 
+def _m6_gateway_health(db: sqlite_utils.Database) -> None:
+    db.table("gateways").add_column("health", str)
+    db.table("gateways").add_column("last_heartbeat", float)
+    db.table("events").create_index(["site", "device", "kind", "t"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
-                                                              _m4_tickets_and_readiness, _m5_silence_and_shelve]
+                                                              _m4_tickets_and_readiness, _m5_silence_and_shelve,
+                                                              _m6_gateway_health]
 
 
 class Store:
@@ -114,6 +126,39 @@ class Store:
                                            "online": int(bool(dev.get("online", True))), "last_seen": now,
                                            "values_json": json.dumps(dev.get("values", {}), default=str)},
                                           pk=("site", "id"))
+
+    def gateway_heartbeat(self, gateway: str, seq: int, health: dict[str, Any]) -> None:
+        now = time.time()
+        with self.db.conn:
+            self.db.table("gateways").update(gateway, {"seq": seq, "online": 1, "last_seen": now, "last_heartbeat": now,
+                                                       "health": json.dumps(health, default=str)})
+
+    def health_summary(self, now: float) -> dict[str, Any]:
+        """What a technician chases: offline, stale, flapping, low battery, faulty, wrong firmware."""
+        flapping = {(r[0], r[1]) for r in self.db.execute(
+            "SELECT site, device FROM events WHERE kind = 'device_offline' AND t > ? GROUP BY site, device "
+            "HAVING COUNT(*) >= 3", (now - FLAPPING_WINDOW_S,))}
+        devices = []
+        for dev in self.devices():
+            values = dev["values"]
+            faults = sorted(k for k in FAULT_FLAGS if values.get(k) is True)
+            battery = values.get("battery")
+            devices.append({
+                "site": dev["site"], "id": dev["id"], "name": dev["name"], "online": dev["online"],
+                "last_seen": dev["last_seen"],
+                "stale": bool(dev["online"]) and now - float(dev["last_seen"] or 0) > STALE_AFTER_S,
+                "flapping": (dev["site"], dev["id"]) in flapping,
+                "battery": battery, "low_battery": values.get("low_battery") is True or (
+                    isinstance(battery, (int, float)) and not isinstance(battery, bool) and battery < 20),
+                "faults": faults, "profile": dev["profile"],
+                "firmware_mismatch": bool(dev.get("configured_profile"))
+                and dev["profile"] != dev["configured_profile"],
+            })
+        gateways = []
+        for gw in self.db.table("gateways").rows:
+            gateways.append({"id": gw["id"], "site": gw["site"], "online": bool(gw["online"]),
+                             "last_seen": gw["last_seen"], "health": json.loads(gw["health"] or "{}")})
+        return {"gateways": gateways, "devices": devices}
 
     def gateway_seen(self, gateway: str, *, seq: int | None = None, online: bool | None = None) -> None:
         fields: dict[str, Any] = {"last_seen": time.time()}
@@ -314,6 +359,20 @@ class Store:
     def devices(self) -> list[dict[str, Any]]:
         return [{**{k: v for k, v in r.items() if k != "values_json"}, "values": json.loads(r["values_json"] or "{}"),
                  "online": bool(r["online"])} for r in self.db.table("devices").rows]
+
+    # -- retention ---------------------------------------------------------------------------------
+    def prune_readings(self, now: float, *, raw_days: float = 7, hourly_days: float = 90) -> int:
+        """Readings older than `raw_days` are thinned to the last one per device and hour; older than
+        `hourly_days`, dropped. (Charging data must be kept 7 days at the facility: T/GBC 48-2025.)
+        Alarms, events and the audit trail are never pruned here."""
+        raw_cutoff, hourly_cutoff = now - raw_days * DAY, now - hourly_days * DAY
+        with self.db.conn:
+            thinned = self.db.execute(
+                "DELETE FROM readings WHERE t < ? AND id NOT IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER "
+                "(PARTITION BY site, device, CAST(t / 3600 AS INTEGER) ORDER BY t DESC) AS n FROM readings "
+                "WHERE t < ?) WHERE n = 1)", (raw_cutoff, raw_cutoff)).rowcount
+            dropped = self.db.execute("DELETE FROM readings WHERE t < ?", (hourly_cutoff,)).rowcount
+        return int(thinned + dropped)
 
     # -- maintenance tickets -----------------------------------------------------------------------
     def evaluate_tickets(self, now: float) -> list[dict[str, Any]]:

@@ -135,3 +135,37 @@ async def test_a_gateway_that_dies_is_shown_offline_within_a_minute(tmp_path: Pa
         collector.kill()
         await collector.wait()
         broker.stop()
+
+
+async def test_bad_messages_are_refused_and_the_collector_keeps_running(tmp_path: Path) -> None:
+    import aiomqtt
+
+    from devices.protocol import encode
+
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    collector = await start_collector(tmp_path, broker)
+    good = {"id": "x:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "site": SITE,
+            "device": "sd1", "t": 1.0, "trusted": False}
+    try:
+        await asyncio.sleep(1.0)
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="rogue") as client:
+            base = f"ff/v1/{SITE}/gw-shed-xixi-01"
+            for topic, payload in [
+                (f"{base}/alarms", b"\xc1 not msgpack"),
+                (f"{base}/alarms", encode({"boot": "b", "seq": 1, "records": [{**good, "state": 7}]})),
+                (f"{base}/alarms", b"\x80" + b"y" * 300_000),
+                (f"{base}/alarms", encode({"boot": "b", "seq": 2, "records": [{**good, "site": "other"}]})),
+                ("ff/v1/shed-xixi-01/gw-unknown/alarms", encode({"boot": "b", "seq": 1, "records": [good]})),
+                ("ff/v1/station-wenxin-01/gw-shed-xixi-01/alarms", encode({"boot": "b", "seq": 3, "records": [good]})),
+                (f"{base}/alarms", encode({"boot": "b", "seq": 4, "records": [good]})),  # and then a good one
+            ]:
+                await client.publish(topic, payload, qos=1)
+        await eventually(lambda: query(tmp_path, "SELECT key FROM alarms") == [("sd1/smoke",)], 20,
+                         "the good alarm stored after the bad ones")
+        assert collector.returncode is None, "the collector died"
+        assert query(tmp_path, "SELECT COUNT(*) FROM records") == [(1,)]
+    finally:
+        collector.kill()
+        await collector.wait()
+        broker.stop()

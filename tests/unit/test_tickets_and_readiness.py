@@ -97,3 +97,45 @@ def test_the_example_inventory_reads_and_scores_the_example_district(tmp_path: P
     assert station["score"] == 100.0 and station["missing"] == []
     assert report["streets"]["文新街道"] == 100.0
     store.close()
+
+
+def test_device_health_summary_flags_what_a_technician_chases(tmp_path: Path) -> None:
+    import time
+
+    store = Store(tmp_path / "c.sqlite")
+    now = time.time()
+    birth(store, [{"id": "sd1", "profile": "hengan-sd100-fw1", "configured_profile": "hengan-sd100-fw1",
+                   "values": {"battery": 9, "dirty_chamber": True}},
+                  {"id": "sd2", "profile": "hengan-sd100-fw2", "configured_profile": "hengan-sd100-fw1",
+                   "values": {}},
+                  {"id": "sd3", "profile": "hengan-sd100-fw1", "configured_profile": "hengan-sd100-fw1",
+                   "values": {}}])
+    store.db.execute("UPDATE devices SET last_seen = ? WHERE id = 'sd2'", (now - 900,))
+    for n, kind in enumerate(["device_offline", "device_online"] * 3):
+        store.store_records("s1", "gw1", [{"id": f"o:{n}", "type": "event", "device": "sd3", "kind": kind,
+                                           "details": {}, "t": now - 300 + n}])
+    store.gateway_heartbeat("gw1", 7, {"outbox": {"alarm": {"records": 0}}, "clock_trusted": True})
+    health = {d["id"]: d for d in store.health_summary(now)["devices"]}
+    assert health["sd1"]["low_battery"] and health["sd1"]["faults"] == ["dirty_chamber"]
+    assert health["sd2"]["stale"] and health["sd2"]["firmware_mismatch"]
+    assert health["sd3"]["flapping"] and health["sd3"]["online"]
+    assert not health["sd1"]["stale"] and not health["sd1"]["flapping"]
+    gateway = store.health_summary(now)["gateways"][0]
+    assert gateway["online"] and gateway["health"]["clock_trusted"] is True
+    store.close()
+
+
+def test_old_readings_are_thinned_to_hourly_then_dropped(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    birth(store, [{"id": "box1", "values": {}}])
+    hour = 3600.0
+    base = NOW - 10 * DAY
+    readings = [{"id": f"r:{i}", "type": "reading", "device": "box1", "values": {"port1.temperature": i},
+                 "t": base + i * 600} for i in range(12)]  # two hours, six readings an hour, 10 days ago
+    readings.append({"id": "r:old", "type": "reading", "device": "box1", "values": {}, "t": NOW - 100 * DAY})
+    readings.append({"id": "r:new", "type": "reading", "device": "box1", "values": {}, "t": NOW - hour})
+    store.store_records("s1", "gw1", readings)
+    removed = store.prune_readings(NOW)
+    left = [r[0] for r in store.db.execute("SELECT id FROM readings ORDER BY t")]
+    assert left == ["r:5", "r:11", "r:new"] and removed == 11
+    store.close()
