@@ -247,6 +247,17 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         return JSONResponse([{"rank": i + 1, "street": street, "index": index}
                              for i, (street, index) in enumerate(ranked)])
 
+    @endpoint()
+    async def readiness_history(request: Request, session: Session | None) -> Response:
+        """
+        summary: Daily readiness scores of a month (?month=YYYY-MM), for trend charts.
+        """
+        month = request.query_params.get("month") or time.strftime("%Y-%m")
+        if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():
+            raise HttpError(400, "month is YYYY-MM")
+        return JSONResponse([{"day": day, "street": street, "score": score}
+                             for day, street, score in store.readiness_history(month)])
+
     @endpoint("user.manage")
     async def add_user(request: Request, session: Session | None) -> Response:
         """
@@ -306,6 +317,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         Route("/api/tickets/{id}/close", close_ticket, methods=["POST"]),
         Route("/api/readiness", readiness),
         Route("/api/readiness/ranking", ranking),
+        Route("/api/readiness/history", readiness_history),
         Route("/api/users", add_user, methods=["POST"]),
         Route("/api/audit", audit),
         Route("/api/stream", stream),
