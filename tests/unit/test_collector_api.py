@@ -149,7 +149,8 @@ async def test_logins_are_rate_limited_and_bad_requests_are_json(setup: tuple[ht
     store.save_readiness("2026-11-02", "st1", "西溪街道", 90.0, [])
     store.save_readiness("2026-11-01", "st2", "文新街道", 60.0, ["em1:vehicle2.soc"])
     ranking = (await client.get("/api/readiness/ranking?month=2026-11", headers=duty)).json()
-    assert ranking == [{"rank": 1, "street": "西溪街道", "index": 85.0}, {"rank": 2, "street": "文新街道", "index": 60.0}]
+    assert ranking == [{"rank": 1, "street": "西溪街道", "index": 85.0},
+                       {"rank": 2, "street": "文新街道", "index": 60.0}]
     history = (await client.get("/api/readiness/history?month=2026-11", headers=duty)).json()
     assert [h["score"] for h in history] == [80.0, 60.0, 90.0]
     assert (await client.get("/api/readiness/ranking?month=11-2026", headers=duty)).status_code == 400
