@@ -113,6 +113,10 @@ class EdgeAgent:
                 notify("READY=1")
                 await self.stopping.wait()
                 notify("STOPPING=1")
+                for worker in self.workers.values():
+                    worker.stop()
+                if self.uplink is not None:
+                    self.uplink.stop()
                 for task in (*tasks, *self._pending_actions):
                     task.cancel()
         finally:
@@ -130,7 +134,7 @@ class EdgeAgent:
     async def _housekeeping(self) -> None:
         period = watchdog_period()
         last_dog = 0.0
-        while True:
+        while not self.stopping.is_set():
             await asyncio.sleep(0.25)
             now = self.clock.wall()
             self._apply(self.engine.tick(now))

@@ -93,6 +93,13 @@ class ModbusBusWorker:
         self.write_attempts = write_attempts
         self._episodes = Episodes(log.bind(bus=bus.id))
         self._wake = asyncio.Event()
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Leave the loop at the next turn. Cancellation also ends it; this flag is for the cancellation
+        Python 3.11's wait_for (inside the Modbus library) can swallow when a reply lands at that moment."""
+        self._stopped = True
+        self._wake.set()
 
     def submit(self, request: WriteRequest) -> None:
         """Queue a write (never dropped: the queue holds 256, far beyond a site's writable points)."""
@@ -102,7 +109,7 @@ class ModbusBusWorker:
     async def run(self) -> None:
         attempt = 0
         try:
-            while True:
+            while not self._stopped:
                 if not self.link.connected:
                     try:
                         await self.link.connect()

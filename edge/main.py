@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from devices.errors import SiteConfigError
 from devices.profile_loader import load_profile_dir
@@ -16,6 +19,9 @@ from edge.logs import configure_logging
 from edge.uplink import BrokerConfig
 
 __all__ = ["run_from_args"]
+
+log = structlog.get_logger("firefleet.edge")
+SHUTDOWN_BOUND_S = 15.0
 
 
 def _bus_map(path: Path | None, site_id: str) -> dict[str, Any]:
@@ -44,6 +50,16 @@ async def _serve(args: argparse.Namespace, broker: BrokerConfig | None) -> int:
         agent = EdgeAgent(site, profiles, args.data_dir, broker=broker, bus_map=_bus_map(args.bus_map, site.id),
                           heartbeat_s=args.heartbeat)
         agent.install_signal_handlers()
-        await agent.run()
+        running = asyncio.get_running_loop().create_task(agent.run(), name="agent")
+        asked = asyncio.get_running_loop().create_task(agent.stopping.wait(), name="stop-requested")
+        await asyncio.wait({running, asked}, return_when=asyncio.FIRST_COMPLETED)
+        asked.cancel()
+        done, _ = await asyncio.wait({running}, timeout=SHUTDOWN_BOUND_S)
+        if not done:
+            # Everything accepted is already committed to the outbox; only buffered telemetry (at most
+            # a second) is lost by leaving now. A stuck shutdown must not keep a gateway from restarting.
+            log.error("shutdown did not finish in time: exiting anyway", seconds=SHUTDOWN_BOUND_S)
+            os._exit(1)
+        running.result()
         if not agent.reload_requested:
             return 0

@@ -44,6 +44,7 @@ class SerialWorker:
         self.writes: asyncio.Queue[WriteRequest] = asyncio.Queue(maxsize=256)
         self._episodes = Episodes(log.bind(bus=bus.id, device=device.id))
         self._wake = asyncio.Event()
+        self._stopped = False
         self.cycle_times: list[float] = []
         self._last_start: float | None = None
 
@@ -51,10 +52,15 @@ class SerialWorker:
         self.writes.put_nowait(request)
         self._wake.set()
 
+    def stop(self) -> None:
+        """Leave the loop at the next turn (see ModbusBusWorker.stop)."""
+        self._stopped = True
+        self._wake.set()
+
     async def run(self) -> None:
         attempt = 0
         try:
-            while True:
+            while not self._stopped:
                 if not self.link.is_open:
                     try:
                         self.link.open()
@@ -154,7 +160,7 @@ class SerialWorker:
     # -- event lines -------------------------------------------------------------------------------
     async def _line_pass(self, framing: LineFraming) -> None:
         framer = LineFramer(framing)
-        while True:
+        while not self._stopped:
             while not self.writes.empty():
                 finish(self.writes.get_nowait(), "failed: this device takes no writes")
             framer.feed(await self.link.read(1.0))

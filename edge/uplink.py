@@ -58,11 +58,20 @@ class Uplink:
         self._inflight: dict[int, float] = {}  # outbox row -> monotonic time sent
         self._more = asyncio.Event()
         self._rebirth_due = False
+        self._stopped = False
+        self._over: asyncio.Event | None = None
         self._episodes = Episodes(log.bind(site=site, gateway=gateway))
 
     @property
     def link_ok(self) -> bool:
         return self.connected and self.collector_online
+
+    def stop(self) -> None:
+        """Leave the reconnect loop and end the session at the next turn (see ModbusBusWorker.stop)."""
+        self._stopped = True
+        if self._over is not None:
+            self._over.set()
+        self._more.set()
 
     def rebirth(self) -> None:
         """Publish a fresh birth (the collector saw a gap, or asked)."""
@@ -78,7 +87,7 @@ class Uplink:
 
     async def run(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopped:
             try:
                 await self._session()
                 attempt = 0
@@ -114,7 +123,7 @@ class Uplink:
             # Python 3.11's asyncio.wait_for (inside the MQTT client's publish) can swallow a cancellation
             # that lands as a PUBACK arrives; so the senders also stop when the receiver ends, whatever
             # happened to their own cancellation.
-            over = asyncio.Event()
+            over = self._over = asyncio.Event()
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._receive(client, over), name="uplink-receive")

@@ -133,7 +133,12 @@ async def test_every_alarm_survives_twenty_kill_9(tmp_path: Path, broker: Mosqui
             await eventually(lambda: not outbox_alarm_ids(), 30, "the outbox emptied by the acks")
         finally:
             final.terminate()
-            await final.wait()
+            try:
+                await asyncio.wait_for(final.wait(), 20)
+            except TimeoutError:
+                final.kill()
+                await final.wait()
+                raise AssertionError("the agent did not stop within 20 s of SIGTERM") from None
     tamper = [a for a in collector.received.alarms("sd1/tamper")]
     assert len(tamper) >= 10, f"only {len(tamper)} tamper alarms: the test did not exercise the agent"
     assert len(accepted) >= 10, f"only {len(accepted)} alarms were in the outbox across the kills"

@@ -27,7 +27,10 @@ async def running_agent(site_file: Path, sim: SimulationHandle, data_dir: Path, 
         yield agent
     finally:
         agent.stopping.set()
-        await asyncio.wait_for(task, 15)
+        done, _ = await asyncio.wait({task}, timeout=15)  # not wait_for: it would wait on a stuck cancel
+        if not done:
+            raise AssertionError("the agent did not stop within 15 s of being asked")
+        task.result()
 
 
 async def eventually(predicate: object, timeout: float = 20.0, what: str = "condition") -> None:
