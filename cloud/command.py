@@ -13,7 +13,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--db", type=Path, default=Path("firefleet-cloud.sqlite"), help="SQLite store")
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://user:pass@host:port")
     parser.add_argument("--ca-file", help="CA certificate for mqtts://")
-    parser.add_argument("--inventory", type=Path, help="sites, streets and gateways (YAML); none: open enrolment")
+    parser.add_argument("--inventory", type=Path, help="sites, streets and gateways (YAML)")
+    parser.add_argument("--open-enrolment", action="store_true",
+                        help="accept gateways the inventory does not list (they are enrolled at first sight; "
+                             "for a lab or a demo, not for production)")
     parser.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT of the HTTP API (default 127.0.0.1:8080)")
     parser.add_argument("--user", action="append", metavar="NAME:ROLE:PASSWORD",
                         help="create or reset a user at start (roles: duty_officer, maintenance, district_viewer, "

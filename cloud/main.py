@@ -69,7 +69,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SiteConfigError(f"cannot listen on {args.http}: {exc.strerror}", field="--http") from None
     gateways = {v["gateway"]: s for s, v in (inventory or {}).items()}
-    collector = Collector(broker, store, Ingest(gateways, open_enrolment=inventory is None),
+    if not gateways and not args.open_enrolment:
+        raise SiteConfigError("no gateway would be accepted: give --inventory, or --open-enrolment for a lab",
+                              field="--inventory")
+    collector = Collector(broker, store, Ingest(gateways, open_enrolment=args.open_enrolment),
                           shared=not args.no_shared)
     notifiers: list[Any] = []
     if args.webhook:

@@ -92,3 +92,10 @@ def test_store_folds_repeats_skips_replays_and_keeps_the_audit(tmp_path: Path) -
     reopened = Store(tmp_path / "c.sqlite")  # migrations run once
     assert reopened.count("records") == 5
     reopened.close()
+
+
+def test_open_enrolment_binds_a_new_gateway_to_its_first_site() -> None:
+    ingest = Ingest({}, open_enrolment=True)
+    assert ingest.check("ff/v1/s1/gw7/alarms", message(records=[ALARM])).ok
+    other = ingest.check("ff/v1/s2/gw7/alarms", message(records=[{**ALARM, "site": "s2"}]))
+    assert other.refused.startswith("wrong site")
