@@ -23,11 +23,15 @@ sites:
 
 
 async def start_collector(tmp_path: Path, broker: Mosquitto) -> asyncio.subprocess.Process:
+    from tests.support.mosquitto import free_port
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(INVENTORY)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "devices.cli", "cloud", "--db", str(tmp_path / "cloud.sqlite"), "--broker", broker.url,
-        "--inventory", str(inventory), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        "--inventory", str(inventory), "--http", f"127.0.0.1:{free_port()}", stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
 
 
 def query(tmp_path: Path, sql: str, *args: object) -> list[tuple]:
@@ -168,4 +172,35 @@ async def test_bad_messages_are_refused_and_the_collector_keeps_running(tmp_path
     finally:
         collector.kill()
         await collector.wait()
+        broker.stop()
+
+
+async def test_two_collectors_split_the_gateways_messages_through_a_shared_subscription(tmp_path: Path) -> None:
+    import aiomqtt
+
+    from devices.protocol import encode
+
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    first = await start_collector(tmp_path / "one", broker)
+    second = await start_collector(tmp_path / "two", broker)
+    try:
+        await asyncio.sleep(1.5)
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="gw-shed-xixi-01") as gateway:
+            for n in range(40):
+                record = {"id": f"g:{n}", "type": "event", "site": SITE, "device": "sd1", "kind": "action",
+                          "details": {}, "t": 1.0}
+                await gateway.publish(f"ff/v1/{SITE}/gw-shed-xixi-01/events",
+                                      encode({"boot": "b", "seq": n + 1, "records": [record]}), qos=1)
+
+        def stored(folder: Path) -> int:
+            rows = query(folder, "SELECT COUNT(*) FROM records")
+            return rows[0][0] if rows else 0
+        await eventually(lambda: stored(tmp_path / "one") + stored(tmp_path / "two") >= 40, 20, "40 records stored")
+        assert stored(tmp_path / "one") + stored(tmp_path / "two") == 40  # each message to one collector only
+        assert stored(tmp_path / "one") > 0 and stored(tmp_path / "two") > 0
+    finally:
+        for proc in (first, second):
+            proc.kill()
+            await proc.wait()
         broker.stop()
