@@ -10,12 +10,11 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,demo]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/firefleet sim --site examples/sites/charging-shed.yaml --site examples/sites/micro-station.yaml \
-	    --site examples/sites/fire-cabinets.yaml $(ARGS)
+	$(BIN)/firefleet demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)

@@ -82,11 +82,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         addresses = dict(item.split("=", 1) for item in args.email or [] if "=" in item)
         notifiers.append(SmtpNotifier(smtp_host or "127.0.0.1", int(smtp_port or 25), args.smtp_from, addresses))
     return asyncio.run(_serve(store, auth, collector, sock, roster=args.roster or [], inventory=inventory or {},
-                              notifiers=notifiers))
+                              notifiers=notifiers, upkeep=(args.upkeep_every, args.ticket_offline_after)))
 
 
 async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *, roster: list[str],
-                 inventory: dict[str, dict[str, Any]], notifiers: list[Any]) -> int:
+                 inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float]) -> int:
     hub = EventHub()
 
     def alarms_changed(ids: list[int]) -> None:
@@ -111,25 +111,25 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
             consumer = tg.create_task(collector.run(), name="collector")
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
             escalator = tg.create_task(_escalate(store, hub, roster, notifiers), name="escalation")
-            upkeep = tg.create_task(_upkeep(store, inventory), name="tickets-and-readiness")
+            keeper = tg.create_task(_upkeep(store, inventory, *upkeep), name="tickets-and-readiness")
             await stop.wait()
             server.should_exit = True
             await api
-            for task in (consumer, escalator, upkeep):
+            for task in (consumer, escalator, keeper):
                 task.cancel()
     finally:
         store.close()
     return 0
 
 
-async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]]) -> None:
+async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]], every: float, offline_after: float) -> None:
     """Every minute: open or review maintenance tickets, keep today's readiness."""
     while True:
-        for change in store.evaluate_tickets(time.time()):
+        for change in store.evaluate_tickets(time.time(), offline_after):
             log.info("ticket " + change["status"], site=change["site"], device=change["device"], kind=change["kind"])
         snapshot_readiness(store, inventory)
         store.prune_readings(time.time())
-        await asyncio.sleep(60.0)
+        await asyncio.sleep(every)
 
 
 async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from cloud.alarm_lifecycle import Refused, next_handling
-from cloud.tickets import DAY, faults_of, ticket_deadline
+from cloud.tickets import DAY, OFFLINE_AFTER_S, faults_of, ticket_deadline
 
 __all__ = ["Store"]
 
@@ -375,12 +375,12 @@ class Store:
         return int(thinned + dropped)
 
     # -- maintenance tickets -----------------------------------------------------------------------
-    def evaluate_tickets(self, now: float) -> list[dict[str, Any]]:
+    def evaluate_tickets(self, now: float, offline_after: float = OFFLINE_AFTER_S) -> list[dict[str, Any]]:
         """Open tickets for persistent faults, mark those whose fault went away for review. Returns changes."""
         changes = []
         with self.db.conn:
             for dev in self.devices():
-                faults = faults_of(dev, now)
+                faults = faults_of(dev, now, offline_after)
                 open_tickets = {t["kind"]: t for t in self.db.table("tickets").rows_where(
                     "site = ? AND device = ? AND status != 'closed'", [dev["site"], dev["id"]])}
                 for kind in faults - open_tickets.keys():

@@ -25,11 +25,11 @@ def ticket_deadline(kind: str, opened: float) -> tuple[str, float]:
     return level, opened + DEADLINE_DAYS[level] * DAY
 
 
-def faults_of(device: Mapping[str, Any], now: float) -> set[str]:
+def faults_of(device: Mapping[str, Any], now: float, offline_after: float = OFFLINE_AFTER_S) -> set[str]:
     """The persistent faults a device shows now: its kinds of ticket."""
     faults = set()
     values = device.get("values", {})
-    if not device.get("online", True) and now - float(device.get("offline_since") or now) >= OFFLINE_AFTER_S:
+    if not device.get("online", True) and now - float(device.get("offline_since") or now) >= offline_after:
         faults.add("offline")
     battery = values.get("battery")
     if values.get("low_battery") is True or (isinstance(battery, (int, float)) and not isinstance(battery, bool)

@@ -1,0 +1,342 @@
+"""The one-command district demo: simulators, one edge agent per site, the collector, a broker, and a
+scenario that shows what matters, with progress in the terminal.
+
+Everything runs as separate processes started through the `firefleet` command (the demo imports none
+of simulators, edge or cloud internals it would have to share), except the embedded broker (amqtt),
+which runs in this process when no --broker is given. Each agent reaches the broker through a relay the
+scenario can cut, so a gateway can lose its link, keep its local rules, and replay its backlog.
+
+Scenario (seconds from start; the link cut lasts 120 s interactively, 30 s headless):
+    10  a charging port overheats in shed 1           -> prewarning, the port is cut locally
+    20  smoke in shed 2                                -> fire, every port of the shed cut
+    30  shed 1's gateway loses its link; 35 a cabinet door opens there... (the cabinet group's gateway)
+    40  a detector at station 1 stops answering        -> fault, then a maintenance ticket
+    50  a station vehicle's battery runs low           -> the station's readiness drops
+`--headless --duration N` exits 0 only if every scenario alarm reached the collector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cloud.link_cutter import LinkCutter
+from devices.broker_url import BrokerConfig
+
+__all__ = ["run_demo"]
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "sites"
+DEMO_USERS = {"duty": "duty_officer", "maint": "maintenance", "viewer": "district_viewer", "admin": "admin"}
+STREETS = {"shed": ["西溪街道", "蒋村街道"], "station": ["文新街道", "古荡街道"], "cabinets": ["翠苑街道", "北山街道"]}
+
+
+@dataclass
+class Site:
+    id: str
+    gateway: str
+    name: str
+    kind: str
+    street: str
+    file: Path
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+
+
+@dataclass
+class Expectation:
+    label: str
+    site: str
+    key: str
+    cls: str
+    at: float | None = None
+
+
+def make_sites(folder: Path) -> list[Site]:
+    """Two of each example site, the second with its own ids, street and place."""
+    templates = [("charging-shed.yaml", "shed", "shed-xixi-01", "gw-shed-xixi-01"),
+                 ("micro-station.yaml", "station", "station-wenxin-01", "gw-station-wenxin-01"),
+                 ("fire-cabinets.yaml", "cabinets", "cabinets-cuiyuan-01", "gw-cabinets-cuiyuan-01")]
+    sites = []
+    for filename, family, site_id, gateway in templates:
+        text = (EXAMPLES / filename).read_text()
+        for n in (1, 2):
+            new_id, new_gw = site_id[:-2] + f"{n:02d}", gateway[:-2] + f"{n:02d}"
+            street = STREETS[family][n - 1]
+            body = text.replace(site_id, new_id).replace(gateway, new_gw)
+            body = re.sub(r"street: \S+", f"street: {street}", body, count=1)
+            shift = 0.01 * (n - 1)
+            lat = re.search(r"lat: (\d+\.\d+)", body)
+            if lat:
+                body = body.replace(lat.group(0), f"lat: {float(lat.group(1)) + shift:.4f}", 1)
+            name = re.search(r"name: (\S+)", body)
+            path = folder / f"{new_id}.yaml"
+            path.write_text(body)
+            kind = {"shed": "charging_shed", "station": "micro_station", "cabinets": "fire_cabinets"}[family]
+            sites.append(Site(new_id, new_gw, (name.group(1) if name else new_id) + ("" if n == 1 else "(二)"),
+                              kind, street, path))
+    return sites
+
+
+def write_inventory(folder: Path, sites: list[Site]) -> Path:
+    lines = ["sites:"]
+    for s in sites:
+        lines += [f"  - id: {s.id}", f"    name: {s.name}", f"    kind: {s.kind}", f"    street: {s.street}",
+                  f"    gateway: {s.gateway}"]
+        if s.kind == "micro_station":
+            lines += ["    equipment:",
+                      '      - {category: extinguishers, required: 8, device: em1, points: "extinguisher*.pressure",'
+                      " min: 1.0, max: 1.4}",
+                      '      - {category: vehicles, required: 4, device: em1, points: "vehicle*.soc", min: 80}',
+                      "      - {category: monitoring, required: 2, devices: [em1, sd-garage]}"]
+    path = folder / "inventory.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.folder = args.run_dir or Path(tempfile.mkdtemp(prefix="firefleet-demo-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.sites = make_sites(self.folder)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.cutters: dict[str, LinkCutter] = {}
+        self.api = f"http://127.0.0.1:{args.port}"
+        self.user_passwords = {name: secrets.token_urlsafe(9) for name in DEMO_USERS}
+        self.expect: list[Expectation] = []
+        self.started = time.monotonic()
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+
+    def spawn(self, name: str, *args: str) -> None:
+        log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "devices.cli", *args], stdout=log, stderr=log,
+                                            cwd=ROOT)
+
+    async def run(self) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with contextlib.AsyncExitStack() as stack:
+            broker = await self._broker(stack)
+            await self._start_processes(broker)
+            self._print_welcome()
+            scenario = asyncio.get_running_loop().create_task(self._scenario(), name="scenario")
+            try:
+                if self.args.duration:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.args.duration)
+                else:
+                    await stop.wait()
+            finally:
+                scenario.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scenario
+                ok = await self._summary()
+                self._stop_processes()
+                for cutter in self.cutters.values():
+                    await cutter.close()
+        return 0 if ok or not self.args.headless else 1
+
+    async def _broker(self, stack: contextlib.AsyncExitStack) -> BrokerConfig:
+        if self.args.broker:
+            self.say(f"using the broker at {self.args.broker}")
+            return BrokerConfig.from_url(self.args.broker)
+        from cloud.embedded_broker import embedded_broker
+
+        port = free_port()
+        users = {"collector": self.user_passwords["admin"], **{s.gateway: s.password for s in self.sites}}
+        await stack.enter_async_context(embedded_broker(port, users, self.folder / "broker"))
+        self.say(f"embedded MQTT broker (amqtt) on 127.0.0.1:{port}, password authentication")
+        return BrokerConfig("127.0.0.1", port, "collector", self.user_passwords["admin"])
+
+    async def _start_processes(self, broker: BrokerConfig) -> None:
+        run = self.folder / "sim"
+        sim_args = ["sim", "--control-port", "0", "--run-dir", str(run)]
+        for s in self.sites:
+            sim_args += ["--site", str(s.file)]
+        self.spawn("simulators", *sim_args)
+        for _ in range(300):
+            if (run / "served.json").exists():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError(f"the simulators did not start: see {self.folder / 'simulators.log'}")
+        self.control = json.loads((run / "served.json").read_text())["control"]
+        self.say(f"simulators: {len(self.sites)} sites, control API {self.control}")
+        inventory = write_inventory(self.folder, self.sites)
+        collector_url = self._url(broker, broker.username, broker.password)
+        users = [f"{name}:{role}:{self.user_passwords[name]}" for name, role in DEMO_USERS.items()]
+        cloud_args = ["cloud", "--db", str(self.folder / "cloud.sqlite"), "--broker", collector_url,
+                      "--inventory", str(inventory), "--http", f"127.0.0.1:{self.args.port}",
+                      "--ticket-offline-after", "30", "--upkeep-every", "5", "--roster", "chief-on-duty"]
+        if not self.args.broker:
+            cloud_args.append("--no-shared")  # amqtt accepts shared subscriptions and delivers nothing
+        for user in users:
+            cloud_args += ["--user", user]
+        self.spawn("collector", *cloud_args)
+        for s in self.sites:
+            cutter = LinkCutter(broker.host, broker.port)
+            await cutter.start()
+            self.cutters[s.id] = cutter
+            via = BrokerConfig("127.0.0.1", cutter.port)
+            password = s.password if not self.args.broker else broker.password
+            username = s.gateway if not self.args.broker else broker.username
+            self.spawn(f"edge-{s.id}", "edge", "--config", str(s.file), "--data-dir", str(self.folder / s.id),
+                       "--bus-map", str(run / "served.json"), "--broker", self._url(via, username, password),
+                       "--heartbeat", "10")
+            self.say(f"edge agent for {s.id} ({s.name}, {s.street})")
+        async with httpx.AsyncClient() as client:
+            for _ in range(600):
+                if self.procs["collector"].poll() is not None:
+                    log = (self.folder / "collector.log").read_text(errors="replace").strip().splitlines()
+                    raise RuntimeError(f"the collector stopped: {log[-1] if log else 'no output'}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"{self.api}/api/openapi.json")).status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
+
+    @staticmethod
+    def _url(broker: BrokerConfig, user: str | None, password: str | None) -> str:
+        auth = f"{user}:{password}@" if user else ""
+        return f"mqtt://{auth}{broker.host}:{broker.port}"
+
+    def _print_welcome(self) -> None:
+        print("\nfirefleet demo is running", flush=True)
+        print(f"  collector API  {self.api}/api   (OpenAPI: {self.api}/api/openapi.json; the web console is not "
+              "built yet)")
+        for name, role in DEMO_USERS.items():
+            print(f"  user {name:7} {role:16} password {self.user_passwords[name]}")
+        print(f"  logs and data  {self.folder}")
+        print("  Ctrl-C stops everything\n", flush=True)
+
+    async def _set(self, site: str, device: str, values: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(base_url=self.control) as client:
+            (await client.post(f"/sites/{site}/devices/{device}/signals", json={"values": values})).raise_for_status()
+
+    async def _fault(self, site: str, device: str, kind: str) -> None:
+        async with httpx.AsyncClient(base_url=self.control) as client:
+            (await client.post(f"/sites/{site}/devices/{device}/faults", json={"kind": kind})).raise_for_status()
+
+    async def _at(self, second: float) -> None:
+        await asyncio.sleep(max(0.0, second - (time.monotonic() - self.started)))
+
+    async def _scenario(self) -> None:
+        shed1, shed2, station1, cabinets1 = "shed-xixi-01", "shed-xixi-02", "station-wenxin-01", "cabinets-cuiyuan-01"
+        cut_for = 30.0 if self.args.headless else 120.0
+        await self._at(10)
+        self.say("scenario: port 3 of box 1 in shed 1 overheats (71.5 C)")
+        await self._set(shed1, "box1", {"port3.temperature": 71.5})
+        self.expect.append(Expectation("port overheat, cut locally", shed1, "box1/port-overheat-cut/port3",
+                                       "prewarning"))
+        await self._at(20)
+        self.say("scenario: smoke in shed 2")
+        await self._set(shed2, "sd1", {"smoke_alarm": True})
+        self.expect.append(Expectation("smoke in the shed", shed2, "sd1/smoke", "fire"))
+        self.expect.append(Expectation("every port of the shed cut", shed2, "site/shed-smoke-cut", "fire"))
+        await self._at(30)
+        self.say(f"scenario: the cabinet group's gateway loses its link for {cut_for:.0f} s")
+        self.cutters[cabinets1].cut()
+        await self._at(35)
+        self.say("scenario: cabinet 2's door opens while its gateway is cut off (it must arrive later)")
+        await self._set(cabinets1, "fc2", {"door_open": True})
+        self.expect.append(Expectation("cabinet door open (replayed)", cabinets1, "fc2/door_open", "supervisory"))
+        await self._at(40)
+        self.say("scenario: the garage smoke detector at station 1 stops answering")
+        await self._fault(station1, "sd-garage", "no_reply")
+        self.expect.append(Expectation("detector offline", station1, "sd-garage/device-offline", "fault"))
+        await self._at(50)
+        self.say("scenario: vehicle 2's battery at station 1 runs low (41 %)")
+        await self._set(station1, "em1", {"vehicle2.soc": 41})
+        await self._at(30 + cut_for)
+        self.cutters[cabinets1].restore()
+        self.say("scenario: the cabinet group's gateway is back: it replays its backlog")
+        while True:
+            await asyncio.sleep(5)
+            await self._progress()
+
+    async def _progress(self) -> None:
+        arrived = await self._arrived()
+        done = sum(1 for e in self.expect if e.key in arrived.get(e.site, set()))
+        self.say(f"status: {done}/{len(self.expect)} scenario alarms at the collector")
+
+    async def _login(self, client: httpx.AsyncClient) -> dict[str, str]:
+        response = await client.post(f"{self.api}/api/login", json={"user": "duty",
+                                                                     "password": self.user_passwords["duty"]})
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['token']}"}
+
+    async def _arrived(self) -> dict[str, set[str]]:
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                headers = await self._login(client)
+                alarms = (await client.get(f"{self.api}/api/alarms?all=1", headers=headers)).json()
+        except httpx.HTTPError:
+            return {}
+        out: dict[str, set[str]] = {}
+        for a in alarms:
+            out.setdefault(a["site"], set()).add(a["key"])
+        return out
+
+    async def _summary(self) -> bool:
+        arrived = await self._arrived()
+        extra: list[str] = []
+        with contextlib.suppress(httpx.HTTPError):
+            async with httpx.AsyncClient(timeout=5) as client:
+                headers = await self._login(client)
+                tickets = (await client.get(f"{self.api}/api/tickets", headers=headers)).json()
+                readiness = (await client.get(f"{self.api}/api/readiness", headers=headers)).json()
+                extra.append(f"maintenance tickets open: {len(tickets)} "
+                             f"({', '.join(sorted({t['device'] + ' ' + t['kind'] for t in tickets})) or 'none'})")
+                for st in readiness.get("stations", []):
+                    extra.append(f"readiness {st['site']}: {st['score']} %, missing {', '.join(st['missing']) or '-'}")
+        print("\nsummary", flush=True)
+        ok = True
+        for e in self.expect:
+            got = e.key in arrived.get(e.site, set())
+            ok &= got
+            print(f"  {'ok  ' if got else 'MISS'} {e.label:32} {e.site:22} {e.key}")
+        for line in extra:
+            print(f"  {line}")
+        print(f"  {'every scenario alarm reached the collector' if ok else 'some scenario alarms did not arrive'}",
+              flush=True)
+        return ok and bool(self.expect)
+
+    def _stop_processes(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 20
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            if proc.poll() is None:
+                proc.kill()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    return asyncio.run(Demo(args).run())

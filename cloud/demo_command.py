@@ -1,0 +1,25 @@
+"""`firefleet demo [--broker URL] [--headless] [--duration S] [--port P]`: the whole system in one command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("demo", help="run a simulated district end to end (simulators, agents, collector)")
+    parser.add_argument("--broker", help="use this broker (mqtt://user:pass@host:port, which must let those "
+                                         "credentials act for every gateway); default: an embedded one")
+    parser.add_argument("--headless", action="store_true", help="no console; exit when --duration is over")
+    parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port of the collector API (default 8080)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="where everything is kept (default: temporary)")
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cloud.demo import run_demo
+
+    return run_demo(args)
