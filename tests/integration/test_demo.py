@@ -12,7 +12,7 @@ from tests.support.mosquitto import free_port
 
 
 def test_the_headless_demo_delivers_every_scenario_alarm(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "devices.cli", "demo", "--headless", "--duration", "85",
+    result = subprocess.run([sys.executable, "-m", "devices.cli", "demo", "--headless", "--duration", "100",
                              "--port", str(free_port()), "--run-dir", str(tmp_path / "demo")],
                             cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
