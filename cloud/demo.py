@@ -133,8 +133,9 @@ class Demo:
 
     def spawn(self, name: str, *args: str) -> None:
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
+        # Own session: Ctrl-C reaches the demo only, which then stops everything in order (after its summary).
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "devices.cli", *args], stdout=log, stderr=log,
-                                            cwd=ROOT)
+                                            cwd=ROOT, start_new_session=True)
 
     async def run(self) -> int:
         stop = asyncio.Event()
@@ -146,6 +147,7 @@ class Demo:
             await self._start_processes(broker)
             self._print_welcome()
             scenario = asyncio.get_running_loop().create_task(self._scenario(), name="scenario")
+            progress = asyncio.get_running_loop().create_task(self._progress_loop(), name="progress")
             try:
                 if self.args.duration:
                     with contextlib.suppress(TimeoutError):
@@ -153,9 +155,10 @@ class Demo:
                 else:
                     await stop.wait()
             finally:
-                scenario.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scenario
+                for task in (scenario, progress):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 ok = await self._summary()
                 self._stop_processes()
                 for cutter in self.cutters.values():
@@ -275,8 +278,10 @@ class Demo:
         await self._at(30 + cut_for)
         self.cutters[cabinets1].restore()
         self.say("scenario: the cabinet group's gateway is back: it replays its backlog")
+
+    async def _progress_loop(self) -> None:
         while True:
-            await asyncio.sleep(5)
+            await asyncio.sleep(10)
             await self._progress()
 
     async def _progress(self) -> None:
