@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices.profile import BIT_TABLES, Point, Quirks
-from devices.registers import NUMERIC_TYPES, order_bytes
+from devices.registers import NUMERIC_TYPES, decode_value, encode_value
 
 __all__ = [
     "BlockDecoder",
@@ -120,12 +120,8 @@ def decode_point(point: Point, words: Sequence[int]) -> Any:
         return to_engineering(point, int(bool(words[0])))
     if point.type == "bit":
         return to_engineering(point, (words[0] >> (point.bit or 0)) & 1)
-    raw_bytes = order_bytes(struct.pack(f">{len(words)}H", *words), byte_swap=point.byte_swap,
-                            word_swap=point.word_swap)
-    if point.type == "string":
-        return raw_bytes.split(b"\x00", 1)[0].decode("latin-1").rstrip(" ")
-    code, _ = NUMERIC_TYPES[point.type]
-    return to_engineering(point, struct.unpack(">" + code, raw_bytes)[0])
+    raw = decode_value(list(words), point.type, byte_swap=point.byte_swap, word_swap=point.word_swap)
+    return raw if isinstance(raw, str) else to_engineering(point, raw)
 
 
 def encode_point(point: Point, value: Any) -> list[int]:
@@ -134,17 +130,12 @@ def encode_point(point: Point, value: Any) -> list[int]:
         return [int(to_raw(point, value))]
     if point.type == "bit":
         return [int(to_raw(point, value)) << (point.bit or 0)]
-    if point.type == "string":
-        data = str(value).encode("latin-1")[:point.length].ljust(point.width * 2, b"\x00")
-    else:
-        code, _ = NUMERIC_TYPES[point.type]
-        raw = to_raw(point, value)
-        try:
-            data = struct.pack(">" + code, raw)
-        except struct.error as exc:
-            raise ValueError(f"{point.name}: {value!r} does not fit {point.type}") from exc
-    data = order_bytes(data, byte_swap=point.byte_swap, word_swap=point.word_swap)
-    return list(struct.unpack(f">{len(data) // 2}H", data))
+    raw = value if point.type == "string" else to_raw(point, value)
+    try:
+        return encode_value(raw, point.type, byte_swap=point.byte_swap, word_swap=point.word_swap,
+                            length=point.length)
+    except ValueError as exc:
+        raise ValueError(f"{point.name}: {value!r} does not fit {point.type}") from exc
 
 
 class BlockDecoder:
