@@ -11,7 +11,6 @@ while the condition is still active, or without a disposition record: that recor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = ["ACTIONS", "ESCALATE_AFTER", "HANDLING_STATES", "Refused", "next_handling", "overdue_for_escalation"]
@@ -31,13 +30,6 @@ ESCALATE_AFTER: Final = {"fire": 60.0, "supervisory": 300.0, "fault": 1800.0, "p
 
 class Refused(ValueError):
     """An action that the alarm's state does not allow; the message is for the person who tried."""
-
-
-@dataclass(frozen=True, slots=True)
-class Disposition:
-    who: str
-    result: str
-    notes: str
 
 
 def next_handling(handling: str, condition: str, action: str, disposition: dict[str, Any] | None = None) -> str:

@@ -46,7 +46,6 @@ LANES: Final = ("alarm", "event", "telemetry")
 LANE_TOPIC: Final = {"alarm": "alarms", "event": "events", "telemetry": "telemetry"}
 MAX_PAYLOAD: Final = 256 * 1024
 COMMAND_ACTIONS: Final = ("write", "rebirth", "reload_config", "acknowledge")
-COMMAND_STATES: Final = ("init", "executing", "successful", "failed")
 
 
 class ProtocolError(ValueError):

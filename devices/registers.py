@@ -22,7 +22,6 @@ __all__ = [
     "encode_value",
     "order_bytes",
     "string_words",
-    "words_to_bytes",
 ]
 
 # struct code and width in 16-bit words of each numeric register type
@@ -38,11 +37,6 @@ TYPE_WORDS: Final[dict[str, int]] = {name: width for name, (_, width) in NUMERIC
 def string_words(length: int) -> int:
     """Registers taken by a string of `length` bytes (two bytes a register)."""
     return (length + 1) // 2
-
-
-def words_to_bytes(words: list[int] | tuple[int, ...], *, byte_swap: bool = False) -> bytes:
-    """Words as they came off the wire -> bytes, swapping inside each word if asked."""
-    return struct.pack(f"{'<' if byte_swap else '>'}{len(words)}H", *words)
 
 
 def order_bytes(raw: bytes, *, byte_swap: bool, word_swap: bool) -> bytes:

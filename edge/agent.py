@@ -62,6 +62,7 @@ class EdgeAgent:
         self._worker_of: dict[str, ModbusBusWorker | SerialWorker] = {}
         self._telemetry: list[dict[str, Any]] = []
         self._reported: dict[str, dict[str, Any]] = {}
+        self._profile_of = {d.id: profiles[d.profile] for d in site.devices}  # for deadbands, per poll
         self._pending_actions: set[asyncio.Task[None]] = set()
         self._link_lost_since: float | None = None
         self._link_fault = False
@@ -175,7 +176,7 @@ class EdgeAgent:
     # -- records -----------------------------------------------------------------------------------
     def _report_on_change(self, device: str, values: Mapping[str, Any]) -> dict[str, Any]:
         last = self._reported.setdefault(device, {})
-        profile = self.profiles[self.site.device(device).profile]
+        profile = self._profile_of[device]
         changed = {}
         for name, value in values.items():
             old = last.get(name, _MISSING)

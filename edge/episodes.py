@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 __all__ = ["Episodes"]
 
 
@@ -33,6 +31,3 @@ class Episodes:
     def is_open(self, key: str) -> bool:
         return key in self._open
 
-
-def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)

@@ -41,7 +41,6 @@ class ModbusLink:
     def __init__(self, factory: Any, describe: str) -> None:
         self.describe = describe
         self.received_bytes = 0  # since the current request began
-        self.unexplained_bytes = 0  # bytes that came back without making a reply, in total
         self._client = factory(self._trace)
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
@@ -117,7 +116,6 @@ class ModbusLink:
                 reply = await coro
         except TimeoutError:
             if self.received_bytes:
-                self.unexplained_bytes += self.received_bytes
                 raise FrameError(f"{self.received_bytes} bytes came back but no valid answer (garbage, bad CRC "
                                  "or another unit)", device=str(unit)) from None
             raise DeviceTimeout(f"no answer within {timeout:.2f} s", device=str(unit)) from None

@@ -149,9 +149,6 @@ class RuleEngine:
     def active(self) -> list[RuleInstance]:
         return [self.instances[k] for k, s in self._state.items() if s.active]
 
-    def is_active(self, key: str) -> bool:
-        return self._state[key].active
-
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {k: {"pending_since": s.pending_since, "active": s.active, "latched": s.latched,
                     "acknowledged": s.acknowledged} for k, s in self._state.items()

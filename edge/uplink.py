@@ -51,7 +51,6 @@ class Uplink:
         self.seq = 0
         self.connected = False
         self.collector_online = False
-        self.last_ack = 0.0
         self.connected_since = 0.0
         self.sent = 0
         self.rejected_downlink = 0
@@ -169,7 +168,6 @@ class Uplink:
                     for record_id in ids:
                         if isinstance(record_id, str) and record_id.startswith(self.outbox.outbox_id + ":"):
                             self._inflight.pop(int(record_id.rsplit(":", 1)[1]), None)
-                    self.last_ack = time.monotonic()
                     self._more.set()
             elif topic == self.topic("command"):
                 await self._on_command(payload)

@@ -26,7 +26,7 @@ from devices.modbus_frames import (
     read_registers_pdu,
     write_echo_pdu,
 )
-from simulators.device import ILLEGAL_VALUE, SimDevice
+from simulators.device import ILLEGAL_FUNCTION, ILLEGAL_VALUE, SimDevice
 
 __all__ = ["Reply", "answer_pdu", "plan_reply"]
 
@@ -34,7 +34,6 @@ _READ_TABLES = {FC_READ_COILS: "coil", FC_READ_DISCRETE: "discrete_input", FC_RE
                 FC_READ_INPUT: "input_register"}
 _WRITE_TABLES = {FC_WRITE_COIL: "coil", FC_WRITE_COILS: "coil", FC_WRITE_REGISTER: "holding_register",
                  FC_WRITE_REGISTERS: "holding_register"}
-ILLEGAL_FUNCTION = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,11 +53,6 @@ class PtyLink:
             except BlockingIOError:
                 await asyncio.sleep(0.001)
 
-    def discard_input(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            while os.read(self.master_fd, 4096):
-                pass
-
     def close(self) -> None:
         asyncio.get_running_loop().remove_reader(self.master_fd)
         with contextlib.suppress(FileNotFoundError):
