@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint bench clean
+.PHONY: demo test unit integration browser screenshots lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -24,6 +24,13 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest -m integration $(ARGS)
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest -m browser $(ARGS)
+
+# The console's browser tests, saving their screenshots where the README shows them.
+screenshots: $(STAMP)
+	FF_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/browser $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check devices simulators edge cloud tests bench

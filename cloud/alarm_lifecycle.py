@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["ACTIONS", "ESCALATE_AFTER", "HANDLING_STATES", "Refused", "next_handling", "overdue_for_escalation"]
+__all__ = ["ACTIONS", "CLASS_ORDER", "ESCALATE_AFTER", "HANDLING_STATES", "Refused", "escalation_due_at",
+           "next_handling", "overdue_for_escalation"]
 
 HANDLING_STATES: Final = ("raised", "acknowledged", "verifying", "confirmed", "false_alarm", "disposing", "closed")
 ACTIONS: Final = {
@@ -24,6 +25,8 @@ ACTIONS: Final = {
     "dispose": (("confirmed",), "disposing"),
     "close": (("disposing", "false_alarm"), "closed"),
 }
+# Most urgent first: the duty queue's order and a site's colour on the map.
+CLASS_ORDER: Final = ("fire", "supervisory", "fault", "prewarning", "status")
 # Unacknowledged this long -> escalate to the next person on the roster (seconds, by class).
 ESCALATE_AFTER: Final = {"fire": 60.0, "supervisory": 300.0, "fault": 1800.0, "prewarning": 600.0, "status": 3600.0}
 
@@ -48,8 +51,14 @@ def next_handling(handling: str, condition: str, action: str, disposition: dict[
     return to
 
 
+def escalation_due_at(handling: str, cls: str, raised_at: float, escalated: int) -> float | None:
+    """When the alarm goes to the next level unless acknowledged first (None once acknowledged)."""
+    if handling != "raised":
+        return None
+    return raised_at + ESCALATE_AFTER.get(cls, 600.0) * (escalated + 1)
+
+
 def overdue_for_escalation(handling: str, cls: str, raised_at: float, escalated: int, now: float) -> bool:
     """True when nobody acknowledged within the class's time (again for each further level)."""
-    if handling != "raised":
-        return False
-    return now - raised_at >= ESCALATE_AFTER.get(cls, 600.0) * (escalated + 1)
+    due = escalation_due_at(handling, cls, raised_at, escalated)
+    return due is not None and now >= due

@@ -16,14 +16,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
 from cloud.alarm_lifecycle import Refused
-from cloud.auth import Auth, Session, may
+from cloud.auth import PERMISSIONS, Auth, Session, may
+from cloud.console import console_routes
 from cloud.event_hub import EventHub
 from cloud.readiness import monthly_index
 from cloud.readiness_report import district_readiness
+from cloud.site_overview import device_page, district_sites, site_page
 from cloud.store import Store
 from devices.protocol import COMMAND_ACTIONS
 
@@ -89,10 +91,11 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     @endpoint()
     async def me(request: Request, session: Session | None) -> Response:
         """
-        summary: Who is signed in, and with which role.
+        summary: Who is signed in, with which role and permissions, and the CSRF token for writes.
         """
         assert session is not None
-        return JSONResponse({"user": session.user, "role": session.role})
+        return JSONResponse({"user": session.user, "role": session.role, "csrf": session.csrf,
+                             "permissions": sorted(p for p in PERMISSIONS if may(session.role, p))})
 
     @endpoint()
     async def alarms(request: Request, session: Session | None) -> Response:
@@ -105,12 +108,14 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     @endpoint()
     async def alarm(request: Request, session: Session | None) -> Response:
         """
-        summary: One alarm with its audit trail.
+        summary: One alarm with its audit trail, its site, and its device (location, latest values, events).
         """
         found = store.alarm(_int(request.path_params["id"]))
         if found is None:
             raise HttpError(404, "no such alarm")
-        return JSONResponse({**found, "log": store.alarm_log(found["id"])})
+        site = next((s for s in district_sites(store, inventory or {}) if s["id"] == found["site"]), None)
+        device = device_page(store, found["site"], found["device"], hours=0) if found["device"] else None
+        return JSONResponse({**found, "log": store.alarm_log(found["id"]), "site_info": site, "device_info": device})
 
     @endpoint("alarm.handle")
     async def alarm_action(request: Request, session: Session | None) -> Response:
@@ -258,6 +263,39 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         return JSONResponse([{"day": day, "street": street, "score": score}
                              for day, street, score in store.readiness_history(month)])
 
+    @endpoint()
+    async def sites(request: Request, session: Session | None) -> Response:
+        """
+        summary: Every site with its place (for the map), worst active alarm, health and readiness score.
+        """
+        return JSONResponse(district_sites(store, inventory or {}))
+
+    @endpoint()
+    async def site(request: Request, session: Session | None) -> Response:
+        """
+        summary: One site with its devices and their latest values, its open alarms and its readiness.
+        """
+        found = site_page(store, inventory or {}, request.path_params["id"])
+        if found is None:
+            raise HttpError(404, "no such site")
+        return JSONResponse(found)
+
+    @endpoint()
+    async def device(request: Request, session: Session | None) -> Response:
+        """
+        summary: One device with its readings over the last ?hours=24 (at most 168), events, tickets and alarms.
+        """
+        try:
+            hours = float(request.query_params.get("hours", "24"))
+        except ValueError:
+            raise HttpError(400, "hours must be a number") from None
+        if not 0 < hours <= 168:
+            raise HttpError(400, "hours must be between 0 and 168")
+        found = device_page(store, request.path_params["site"], request.path_params["id"], hours)
+        if found is None:
+            raise HttpError(404, "no such device")
+        return JSONResponse(found)
+
     @endpoint("user.manage")
     async def add_user(request: Request, session: Session | None) -> Response:
         """
@@ -300,7 +338,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/api/login", login, methods=["POST"]),
         Route("/api/logout", logout, methods=["POST"]),
         Route("/api/me", me),
@@ -315,6 +353,9 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         Route("/api/health", health),
         Route("/api/tickets", tickets),
         Route("/api/tickets/{id}/close", close_ticket, methods=["POST"]),
+        Route("/api/sites", sites),
+        Route("/api/sites/{id}", site),
+        Route("/api/sites/{site}/devices/{id}", device),
         Route("/api/readiness", readiness),
         Route("/api/readiness/ranking", ranking),
         Route("/api/readiness/history", readiness_history),
@@ -332,6 +373,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         return JSONResponse({"error": str(getattr(exc, "detail", "internal error"))}, status_code=status)
 
     routes.append(Route("/api/openapi.json", openapi, include_in_schema=False))
+    routes.extend(console_routes())
     return Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse})
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from cloud.store import Store
 
-__all__ = ["ROLES", "Auth", "Session", "may"]
+__all__ = ["PERMISSIONS", "ROLES", "Auth", "Session", "may"]
 
 ROLES: Final = ("duty_officer", "maintenance", "district_viewer", "admin")
 # What each write needs. Reads are open to every signed-in role.
@@ -66,12 +66,13 @@ class Session:
 
 
 class Auth:
-    """Users live in the store (`users` table); sessions in memory (a restart signs everyone out)."""
+    """Users and sessions live in the store: a restarted collector (or a second one on the same store)
+    keeps everyone signed in, so a duty console reconnects by itself after a restart."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.users: dict[str, tuple[str, str]] = store.users()  # name -> (password hash, role)
-        self._sessions: dict[str, Session] = {}  # sha256(token) -> session
+        self._sessions: dict[str, Session] = {}  # sha256(token) -> session, a cache of the store's
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
     def add_user(self, name: str, password: str, role: str) -> None:
@@ -97,19 +98,26 @@ class Auth:
         recent.clear()
         token = secrets.token_urlsafe(32)
         session = Session(user=name, role=user[1], csrf=secrets.token_urlsafe(16), expires=now + SESSION_S)
-        self._sessions[_digest(token)] = session
+        self.store.save_session(_digest(token), name, user[1], session.csrf, session.expires)
         return token, session
 
     def session(self, token: str | None, now: float | None = None) -> Session | None:
         if not token:
             return None
-        session = self._sessions.get(_digest(token))
-        if session is None or session.expires < (time.time() if now is None else now):
+        digest = _digest(token)
+        session = self._sessions.get(digest)
+        if session is None:
+            found = self.store.session(digest)
+            if found is None:
+                return None
+            session = self._sessions[digest] = Session(*found)
+        if session.expires < (time.time() if now is None else now):
             return None
         return session
 
     def logout(self, token: str) -> None:
         self._sessions.pop(_digest(token), None)
+        self.store.delete_session(_digest(token))
 
 
 def _digest(token: str) -> str:

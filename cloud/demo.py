@@ -230,8 +230,8 @@ class Demo:
 
     def _print_welcome(self) -> None:
         print("\nfirefleet demo is running", flush=True)
-        print(f"  collector API  {self.api}/api   (OpenAPI: {self.api}/api/openapi.json; the web console is not "
-              "built yet)")
+        print(f"  web console    {self.api}/   (sign in as one of the users below)")
+        print(f"  collector API  {self.api}/api   (OpenAPI: {self.api}/api/openapi.json)")
         for name, role in DEMO_USERS.items():
             print(f"  user {name:7} {role:16} password {self.user_passwords[name]}")
         print(f"  logs and data  {self.folder}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from cloud.alarm_lifecycle import Refused, next_handling
+from cloud.alarm_lifecycle import Refused, escalation_due_at, next_handling
 from cloud.tickets import DAY, OFFLINE_AFTER_S, faults_of, ticket_deadline
 
 __all__ = ["Store"]
@@ -79,9 +79,21 @@ def _m6_gateway_health(db: sqlite_utils.Database) -> None:
     db.table("events").create_index(["site", "device", "kind", "t"])
 
 
+def _m7_places(db: sqlite_utils.Database) -> None:
+    db.table("sites").create({"id": str, "gateway": str, "name": str, "kind": str, "street": str, "lat": float,
+                              "lon": float}, pk="id")
+    db.table("devices").add_column("kind", str)
+    db.table("devices").add_column("location", str)
+
+
+def _m8_sessions(db: sqlite_utils.Database) -> None:
+    db.table("sessions").create({"digest": str, "user": str, "role": str, "csrf": str, "expires": float},
+                                pk="digest")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
-                                                              _m6_gateway_health]
+                                                              _m6_gateway_health, _m7_places, _m8_sessions]
 
 
 class Store:
@@ -119,10 +131,15 @@ class Store:
                                         "bdseq": message.get("bdseq", 0), "seq": message.get("seq", 0),
                                         "online": 1, "last_seen": now, "birth": json.dumps(message, default=str)},
                                        pk="id")
+            place = message.get("place")
+            if isinstance(place, dict):
+                self.db.table("sites").upsert({"id": site, "gateway": gateway, **{
+                    k: place.get(k) for k in ("name", "kind", "street", "lat", "lon")}}, pk="id")
             for dev in message.get("devices", []):
                 self.db.table("devices").upsert({"site": site, "id": dev["id"], "gateway": gateway,
                                            "name": dev.get("name", ""), "profile": dev.get("profile", ""),
                                            "configured_profile": dev.get("configured_profile", ""),
+                                           "kind": dev.get("kind", ""), "location": dev.get("location", ""),
                                            "online": int(bool(dev.get("online", True))), "last_seen": now,
                                            "values_json": json.dumps(dev.get("values", {}), default=str)},
                                           pk=("site", "id"))
@@ -275,11 +292,11 @@ class Store:
             where += f" AND (shelved_until IS NULL OR shelved_until < {time.time()})"
         order = ("CASE class WHEN 'fire' THEN 0 WHEN 'supervisory' THEN 1 WHEN 'fault' THEN 2 "
                  "WHEN 'prewarning' THEN 3 ELSE 4 END, raised_at")
-        return [dict(r) for r in self.db.table("alarms").rows_where(where, order_by=order)]
+        return [_with_escalation(r) for r in self.db.table("alarms").rows_where(where, order_by=order)]
 
     def alarm(self, alarm_id: int) -> dict[str, Any] | None:
         rows = list(self.db.table("alarms").rows_where("id = ?", [alarm_id]))
-        return rows[0] if rows else None
+        return _with_escalation(rows[0]) if rows else None
 
     def alarm_log(self, alarm_id: int) -> list[dict[str, Any]]:
         return list(self.db.table("alarm_log").rows_where("alarm = ?", [alarm_id], order_by="id"))
@@ -333,6 +350,21 @@ class Store:
         with self.db.conn:
             self.db.table("users").upsert({"name": name, "password_hash": password_hash, "role": role}, pk="name")
 
+    def save_session(self, digest: str, user: str, role: str, csrf: str, expires: float) -> None:
+        """A signed-in session (by the digest of its token only); expired ones are dropped on the way."""
+        with self.db.conn:
+            self.db.execute("DELETE FROM sessions WHERE expires < ?", (time.time(),))
+            self.db.table("sessions").insert({"digest": digest, "user": user, "role": role, "csrf": csrf,
+                                              "expires": expires})
+
+    def session(self, digest: str) -> tuple[str, str, str, float] | None:
+        row = self.db.execute("SELECT user, role, csrf, expires FROM sessions WHERE digest = ?", (digest,)).fetchone()
+        return (row[0], row[1], row[2], float(row[3])) if row else None
+
+    def delete_session(self, digest: str) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM sessions WHERE digest = ?", (digest,))
+
     def audit(self, who: str, action: str, target: str, details: dict[str, Any] | None = None) -> None:
         with self.db.conn:
             self.db.table("audit").insert({"at": time.time(), "who": who, "action": action, "target": target,
@@ -355,6 +387,21 @@ class Store:
 
     def gateways(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.items() if k != "birth"} for r in self.db.table("gateways").rows]
+
+    def places(self) -> dict[str, dict[str, Any]]:
+        """Where each site is (from its gateway's birth): name, kind, street, lat, lon."""
+        return {r["id"]: r for r in self.db.table("sites").rows}
+
+    def readings(self, site: str, device: str, since: float, limit: int = 5000) -> list[dict[str, Any]]:
+        """A device's readings since a time, oldest first (each has only the values that changed)."""
+        rows = self.db.execute("SELECT t, values_json FROM readings WHERE site = ? AND device = ? AND t >= ? "
+                               "ORDER BY t DESC LIMIT ?", (site, device, since, limit)).fetchall()
+        return [{"t": t, "values": json.loads(v)} for t, v in reversed(rows)]
+
+    def device_events(self, site: str, device: str, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT t, kind, details_json FROM events WHERE site = ? AND device = ? "
+                               "ORDER BY t DESC LIMIT ?", (site, device, limit)).fetchall()
+        return [{"t": t, "kind": kind, "details": json.loads(details or "{}")} for t, kind, details in rows]
 
     def devices(self) -> list[dict[str, Any]]:
         return [{**{k: v for k, v in r.items() if k != "values_json"}, "values": json.loads(r["values_json"] or "{}"),
@@ -430,3 +477,9 @@ class Store:
 
     def count(self, table: str) -> int:
         return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])
+
+
+def _with_escalation(row: dict[str, Any]) -> dict[str, Any]:
+    """An alarm row with `escalate_at`: when it goes up the roster unless someone acknowledges it first."""
+    due = escalation_due_at(row["handling"], row["class"], row["raised_at"], row["escalated"] or 0)
+    return {**row, "escalate_at": due}

@@ -267,11 +267,15 @@ class EdgeAgent:
         for dev in self.site.devices:
             worker = self._worker_of.get(dev.id)
             polled = worker.devices.get(dev.id) if isinstance(worker, ModbusBusWorker) else None
-            devices.append({"id": dev.id, "name": dev.name, "profile": polled.profile.id if polled else dev.profile,
-                            "configured_profile": dev.profile, "bus": dev.bus, "unit": dev.unit,
+            profile = polled.profile if polled else self._profile_of[dev.id]
+            devices.append({"id": dev.id, "name": dev.name, "profile": profile.id,
+                            "configured_profile": dev.profile, "kind": profile.kind,
+                            "location": dev.location, "bus": dev.bus, "unit": dev.unit,
                             "groups": list(dev.groups), "online": self._online(dev.id),
                             "values": self.engine.values.get(dev.id, {})})
-        return {"site": self.site.id, "agent_version": AGENT_VERSION, "devices": devices,
+        place = {"name": self.site.name, "kind": self.site.kind, "street": self.site.street, "lat": self.site.lat,
+                 "lon": self.site.lon}
+        return {"site": self.site.id, "place": place, "agent_version": AGENT_VERSION, "devices": devices,
                 "active_alarms": [i.key for i in self.engine.active()], **self.clock.stamp().as_fields()}
 
     def _online(self, device: str) -> bool:

@@ -14,5 +14,5 @@ SITES = ROOT / "examples" / "sites"
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         folder = Path(str(item.fspath)).parent.name
-        if folder in ("unit", "integration"):
+        if folder in ("unit", "integration", "browser"):
             item.add_marker(getattr(pytest.mark, folder))

@@ -26,21 +26,30 @@ PASSWORD = "duty-password-1"
 
 
 class CollectorProcess:
-    def __init__(self, folder: Path, broker_url: str) -> None:
+    """`users` are NAME:ROLE:PASSWORD (default: duty, a duty officer); `inventory` a file (default: three sites)."""
+
+    def __init__(self, folder: Path, broker_url: str, *, inventory: Path | None = None,
+                 users: list[str] | None = None, extra: list[str] | None = None) -> None:
         self.folder = folder
         self.broker_url = broker_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
+        self.inventory = inventory
+        self.users = users or [f"duty:duty_officer:{PASSWORD}"]
+        self.extra = extra or []
 
     async def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        inventory = self.folder / "inventory.yaml"
-        inventory.write_text(INVENTORY)
+        inventory = self.inventory
+        if inventory is None:
+            inventory = self.folder / "inventory.yaml"
+            inventory.write_text(INVENTORY)
+        users = [arg for spec in self.users for arg in ("--user", spec)]
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "devices.cli", "cloud", "--db", str(self.folder / "cloud.sqlite"),
             "--broker", self.broker_url, "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
-            "--user", f"duty:duty_officer:{PASSWORD}", stdout=asyncio.subprocess.DEVNULL,
+            *users, *self.extra, stdout=asyncio.subprocess.DEVNULL,
             stderr=open(self.folder / "collector.log", "ab"))  # noqa: SIM115
         async with httpx.AsyncClient() as client:
             for _ in range(200):

@@ -1,0 +1,49 @@
+// Commands to a gateway from the console (cut or restore a charging port, reset a latched alarm on
+// site): a two-step confirmation, then the command's progress as the gateway reports it (executing,
+// then done or failed with the gateway's reason).
+import { get, post } from "./api.js";
+import { h, replace } from "./dom.js";
+import { t } from "./i18n.js";
+
+export function commandButton({ label, danger = false, command, tag }) {
+  const status = h("span.muted", { role: "status" });
+  const button = h(danger ? "button.danger" : "button", { "data-command": tag, onclick: ask }, label);
+  const wrap = h("span", { "data-command-box": tag }, button, " ", status);
+
+  function ask() {
+    const yes = h("button.danger", { "data-confirm": tag, onclick: send }, `${t("yes")}, ${label}`);
+    replace(wrap, h("span", {}, t("command.confirm", { what: label })), " ", yes, " ",
+      h("button", { onclick: () => replace(wrap, button, " ", status) }, t("no")), " ", status);
+    yes.focus();
+  }
+
+  async function send() {
+    replace(wrap, button, " ", status);
+    button.disabled = true;
+    replace(status, t("command.sent"));
+    try {
+      const cmd = await post("/api/commands", command);
+      for (let i = 0; i < 60; i += 1) {
+        const found = await get(`/api/commands/${cmd.id}`);
+        replace(status, `${t(`command.${found.state}`, {}, found.state)}${found.reason ? ` (${found.reason})` : ""}`);
+        if (found.state === "successful" || found.state === "failed") break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } catch (err) {
+      replace(status, err.message);
+    }
+    button.disabled = false;
+  }
+  return wrap;
+}
+
+export function relayControl({ site, gateway, device, point, on }) {
+  const name = point.replace(/\.?relay$/, "") || device;
+  return commandButton({ label: `${on ? t("command.cut") : t("command.restore")} ${name}`, danger: on, tag: `${device}/${point}`,
+    command: { site, gateway, action: "write", device, point, value: !on } });
+}
+
+export function resetOnSite({ site, gateway, key }) {
+  return commandButton({ label: t("command.reset"), tag: `reset/${key}`,
+    command: { site, gateway, action: "acknowledge", key } });
+}

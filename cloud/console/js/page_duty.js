@@ -1,0 +1,207 @@
+// The duty console: the live alarm queue (fire first, then by time), time since raised and the
+// countdown to escalation, and the selected alarm's detail with its life-cycle actions, disposition
+// form, silence/shelve, commands such as cutting a port, and its timeline. Keys: arrows move through
+// the queue, Enter opens, and in the detail a/v/c/f/d/x act (acknowledge, verify, confirm, false alarm,
+// dispose, close).
+import { get, post } from "./api.js";
+import { alarmTitle, badge, clock, duration, h, now, replace, value } from "./dom.js";
+import { t } from "./i18n.js";
+import { relayControl, resetOnSite } from "./commands.js";
+
+const NEXT = {
+  raised: ["acknowledge"], acknowledged: ["verify"], verifying: ["confirm", "false_alarm"],
+  confirmed: ["dispose"], disposing: ["close"], false_alarm: ["close"], closed: [],
+};
+const KEYS = { a: "acknowledge", v: "verify", c: "confirm", f: "false_alarm", d: "dispose", x: "close" };
+const RESULTS = ["extinguished", "cause_removed", "false_alarm", "device_fault", "drill", "other"];
+
+export function render({ state, params, navigate, can, main }) {
+  let selected = params[0] ? Number(params[0]) : null;
+  let detail = null;
+  let closing = false;
+  const queue = h("div.panel", { id: "alarm-queue" });
+  const side = h("div.panel", { id: "alarm-detail" });
+  const message = h("p.error-box", { role: "alert", id: "action-error" });
+  replace(main, h("h1", {}, t("duty.title")), h("div.grid2", {}, queue, side));
+
+  function select(id) {
+    navigate(`duty/${id}`);
+  }
+
+  function drawQueue() {
+    const rows = state.alarms.map((a) => {
+      const row = h("tr.selectable", {
+        tabindex: 0, "data-alarm": a.id, "data-key": a.key, "data-class": a.class, class: [a.id === selected ? "selected" : "", state.news.has(a.id) ? "new" : ""]
+          .join(" ").trim() || null,
+        onclick: () => select(a.id),
+        onkeydown: (e) => {
+          if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(a.id); }
+          if (e.key === "ArrowDown") row.nextElementSibling?.focus();
+          if (e.key === "ArrowUp") row.previousElementSibling?.focus();
+        },
+      },
+      h("td", {}, badge(a.class)),
+      h("td", {}, h("strong", {}, alarmTitle(a)), h("div.muted", {}, `${state.sites[a.site]?.name || a.site} · ${a.device || "–"}`)),
+      h("td.optional", {}, a.street || "–"),
+      h("td", { "data-since": a.raised_at }, duration(now() - a.raised_at)),
+      h("td", { "data-escalate": a.escalate_at ?? "" }, countdown(a.escalate_at)),
+      h("td", {}, t(`handling.${a.handling}`), a.condition === "cleared" ? h("div.muted", {}, t("condition.cleared")) : null),
+      h("td.optional", {}, a.count > 1 ? `×${a.count}` : ""));
+      return row;
+    });
+    state.news.clear();
+    replace(queue,
+      h("p.muted", { id: "queue-summary" }, t("duty.summary", { open: state.alarms.length,
+        fire: state.alarms.filter((a) => a.class === "fire").length })),
+      rows.length ? h("table", {}, h("thead", {}, h("tr", {},
+        h("th", {}, t("col.class")), h("th", {}, t("col.alarm")), h("th.optional", {}, t("col.street")),
+        h("th", {}, t("col.since")), h("th", {}, t("col.escalation")), h("th", {}, t("col.handling")),
+        h("th.optional", {}, t("col.count")))), h("tbody", {}, rows))
+        : h("p", { id: "queue-empty" }, t("duty.empty")));
+  }
+
+  function countdown(at) {
+    if (!at) return "–";
+    const left = at - now();
+    return h(`span.countdown${left < 30 ? ".soon" : ""}`, {}, left > 0 ? duration(left) : t("duty.escalated"));
+  }
+
+  async function loadDetail() {
+    if (!selected) {
+      replace(side, h("p.muted", {}, t("duty.pick")));
+      return;
+    }
+    detail = await get(`/api/alarms/${selected}`);
+    drawDetail();
+  }
+
+  async function act(action, extra = {}) {
+    replace(message);
+    try {
+      await post(`/api/alarms/${detail.id}/actions`, { action, notes: notes.value, ...extra });
+      closing = false;
+      await loadDetail();
+    } catch (e) {
+      replace(message, e.message);
+    }
+  }
+
+  const notes = h("input", { id: "action-notes", placeholder: t("duty.notes"), "aria-label": t("duty.notes") });
+
+  function drawDetail() {
+    const a = detail;
+    const site = a.site_info || {};
+    const dev = a.device_info || {};
+    const allowed = can("alarm.handle") ? NEXT[a.handling] || [] : [];
+    replace(side,
+      h("h2", {}, badge(a.class), " ", alarmTitle(a)),
+      h("dl.facts", {},
+        fact(t("col.site"), h("a", { href: `#/site/${encodeURIComponent(a.site)}` }, site.name || a.site)),
+        fact(t("col.street"), a.street || site.street || "–"),
+        fact(t("col.device"), a.device ? h("a", { href: `#/device/${encodeURIComponent(a.site)}/${encodeURIComponent(a.device)}` },
+          `${dev.name || a.device} (${a.device})`) : "–"),
+        fact(t("col.location"), dev.location || "–"),
+        fact(t("col.condition"), h("span", { id: "detail-condition" }, t(`condition.${a.condition}`))),
+        fact(t("col.handling"), h("span", { id: "detail-handling" }, t(`handling.${a.handling}`))),
+        fact(t("col.raised"), clock(a.raised_at)),
+        fact(t("col.escalation"), a.escalated ? t("duty.escalated_level", { level: a.escalated }) : countdown(a.escalate_at)),
+        fact(t("col.value"), value(parse(a.value_json)))),
+      allowed.length ? h("div.actions", {}, notes, allowed.map((action) => h(action === "close" ? "button" : "button.primary", {
+        "data-action": action, "aria-keyshortcuts": Object.keys(KEYS).find((k) => KEYS[k] === action),
+        onclick: () => (action === "close" ? openClose() : act(action)),
+      }, t(`action.${action}`)))) : null,
+      closing ? closeForm() : null,
+      message,
+      can("alarm.silence") && a.handling !== "closed" ? muteForm(a) : null,
+      can("command.send") ? commands(a, site, dev) : null,
+      h("h2", {}, t("duty.readings")), readings(dev.values || {}),
+      h("h2", {}, t("duty.timeline")), timeline(a.log || [], dev.events || []));
+  }
+
+  function openClose() { closing = true; drawDetail(); document.getElementById("close-result")?.focus(); }
+
+  function closeForm() {
+    const result = h("select", { id: "close-result", "aria-label": t("close.result") },
+      RESULTS.map((r) => h("option", { value: r }, t(`result.${r}`))));
+    const text = h("textarea", { id: "close-notes", rows: 2, placeholder: t("close.notes"), "aria-label": t("close.notes") });
+    return h("form.inline", { id: "close-form", onsubmit: (e) => {
+      e.preventDefault();
+      act("close", { disposition: { result: result.value, notes: text.value } });
+    } }, h("strong", {}, t("close.title")), result, text,
+    h("div.actions", {}, h("button.primary", { type: "submit", id: "close-submit" }, t("action.close")),
+      h("button", { type: "button", onclick: () => { closing = false; drawDetail(); } }, t("cancel"))));
+  }
+
+  function muteForm(a) {
+    const how = h("select", { "aria-label": t("mute.how") }, ["silence", "shelve"].map((m) => h("option", { value: m }, t(`mute.${m}`))));
+    const minutes = h("input", { type: "number", min: 1, max: 1440, value: 30, "aria-label": t("mute.minutes"), style: "width:6em" });
+    const reason = h("input", { placeholder: t("mute.reason"), "aria-label": t("mute.reason") });
+    const until = Math.max(a.silenced_until || 0, a.shelved_until || 0);
+    return h("details", {}, h("summary", {}, t("mute.title"), until > now() ? ` (${t("mute.until")} ${clock(until)})` : ""),
+      h("form.inline", { onsubmit: async (e) => {
+        e.preventDefault();
+        replace(message);
+        try {
+          await post(`/api/alarms/${a.id}/mute`, { how: how.value, minutes: Number(minutes.value), reason: reason.value });
+          await loadDetail();
+        } catch (err) { replace(message, err.message); }
+      } }, how, minutes, reason, h("button", { type: "submit" }, t("mute.apply"))));
+  }
+
+  function commands(a, site, dev) {
+    const relays = Object.keys(dev.values || {}).filter((k) => k === "relay" || k.endsWith(".relay")).sort(naturally);
+    const reset = a.condition === "active" && a.handling !== "raised";
+    if ((!relays.length && !reset) || !site.gateway) return null;
+    return h("div", { id: "alarm-commands" }, h("h2", {}, t("duty.commands")), h("div.actions", {},
+      reset ? resetOnSite({ site: a.site, gateway: site.gateway, key: a.key }) : null,
+      relays.map((point) => relayControl({ site: a.site, gateway: site.gateway, device: a.device, point,
+        on: dev.values[point] === true }))));
+  }
+
+  function keys(e) {
+    if (!detail || e.ctrlKey || e.metaKey || e.altKey || /INPUT|TEXTAREA|SELECT/.test(e.target.tagName)) return;
+    const action = KEYS[e.key];
+    const button = action && side.querySelector(`button[data-action="${action}"]`);
+    if (button) { e.preventDefault(); button.click(); }
+  }
+  document.addEventListener("keydown", keys);
+
+  return {
+    async load() { drawQueue(); await loadDetail(); },
+    onAlarm(alarm) {
+      drawQueue();
+      if (!alarm || alarm.id === selected) loadDetail().catch(() => {});
+    },
+    tick() {
+      for (const cell of queue.querySelectorAll("td[data-since]")) cell.textContent = duration(now() - Number(cell.dataset.since));
+      for (const cell of queue.querySelectorAll("td[data-escalate]")) replace(cell, countdown(Number(cell.dataset.escalate) || null));
+    },
+    dispose() { document.removeEventListener("keydown", keys); },
+  };
+}
+
+const fact = (label, content) => [h("dt", {}, label), h("dd", {}, content)];
+const naturally = (a, b) => a.localeCompare(b, "en", { numeric: true });
+
+function parse(text) {
+  try { return JSON.parse(text); } catch { return text; }
+}
+
+function readings(values) {
+  const keys = Object.keys(values).filter((k) => !k.startsWith("_")).sort(naturally);
+  if (!keys.length) return h("p.muted", {}, "–");
+  return h("dl.facts", { id: "detail-readings" }, keys.slice(0, 40).map((k) => fact(k, value(values[k]))));
+}
+
+function timeline(log, events) {
+  const items = [
+    ...log.map((e) => ({ at: e.at, text: `${e.who}: ${t(`log.${e.action}`, {}, e.action)}${notesOf(e.notes)}` })),
+    ...events.map((e) => ({ at: e.t, text: `${t("log.device")}: ${e.kind}` })),
+  ].sort((x, y) => y.at - x.at);
+  return h("ul.timeline", { id: "detail-timeline" }, items.slice(0, 60).map((i) => h("li", {}, h("span.muted", {}, clock(i.at)), " ", i.text)));
+}
+
+function notesOf(notes) {
+  if (!notes || notes.startsWith("{")) return "";
+  return ` · ${notes}`;
+}

@@ -1,0 +1,84 @@
+"""What the console shows of each site: where it is, its worst open alarm, its health and readiness.
+
+Sites come from the inventory (known before their gateway ever speaks) and from gateway births (which
+carry the site's place: name, kind, street, coordinates). A site with no birth yet has no coordinates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from cloud.alarm_lifecycle import CLASS_ORDER
+from cloud.readiness_report import district_readiness
+from cloud.store import FAULT_FLAGS, Store
+
+__all__ = ["device_page", "district_sites", "site_page"]
+
+
+def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    places = store.places()
+    gateways = {g["site"]: g for g in store.gateways()}
+    devices: dict[str, list[dict[str, Any]]] = {}
+    for dev in store.devices():
+        devices.setdefault(dev["site"], []).append(dev)
+    worst: dict[str, str] = {}
+    open_alarms: dict[str, int] = {}
+    for alarm in store.alarms():
+        site = alarm["site"]
+        open_alarms[site] = open_alarms.get(site, 0) + 1
+        if alarm["condition"] == "active" and _rank(alarm["class"]) < _rank(worst.get(site)):
+            worst[site] = alarm["class"]
+    scores = {s["site"]: s["score"] for s in district_readiness(store, inventory)["stations"]}
+    sites = []
+    for site_id in sorted(set(inventory) | set(places)):
+        known, place = inventory.get(site_id, {}), places.get(site_id, {})
+        gateway = gateways.get(site_id)
+        devs = devices.get(site_id, [])
+        offline = sum(1 for d in devs if not d["online"])
+        faulty = sum(1 for d in devs if any(d["values"].get(flag) is True for flag in FAULT_FLAGS))
+        online = bool(gateway and gateway["online"])
+        if site_id in worst:
+            status = worst[site_id]
+        elif gateway is None:
+            status = "unknown"
+        elif not online or offline:
+            status = "offline"
+        elif faulty:
+            status = "fault"
+        else:
+            status = "ok"
+        sites.append({
+            "id": site_id, "name": known.get("name") or place.get("name") or site_id,
+            "kind": known.get("kind") or place.get("kind") or "", "street": known.get("street") or place.get("street")
+            or "", "lat": place.get("lat"), "lon": place.get("lon"),
+            "gateway": known.get("gateway") or place.get("gateway") or "", "gateway_online": online,
+            "last_seen": gateway["last_seen"] if gateway else None, "status": status,
+            "worst_alarm": worst.get(site_id), "open_alarms": open_alarms.get(site_id, 0), "devices": len(devs),
+            "devices_offline": offline, "devices_faulty": faulty, "readiness": scores.get(site_id)})
+    return sites
+
+
+def site_page(store: Store, inventory: Mapping[str, Mapping[str, Any]], site_id: str) -> dict[str, Any] | None:
+    found = next((s for s in district_sites(store, inventory) if s["id"] == site_id), None)
+    if found is None:
+        return None
+    readiness = next((s for s in district_readiness(store, inventory)["stations"] if s["site"] == site_id), None)
+    return {**found, "device_list": sorted((d for d in store.devices() if d["site"] == site_id),
+                                           key=lambda d: d["id"]),
+            "alarms": [a for a in store.alarms() if a["site"] == site_id], "readiness_detail": readiness}
+
+
+def device_page(store: Store, site_id: str, device_id: str, hours: float) -> dict[str, Any] | None:
+    device = next((d for d in store.devices() if d["site"] == site_id and d["id"] == device_id), None)
+    if device is None:
+        return None
+    return {**device, "readings": store.readings(site_id, device_id, time.time() - hours * 3600),
+            "events": store.device_events(site_id, device_id),
+            "tickets": [t for t in store.tickets() if t["site"] == site_id and t["device"] == device_id],
+            "alarms": [a for a in store.alarms() if a["site"] == site_id and a["device"] == device_id]}
+
+
+def _rank(cls: str | None) -> int:
+    return CLASS_ORDER.index(cls) if cls in CLASS_ORDER else len(CLASS_ORDER)

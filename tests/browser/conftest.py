@@ -1,0 +1,111 @@
+"""A small district for the console's browser tests: our own mosquitto, the example sites' simulators
+and edge agents, the collector as a process with the example inventory and one user per role, and
+Debian's chromium driven by Playwright (never a downloaded browser). One district per test module.
+
+Screenshots go to $FF_SCREENSHOTS (`make screenshots` points it at docs/screenshots), else to
+.screenshots/ at the top of the checkout (ignored by git).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright
+
+from simulators.harness import SimulationHandle, running_simulation
+from tests.conftest import ROOT, SITES
+from tests.support.agents import running_agent
+from tests.support.collector_process import CollectorProcess
+from tests.support.mosquitto import Mosquitto
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+USERS = {"duty": ("duty_officer", "duty-pass-1"), "maint": ("maintenance", "maint-pass-1"),
+         "viewer": ("district_viewer", "viewer-pass-1"), "admin": ("admin", "admin-pass-1")}
+DUTY_MONITOR = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+
+@dataclass
+class District:
+    sim: SimulationHandle
+    collector: CollectorProcess
+    browser: Browser
+    shots: Path
+    problems: list[str] = field(default_factory=list)  # uncaught page errors, from every page opened
+
+    async def page(self, user: str = "duty", *, lang: str = "zh-CN", viewport: dict[str, int] | None = None) -> Page:
+        """A new browser context signed in as `user`, showing the console in `lang`."""
+        context = await self.browser.new_context(viewport=viewport or DUTY_MONITOR, locale=lang)
+        page = await context.new_page()
+        page.on("pageerror", lambda error: self.problems.append(f"{page.url}: {error}"))
+        await page.goto(self.collector.url + "/")
+        await page.evaluate("code => localStorage.setItem('ff-lang', code)", "en" if lang == "en" else "zh-CN")
+        await page.reload()
+        if user:
+            await sign_in(page, user)
+        return page
+
+    async def shot(self, page: Page, name: str) -> None:
+        await page.wait_for_timeout(300)  # let charts and fonts settle
+        await page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+
+    async def control(self, method: str, path: str, body: Any = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.sim.control_url, timeout=5) as client:
+            response = await client.request(method, path, json=body)
+            response.raise_for_status()
+            return response.json()
+
+    async def api(self, path: str, user: str = "duty") -> Any:
+        async with httpx.AsyncClient(base_url=self.collector.url, timeout=10) as client:
+            login = await client.post("/api/login", json={"user": user, "password": USERS[user][1]})
+            login.raise_for_status()
+            response = await client.get(path, headers={"Authorization": f"Bearer {login.json()['token']}"})
+            response.raise_for_status()
+            return response.json()
+
+
+async def sign_in(page: Page, user: str) -> None:
+    await page.fill("#login-user", user)
+    await page.fill("#login-password", USERS[user][1])
+    await page.click("#login-submit")
+    await page.wait_for_selector("header.top")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[District]:
+    if not Path(CHROMIUM).exists() or shutil.which("mosquitto") is None:
+        pytest.fail("the browser tests need Debian's chromium and mosquitto: .ci/run installs both when missing")
+    folder = tmp_path_factory.mktemp("district")
+    shots = Path(os.environ.get("FF_SCREENSHOTS") or ROOT / ".screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    broker = Mosquitto(folder / "mq")
+    broker.start()
+    collector = CollectorProcess(folder / "cloud", broker.url, inventory=ROOT / "examples" / "inventory.yaml",
+                                 users=[f"{name}:{role}:{password}" for name, (role, password) in USERS.items()],
+                                 extra=["--ticket-offline-after", "5", "--upkeep-every", "2"])
+    await collector.start()
+    site_files = [SITES / "charging-shed.yaml", SITES / "micro-station.yaml", SITES / "fire-cabinets.yaml"]
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            sim = await stack.enter_async_context(running_simulation(site_files, folder / "run"))
+            for index, site_file in enumerate(site_files):
+                await stack.enter_async_context(running_agent(site_file, sim, folder / f"agent{index}",
+                                                              broker_url=broker.url))
+            playwright = await stack.enter_async_context(async_playwright())
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            stack.push_async_callback(browser.close)
+            yield District(sim=sim, collector=collector, browser=browser, shots=shots)
+    finally:
+        await collector.stop()
+        broker.stop()
