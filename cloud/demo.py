@@ -6,12 +6,17 @@ of simulators, edge or cloud internals it would have to share), except the embed
 which runs in this process when no --broker is given. Each agent reaches the broker through a relay the
 scenario can cut, so a gateway can lose its link, keep its local rules, and replay its backlog.
 
-Scenario (seconds from start; the link cut lasts 120 s interactively, 30 s headless):
+`--scale district` adds lightweight simulated gateways (simulators.gateway_fleet) up to the district's
+proportions, from a seeded plan (cloud.demo_district), all through one `firefleet fleet` process.
+
+Scenario (seconds from the start of a round; the link cut lasts 120 s interactively, 30 s headless).
+Interactively it loops: after a round the district returns to normal and the next round starts.
     10  a charging port overheats in shed 1           -> prewarning, the port is cut locally
     20  smoke in shed 2                                -> fire, every port of the shed cut
     30  shed 1's gateway loses its link; 35 a cabinet door opens there... (the cabinet group's gateway)
     40  a detector at station 1 stops answering        -> fault, then a maintenance ticket
     50  a station vehicle's battery runs low           -> the station's readiness drops
+   150  the cabinet group's gateway is back and replays its backlog
 `--headless --duration N` exits 0 only if every scenario alarm reached the collector.
 """
 
@@ -34,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from cloud.demo_district import district_plan, inventory_lines
 from cloud.link_cutter import LinkCutter
 from devices.broker_url import BrokerConfig
 
@@ -91,7 +97,7 @@ def make_sites(folder: Path) -> list[Site]:
     return sites
 
 
-def write_inventory(folder: Path, sites: list[Site]) -> Path:
+def write_inventory(folder: Path, sites: list[Site], light: list[dict[str, Any]] | None = None) -> Path:
     lines = ["sites:"]
     for s in sites:
         lines += [f"  - id: {s.id}", f"    name: {s.name}", f"    kind: {s.kind}", f"    street: {s.street}",
@@ -102,6 +108,8 @@ def write_inventory(folder: Path, sites: list[Site]) -> Path:
                       " min: 1.0, max: 1.4}",
                       '      - {category: vehicles, required: 4, device: em1, points: "vehicle*.soc", min: 80}',
                       "      - {category: monitoring, required: 2, devices: [em1, sd-garage]}"]
+    for site in light or []:
+        lines += inventory_lines(site)
     path = folder / "inventory.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -126,7 +134,14 @@ class Demo:
         self.api = f"http://127.0.0.1:{args.port}"
         self.user_passwords = {name: secrets.token_urlsafe(9) for name in DEMO_USERS}
         self.expect: list[Expectation] = []
-        self.started = time.monotonic()
+        self.started = self.round_started = time.monotonic()
+        self.light: list[dict[str, Any]] = []
+        if args.scale == "district":
+            counts = {k: sum(1 for s in self.sites if s.kind == k) for k in ("micro_station", "charging_shed",
+                                                                             "fire_cabinets")}
+            self.light = district_plan(seed=2022, existing=counts)
+        self.fleet_password = secrets.token_urlsafe(12)
+        self.touched: set[tuple[str, str]] = set()
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
@@ -146,7 +161,7 @@ class Demo:
             broker = await self._broker(stack)
             await self._start_processes(broker)
             self._print_welcome()
-            scenario = asyncio.get_running_loop().create_task(self._scenario(), name="scenario")
+            scenario = asyncio.get_running_loop().create_task(self._scenario_loop(), name="scenario")
             progress = asyncio.get_running_loop().create_task(self._progress_loop(), name="progress")
             try:
                 if self.args.duration:
@@ -172,7 +187,8 @@ class Demo:
         from cloud.embedded_broker import embedded_broker
 
         port = free_port()
-        users = {"collector": self.user_passwords["admin"], **{s.gateway: s.password for s in self.sites}}
+        users = {"collector": self.user_passwords["admin"], "fleet": self.fleet_password,
+                 **{s.gateway: s.password for s in self.sites}}
         await stack.enter_async_context(embedded_broker(port, users, self.folder / "broker"))
         self.say(f"embedded MQTT broker (amqtt) on 127.0.0.1:{port}, password authentication")
         return BrokerConfig("127.0.0.1", port, "collector", self.user_passwords["admin"])
@@ -191,7 +207,7 @@ class Demo:
             raise RuntimeError(f"the simulators did not start: see {self.folder / 'simulators.log'}")
         self.control = json.loads((run / "served.json").read_text())["control"]
         self.say(f"simulators: {len(self.sites)} sites, control API {self.control}")
-        inventory = write_inventory(self.folder, self.sites)
+        inventory = write_inventory(self.folder, self.sites, self.light)
         collector_url = self._url(broker, broker.username, broker.password)
         users = [f"{name}:{role}:{self.user_passwords[name]}" for name, role in DEMO_USERS.items()]
         cloud_args = ["cloud", "--db", str(self.folder / "cloud.sqlite"), "--broker", collector_url,
@@ -213,6 +229,16 @@ class Demo:
                        "--bus-map", str(run / "served.json"), "--broker", self._url(via, username, password),
                        "--heartbeat", "10")
             self.say(f"edge agent for {s.id} ({s.name}, {s.street})")
+        if self.light:
+            plan = self.folder / "district-plan.json"
+            plan.write_text(json.dumps(self.light, ensure_ascii=False))
+            if self.args.broker:
+                fleet_url = self._url(broker, broker.username, broker.password)
+            else:
+                fleet_url = self._url(broker, "fleet", self.fleet_password)
+            self.spawn("fleet", "fleet", "--plan", str(plan), "--broker", fleet_url)
+            self.say(f"district scale: {len(self.light)} lightweight simulated gateways "
+                     f"({', '.join(f'{n} {k}' for k, n in self._light_counts().items())})")
         async with httpx.AsyncClient() as client:
             for _ in range(600):
                 if self.procs["collector"].poll() is not None:
@@ -238,15 +264,37 @@ class Demo:
         print("  Ctrl-C stops everything\n", flush=True)
 
     async def _set(self, site: str, device: str, values: dict[str, Any]) -> None:
+        self.touched.add((site, device))
         async with httpx.AsyncClient(base_url=self.control) as client:
             (await client.post(f"/sites/{site}/devices/{device}/signals", json={"values": values})).raise_for_status()
 
     async def _fault(self, site: str, device: str, kind: str) -> None:
+        self.touched.add((site, device))
         async with httpx.AsyncClient(base_url=self.control) as client:
             (await client.post(f"/sites/{site}/devices/{device}/faults", json={"kind": kind})).raise_for_status()
 
+    def _expect(self, label: str, site: str, key: str, cls: str) -> None:
+        if not any(e.site == site and e.key == key for e in self.expect):  # once, however many rounds
+            self.expect.append(Expectation(label, site, key, cls))
+
     async def _at(self, second: float) -> None:
-        await asyncio.sleep(max(0.0, second - (time.monotonic() - self.started)))
+        await asyncio.sleep(max(0.0, second - (time.monotonic() - self.round_started)))
+
+    async def _scenario_loop(self) -> None:
+        """One round headless; interactively, round after round with a return to normal in between."""
+        await self._scenario()
+        while not self.args.headless:
+            await asyncio.sleep(30)
+            self.say("scenario: the district returns to normal (latched alarms stay until reset from the console)")
+            for site, device in self.touched:
+                with contextlib.suppress(httpx.HTTPError):
+                    async with httpx.AsyncClient(base_url=self.control) as client:
+                        await client.delete(f"/sites/{site}/devices/{device}/signals")
+                        await client.delete(f"/sites/{site}/devices/{device}/faults")
+            await asyncio.sleep(60)
+            self.round_started = time.monotonic()
+            self.say("scenario: the next round starts")
+            await self._scenario()
 
     async def _scenario(self) -> None:
         shed1, shed2, station1, cabinets1 = "shed-xixi-01", "shed-xixi-02", "station-wenxin-01", "cabinets-cuiyuan-01"
@@ -254,24 +302,23 @@ class Demo:
         await self._at(10)
         self.say("scenario: port 3 of box 1 in shed 1 overheats (71.5 C)")
         await self._set(shed1, "box1", {"port3.temperature": 71.5})
-        self.expect.append(Expectation("port overheat, cut locally", shed1, "box1/port-overheat-cut/port3",
-                                       "prewarning"))
+        self._expect("port overheat, cut locally", shed1, "box1/port-overheat-cut/port3", "prewarning")
         await self._at(20)
         self.say("scenario: smoke in shed 2")
         await self._set(shed2, "sd1", {"smoke_alarm": True})
-        self.expect.append(Expectation("smoke in the shed", shed2, "sd1/smoke", "fire"))
-        self.expect.append(Expectation("every port of the shed cut", shed2, "site/shed-smoke-cut", "fire"))
+        self._expect("smoke in the shed", shed2, "sd1/smoke", "fire")
+        self._expect("every port of the shed cut", shed2, "site/shed-smoke-cut", "fire")
         await self._at(30)
         self.say(f"scenario: the cabinet group's gateway loses its link for {cut_for:.0f} s")
         self.cutters[cabinets1].cut()
         await self._at(35)
         self.say("scenario: cabinet 2's door opens while its gateway is cut off (it must arrive later)")
         await self._set(cabinets1, "fc2", {"door_open": True})
-        self.expect.append(Expectation("cabinet door open (replayed)", cabinets1, "fc2/door_open", "supervisory"))
+        self._expect("cabinet door open (replayed)", cabinets1, "fc2/door_open", "supervisory")
         await self._at(40)
         self.say("scenario: the garage smoke detector at station 1 stops answering")
         await self._fault(station1, "sd-garage", "no_reply")
-        self.expect.append(Expectation("detector offline", station1, "sd-garage/device-offline", "fault"))
+        self._expect("detector offline", station1, "sd-garage/device-offline", "fault")
         await self._at(50)
         self.say("scenario: vehicle 2's battery at station 1 runs low (41 %)")
         await self._set(station1, "em1", {"vehicle2.soc": 41})
@@ -284,10 +331,22 @@ class Demo:
             await asyncio.sleep(10)
             await self._progress()
 
+    def _light_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for site in self.light:
+            counts[site["kind"]] = counts.get(site["kind"], 0) + 1
+        return counts
+
     async def _progress(self) -> None:
         arrived = await self._arrived()
         done = sum(1 for e in self.expect if e.key in arrived.get(e.site, set()))
-        self.say(f"status: {done}/{len(self.expect)} scenario alarms at the collector")
+        online = ""
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            async with httpx.AsyncClient(timeout=5) as client:
+                gateways = (await client.get(f"{self.api}/api/gateways", headers=await self._login(client))).json()
+                up = sum(1 for g in gateways if g["online"])
+                online = f", gateways online {up}/{len(self.sites) + len(self.light)}"
+        self.say(f"status: {done}/{len(self.expect)} scenario alarms at the collector{online}")
 
     async def _login(self, client: httpx.AsyncClient) -> dict[str, str]:
         response = await client.post(f"{self.api}/api/login", json={"user": "duty",

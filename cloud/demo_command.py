@@ -1,4 +1,5 @@
-"""`firefleet demo [--broker URL] [--headless] [--duration S] [--port P]`: the whole system in one command."""
+"""`firefleet demo [--broker URL] [--scale small|district] [--headless] [--duration S] [--port P]`: the whole
+system in one command."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("demo", help="run a simulated district end to end (simulators, agents, collector)")
     parser.add_argument("--broker", help="use this broker (mqtt://user:pass@host:port, which must let those "
                                          "credentials act for every gateway); default: an embedded one")
+    parser.add_argument("--scale", choices=("small", "district"), default="small",
+                        help="small: 6 sites with full agents; district: the district's proportions (about 70 "
+                             "stations, 90 sheds, 2,000 cabinets), the rest as lightweight simulated gateways")
     parser.add_argument("--headless", action="store_true", help="no console; exit when --duration is over")
     parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     parser.add_argument("--port", type=int, default=8080, help="HTTP port of the collector API (default 8080)")

@@ -27,3 +27,28 @@ def _run(args: argparse.Namespace) -> int:
     from simulators.main import run_from_args  # imported late: `firefleet profiles` must stay light
 
     return run_from_args(args)
+
+
+def register_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("fleet", help="run many lightweight simulated gateways from a plan (district demo)")
+    parser.add_argument("--plan", type=Path, required=True, help="JSON list of sites with place and devices")
+    parser.add_argument("--broker", required=True, help="mqtt://user:pass@host:port")
+    parser.add_argument("--per-connection", type=int, default=100, help="gateways sharing one MQTT connection")
+    parser.set_defaults(run=_run_fleet)
+
+
+def _run_fleet(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from devices.broker_url import BrokerConfig
+    from simulators.gateway_fleet import run_fleet
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        return await run_fleet(args.plan, BrokerConfig.from_url(args.broker), per_connection=args.per_connection,
+                               stop=stop)
+
+    return asyncio.run(main())

@@ -64,3 +64,15 @@ export function alarmTitle(a) {
   const part = a.key.split("/").slice(2).join("/");
   return `${t(`rule.${a.rule}`, {}, a.rule || a.key)}${part ? ` · ${part}` : ""}`;
 }
+
+// At most one call per `ms`, the last one always made: a district's worth of events must not turn into
+// a district's worth of page reloads.
+export function throttle(fn, ms) {
+  let timer = null, due = false, last = 0;
+  return () => {
+    const wait = last + ms - Date.now();
+    if (wait <= 0 && !timer) { last = Date.now(); fn(); return; }
+    due = true;
+    if (!timer) timer = setTimeout(() => { timer = null; if (due) { due = false; last = Date.now(); fn(); } }, Math.max(wait, 0));
+  };
+}

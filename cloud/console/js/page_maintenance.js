@@ -1,9 +1,10 @@
 // Maintenance: the device health table with filters (offline, faulty, low battery, firmware mismatch,
 // street, site kind, text), and open tickets with their deadlines, overdue first.
 import { get, post } from "./api.js";
-import { clock, compare, duration, h, now, replace, value } from "./dom.js";
+import { clock, compare, duration, h, now, replace, throttle, value } from "./dom.js";
 import { t } from "./i18n.js";
 
+const LIMIT = 400;  // rows drawn at once; the filters narrow a district's thousands
 const FLAGS = ["offline", "faulty", "low_battery", "firmware_mismatch", "stale", "flapping"];
 
 export function render({ main, can }) {
@@ -49,12 +50,13 @@ export function render({ main, can }) {
       && (!text || `${d.site} ${d.siteName} ${d.id} ${d.name} ${d.profile}`.toLowerCase().includes(text)))
       .sort((a, b) => Number(b.offline) - Number(a.offline) || Number(b.faulty) - Number(a.faulty) || compare(a.site, b.site)
         || compare(a.id, b.id));
-    replace(count, t("maint.count", { shown: shown.length, all: devices.length }));
+    replace(count, t("maint.count", { shown: shown.length, all: devices.length }),
+      shown.length > LIMIT ? ` · ${t("maint.first", { n: LIMIT })}` : "");
     replace(table, h("table", {}, h("thead", {}, h("tr", {},
       h("th", {}, t("col.status")), h("th", {}, t("col.device")), h("th", {}, t("col.site")), h("th.optional", {}, t("col.street")),
       h("th.optional", {}, t("col.profile")), h("th", {}, t("col.battery")), h("th.optional", {}, t("col.last_seen")),
       h("th", {}, t("col.problems")))),
-    h("tbody", {}, shown.map((d) => h("tr", { "data-device": `${d.site}/${d.id}` },
+    h("tbody", {}, shown.slice(0, LIMIT).map((d) => h("tr", { "data-device": `${d.site}/${d.id}` },
       h("td", {}, h(`span.badge.${d.offline ? "offline" : d.faulty ? "fault" : "ok"}`, {},
         t(d.offline ? "flag.offline" : d.faulty ? "flag.faulty" : "health.ok"))),
       h("td", {}, h("a", { href: `#/device/${encodeURIComponent(d.site)}/${encodeURIComponent(d.id)}` }, d.name || d.id),
@@ -86,7 +88,7 @@ export function render({ main, can }) {
     }))));
   }
 
-  return { load, onHealth: () => load().catch(() => {}) };
+  return { load, onHealth: throttle(() => load().catch(() => {}), 5000) };
 }
 
 function problems(d) {

@@ -2,7 +2,7 @@
 // is closed), each site coloured by its worst active alarm, else by its health. Streets are labelled
 // where their sites are. Below it, the same sites as a list, worst first.
 import { get } from "./api.js";
-import { badge, compare, h, replace } from "./dom.js";
+import { badge, compare, h, replace, throttle } from "./dom.js";
 import { t } from "./i18n.js";
 
 const COLOURS = { fire: "#c62828", supervisory: "#d9731a", fault: "#b59500", prewarning: "#7b3fb8", status: "#607080",
@@ -24,18 +24,24 @@ export function render({ main, navigate }) {
       h("div.legend", { id: "map-legend" }, ORDER.filter((k) => counts[k]).map((k) => h("span", {}, badge(k), ` ${counts[k]}`))),
       h("div.map", {}, svg(placed, navigate)),
       placed.length < sites.length ? h("p.muted", {}, t("map.unplaced", { n: sites.length - placed.length })) : null,
-      h("h2", {}, t("map.list")),
+      h("h2", {}, t("map.list")), sites.length > 300 ? h("p.muted", {}, t("map.only_attention")) : null,
       h("table", { id: "site-list" }, h("thead", {}, h("tr", {}, h("th", {}, t("col.status")), h("th", {}, t("col.site")),
         h("th", {}, t("col.street")), h("th.optional", {}, t("col.kind")), h("th", {}, t("col.alarms")),
         h("th.optional", {}, t("col.offline")), h("th.optional", {}, t("col.readiness")))),
-      h("tbody", {}, [...sites].sort((a, b) => ORDER.indexOf(a.status) - ORDER.indexOf(b.status) || compare(a.name, b.name))
-        .map((s) => h("tr", {}, h("td", {}, badge(s.status)),
+      h("tbody", {}, listed(sites).map((s) => h("tr", {}, h("td", {}, badge(s.status)),
           h("td", {}, h("a", { href: `#/site/${encodeURIComponent(s.id)}` }, s.name)),
           h("td", {}, s.street), h("td.optional", {}, t(`kind.${s.kind}`, {}, s.kind)),
           h("td", {}, s.open_alarms), h("td.optional", {}, `${s.devices_offline}/${s.devices}`),
           h("td.optional", {}, s.readiness ?? "–"))))));
   }
-  return { load, onAlarm: () => load().catch(() => {}), onHealth: () => load().catch(() => {}) };
+  const reload = throttle(() => load().catch(() => {}), 5000);
+  return { load, onAlarm: reload, onHealth: reload };
+}
+
+// Worst first; in a district of thousands, only the sites that need a look (and at most 300 of them).
+function listed(sites) {
+  const sorted = [...sites].sort((a, b) => ORDER.indexOf(a.status) - ORDER.indexOf(b.status) || compare(a.name, b.name));
+  return sites.length > 300 ? sorted.filter((s) => s.status !== "ok").slice(0, 300) : sorted;
 }
 
 function svg(placed, navigate) {

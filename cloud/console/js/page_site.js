@@ -2,7 +2,7 @@
 // grid of cards (a charging box's ports: state, power, temperature, relay; a station's vehicles and
 // extinguishers; a camera's channels); a cabinet's door and items are a checklist; the rest are values.
 import { get } from "./api.js";
-import { alarmTitle, badge, clock, h, replace, value } from "./dom.js";
+import { alarmTitle, badge, clock, h, replace, throttle, value } from "./dom.js";
 import { t } from "./i18n.js";
 import { relayControl } from "./commands.js";
 
@@ -26,7 +26,8 @@ export function render({ params, main, can }) {
         h("a", { href: `#/duty/${a.id}` }, alarmTitle(a)), ` · ${a.device} · ${t(`handling.${a.handling}`)}`)))] : null,
       s.device_list.map((d) => device(s, d, can("command.send"))));
   }
-  return { load, onAlarm: () => load().catch(() => {}), onHealth: () => load().catch(() => {}) };
+  const reload = throttle(() => load().catch(() => {}), 3000);
+  return { load, onAlarm: reload, onHealth: reload };
 }
 
 function device(site, d, mayCommand) {

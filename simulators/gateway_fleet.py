@@ -1,0 +1,171 @@
+"""Lightweight simulated gateways, for a district-scale demo on one machine.
+
+Each gateway speaks the edge agent's MQTT contract (docs/protocol.md): a birth with its place and
+devices, heartbeats, telemetry, events and alarm records with ids, resent until the collector acks them;
+a command is answered (rebirth works; anything else fails with the reason that there are no devices
+behind it). There are no devices, rules or outbox: values drift a little, a few detectors are offline,
+a few cabinet doors open now and then. Many gateways share one MQTT connection (the embedded demo broker
+cannot hold thousands), so a lightweight gateway has no death of its own: its connection's will is
+nobody's. This module is the simulators' only aiomqtt importer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from devices.broker_url import BrokerConfig
+from devices.protocol import ProtocolError, decode, encode, gateway_topic, parse_topic
+
+__all__ = ["LightGateway", "run_fleet"]
+
+RESEND_AFTER_S = 30.0
+
+
+@dataclass
+class LightGateway:
+    site: str
+    gateway: str
+    place: dict[str, Any]
+    devices: list[dict[str, Any]]
+    boot: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    seq: int = 0
+    counter: int = 0
+    unacked: dict[str, tuple[str, dict[str, Any], float]] = field(default_factory=dict)  # id -> (kind, record, sent)
+
+    def message(self, body: dict[str, Any]) -> bytes:
+        self.seq += 1
+        return encode({"boot": self.boot, "seq": self.seq, **body})
+
+    def birth(self) -> bytes:
+        devices = [{"id": d["id"], "name": d["name"], "kind": d["kind"], "profile": d["profile"],
+                    "configured_profile": d["profile"], "location": "", "online": d.get("online", True),
+                    "values": d["values"]} for d in self.devices]
+        return self.message({"bdseq": 0, "site": self.site, "place": self.place, "agent_version": "light",
+                             "devices": devices, "active_alarms": [], "t": time.time(), "trusted": True})
+
+    def record(self, kind: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        self.counter += 1
+        rec = {"id": f"{self.gateway}-{self.boot}-{self.counter}", "site": self.site, "t": time.time(),
+               "mono": time.monotonic(), "trusted": True, **body}
+        self.unacked[rec["id"]] = (kind, rec, time.monotonic())
+        return kind, rec
+
+
+async def run_fleet(plan_file: Path, broker: BrokerConfig, *, per_connection: int = 100, seed: int = 7,
+                    stop: asyncio.Event | None = None) -> int:
+    plan = json.loads(plan_file.read_text())
+    gateways = [LightGateway(s["id"], s["gateway"], {k: s[k] for k in ("name", "kind", "street", "lat", "lon")},
+                             s["devices"]) for s in plan]
+    stop = stop or asyncio.Event()
+    print(f"{len(gateways)} lightweight gateways over {-(-len(gateways) // per_connection)} MQTT connections",
+          flush=True)
+    async with asyncio.TaskGroup() as tg:
+        for start in range(0, len(gateways), per_connection):
+            tg.create_task(_connection(gateways[start:start + per_connection], broker, random.Random(seed + start),
+                                       stop, name=f"fleet-{start // per_connection}"))
+        await stop.wait()
+    return 0
+
+
+async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: random.Random, stop: asyncio.Event, *,
+                      name: str) -> None:
+    by_gateway = {g.gateway: g for g in group}
+    while not stop.is_set():
+        try:
+            async with aiomqtt.Client(broker.host, broker.port, username=broker.username, password=broker.password,
+                                      identifier=f"ff-{name}", keepalive=30, timeout=20) as client:
+                client.pending_calls_threshold = 10_000
+                for g in group:
+                    await client.subscribe(gateway_topic(g.site, g.gateway, "ack"), qos=1)
+                    await client.subscribe(gateway_topic(g.site, g.gateway, "command"), qos=1)
+                async with asyncio.TaskGroup() as tg:
+                    life = tg.create_task(_life(group, client, rng, stop), name=f"{name}-life")
+                    down = tg.create_task(_downlink(by_gateway, client), name=f"{name}-downlink")
+                    await stop.wait()
+                    life.cancel()
+                    down.cancel()
+        except (aiomqtt.MqttError, OSError):
+            await asyncio.sleep(rng.uniform(2, 5))  # the broker is restarting: come back
+
+
+async def _life(group: list[LightGateway], client: aiomqtt.Client, rng: random.Random, stop: asyncio.Event) -> None:
+    """Births spread over half a minute, then every 10 s a tenth of the group reports."""
+    for g in group:
+        await client.publish(gateway_topic(g.site, g.gateway, "birth"), g.birth(), qos=1)
+        for dev in g.devices:
+            if not dev.get("online", True):
+                await _send(client, g, *g.record("events", {"type": "event", "device": dev["id"],
+                                                             "kind": "device_offline", "details": {}}))
+        await asyncio.sleep(30 / max(1, len(group)))
+    turn = 0
+    while not stop.is_set():
+        await asyncio.sleep(10)
+        turn += 1
+        for g in group[turn % 10::10]:
+            await client.publish(gateway_topic(g.site, g.gateway, "heartbeat"),
+                                 g.message({"health": {"outbox": len(g.unacked), "light": True}}), qos=1)
+            for dev in g.devices:
+                if dev.get("online", True):
+                    await _send(client, g, *g.record("telemetry", {"type": "reading", "device": dev["id"],
+                                                                    "values": _drift(dev["values"], rng)}))
+            if g.place["kind"] == "fire_cabinets" and rng.random() < 0.002:
+                await _door(client, g, rng)
+            for rid, (kind, rec, sent) in list(g.unacked.items()):
+                if time.monotonic() - sent > RESEND_AFTER_S:
+                    g.unacked[rid] = (kind, rec, time.monotonic())
+                    await client.publish(gateway_topic(g.site, g.gateway, kind), g.message({"records": [rec]}), qos=1)
+
+
+async def _door(client: aiomqtt.Client, g: LightGateway, rng: random.Random) -> None:
+    values = g.devices[0]["values"]
+    values["door_open"] = not values["door_open"]
+    await _send(client, g, *g.record("alarms", {
+        "type": "alarm", "key": "fc1/door_open", "device": "fc1", "rule": "door_open", "class": "supervisory",
+        "severity": 4, "state": "active" if values["door_open"] else "cleared", "text": "柜门打开",
+        "value": values["door_open"]}))
+
+
+async def _downlink(by_gateway: dict[str, LightGateway], client: aiomqtt.Client) -> None:
+    async for message in client.messages:
+        try:
+            _, gateway, kind = parse_topic(str(message.topic))
+            body = decode(bytes(message.payload))
+        except (ProtocolError, TypeError):
+            continue
+        g = by_gateway.get(gateway)
+        if g is None:
+            continue
+        if kind == "ack":
+            for rid in body.get("ids", []):
+                g.unacked.pop(rid, None)
+        elif kind == "command" and isinstance(body.get("id"), str):
+            ok = body.get("action") == "rebirth"
+            if ok:
+                await client.publish(gateway_topic(g.site, g.gateway, "birth"), g.birth(), qos=1)
+            reason = "" if ok else "a lightweight simulated gateway has no devices to act on"
+            await _send(client, g, *g.record("events", {"type": "command", "command": body["id"],
+                                                         "state": "successful" if ok else "failed",
+                                                         "reason": reason}))
+
+
+async def _send(client: aiomqtt.Client, g: LightGateway, kind: str, rec: dict[str, Any]) -> None:
+    await client.publish(gateway_topic(g.site, g.gateway, kind), g.message({"records": [rec]}), qos=1)
+
+
+def _drift(values: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A reading: the numbers that moved a little (temperatures, pressures), as a real agent would send."""
+    changed = {}
+    for key, value in values.items():
+        if isinstance(value, float) and ("temperature" in key or "pressure" in key) and rng.random() < 0.3:
+            values[key] = changed[key] = round(value + rng.uniform(-0.02, 0.02) * max(1.0, abs(value)), 2)
+    return changed or {k: v for k, v in list(values.items())[:1]}
+
