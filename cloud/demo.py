@@ -376,8 +376,12 @@ class Demo:
                 readiness = (await client.get(f"{self.api}/api/readiness", headers=headers)).json()
                 extra.append(f"maintenance tickets open: {len(tickets)} "
                              f"({', '.join(sorted({t['device'] + ' ' + t['kind'] for t in tickets})) or 'none'})")
-                for st in readiness.get("stations", []):
+                stations = sorted(readiness.get("stations", []), key=lambda st: (st["score"], st["site"]))
+                for st in stations[:6]:  # the weakest first; a district has dozens
                     extra.append(f"readiness {st['site']}: {st['score']} %, missing {', '.join(st['missing']) or '-'}")
+                if len(stations) > 6:
+                    mean = sum(st["score"] for st in stations) / len(stations)
+                    extra.append(f"readiness: {len(stations) - 6} more stations; district mean {mean:.1f} %")
         print("\nsummary", flush=True)
         ok = True
         for e in self.expect:

@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--bus-map", type=Path, help="served.json of a simulator: where each bus really is")
     parser.add_argument("--profiles", type=Path, help="firmware profile folder")
     parser.add_argument("--heartbeat", type=float, default=30.0, help="seconds between heartbeats (default 30)")
+    parser.add_argument("--check", action="store_true",
+                        help="check the site file against the profiles, print what it describes, and exit")
     parser.set_defaults(run=_run)
 
 

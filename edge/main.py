@@ -35,12 +35,26 @@ def _bus_map(path: Path | None, site_id: str) -> dict[str, Any]:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    if args.check:
+        return _check(args)
     configure_logging()
     try:
         broker = BrokerConfig.from_url(args.broker, args.ca_file) if args.broker else None
     except ValueError as exc:
         raise SiteConfigError(str(exc), field="--broker") from None
     return asyncio.run(_serve(args, broker))
+
+
+def _check(args: argparse.Namespace) -> int:
+    """For the installer: the site file is read and checked as the agent would (errors raise with
+    file:line [field] reason, which the command prints with exit status 1)."""
+    site = load_site(args.config, load_profile_dir(args.profiles))
+    print(f"{args.config}: site {site.id} ({site.name}, {site.street}), gateway {site.gateway_id}, "
+          f"{len(site.buses)} buses, {len(site.devices)} devices, {len(site.interlocks)} interlocks: ok")
+    for bus in site.buses:
+        devices = ", ".join(f"{d.id}@{d.unit} {d.profile}" for d in site.devices_on(bus.id))
+        print(f"  {bus.id:14} {bus.type:11} {devices}")
+    return 0
 
 
 async def _serve(args: argparse.Namespace, broker: BrokerConfig | None) -> int:

@@ -60,24 +60,26 @@ function svg(placed, navigate) {
     root.append(h("svg:line", { x1: (W * i) / 10, x2: (W * i) / 10, y1: 0, y2: H, stroke: "#dde3ec" }));
     root.append(h("svg:line", { y1: (H * i) / 10, y2: (H * i) / 10, x1: 0, x2: W, stroke: "#dde3ec" }));
   }
-  const streets = {};
-  for (const s of placed) (streets[s.street] ||= []).push(s);
-  for (const [street, members] of Object.entries(streets)) {
-    const cx = members.reduce((sum, s) => sum + x(s.lon), 0) / members.length;
-    const top = Math.min(...members.map((s) => y(s.lat)));
-    root.append(h("svg:text", { x: cx, y: Math.max(16, top - 16), "text-anchor": "middle", fill: "#5d6677",
-      "font-size": 14 }, street));
-  }
   const many = placed.length > 200;
   for (const s of [...placed].sort((a, b) => ORDER.indexOf(b.status) - ORDER.indexOf(a.status))) {
-    const r = many ? 4 : s.kind === "micro_station" ? 13 : 10;
+    const r = many ? (s.status === "ok" ? 3 : 7) : s.kind === "micro_station" ? 13 : 10;
     const dot = h("svg:circle", { cx: x(s.lon), cy: y(s.lat), r, fill: COLOURS[s.status] || COLOURS.unknown,
-      class: "site-dot", tabindex: many ? null : 0, "data-site": s.id, "data-status": s.status,
+      class: "site-dot", tabindex: many && s.status === "ok" ? null : 0, "stroke-width": many ? 0.6 : 2,
+      "data-site": s.id, "data-status": s.status,
       onclick: () => navigate(`site/${s.id}`),
       onkeydown: (e) => { if (e.key === "Enter") navigate(`site/${s.id}`); } },
     h("svg:title", {}, `${s.name} · ${t(`class.${s.status}`)} · ${t("col.alarms")} ${s.open_alarms}`));
     root.append(dot);
     if (!many) root.append(h("svg:text", { x: x(s.lon) + r + 4, y: y(s.lat) + 4, "font-size": 12, fill: "#1d2330" }, s.name));
+  }
+  const streets = {};
+  for (const s of placed) (streets[s.street] ||= []).push(s);
+  for (const [street, members] of Object.entries(streets)) {
+    const cx = members.reduce((sum, s) => sum + x(s.lon), 0) / members.length;
+    const cy = members.reduce((sum, s) => sum + y(s.lat), 0) / members.length;
+    const top = Math.min(...members.map((s) => y(s.lat)));
+    root.append(h("svg:text", { x: cx, y: many ? cy : Math.max(16, top - 16), "text-anchor": "middle", fill: "#5d6677",
+      "font-size": 14, stroke: "#eef2f7", "stroke-width": 4, "paint-order": "stroke" }, street));
   }
   return root;
 }
