@@ -34,6 +34,8 @@ def register_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--plan", type=Path, required=True, help="JSON list of sites with place and devices")
     parser.add_argument("--broker", required=True, help="mqtt://user:pass@host:port")
     parser.add_argument("--per-connection", type=int, default=100, help="gateways sharing one MQTT connection")
+    parser.add_argument("--report-every", type=float, default=60.0,
+                        help="seconds between a gateway's heartbeats and readings (default 60)")
     parser.set_defaults(run=_run_fleet)
 
 
@@ -49,6 +51,6 @@ def _run_fleet(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         return await run_fleet(args.plan, BrokerConfig.from_url(args.broker), per_connection=args.per_connection,
-                               stop=stop)
+                               report_every=args.report_every, stop=stop)
 
     return asyncio.run(main())

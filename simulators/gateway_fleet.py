@@ -61,7 +61,8 @@ class LightGateway:
 
 
 async def run_fleet(plan_file: Path, broker: BrokerConfig, *, per_connection: int = 100, seed: int = 7,
-                    stop: asyncio.Event | None = None) -> int:
+                    report_every: float = 60.0, stop: asyncio.Event | None = None) -> int:
+    """Run the plan's gateways until `stop`; each sends a heartbeat and a reading every `report_every` s."""
     plan = json.loads(plan_file.read_text())
     gateways = [LightGateway(s["id"], s["gateway"], {k: s[k] for k in ("name", "kind", "street", "lat", "lon")},
                              s["devices"]) for s in plan]
@@ -71,13 +72,13 @@ async def run_fleet(plan_file: Path, broker: BrokerConfig, *, per_connection: in
     async with asyncio.TaskGroup() as tg:
         for start in range(0, len(gateways), per_connection):
             tg.create_task(_connection(gateways[start:start + per_connection], broker, random.Random(seed + start),
-                                       stop, name=f"fleet-{start // per_connection}"))
+                                       stop, report_every, name=f"fleet-{start // per_connection}"))
         await stop.wait()
     return 0
 
 
-async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: random.Random, stop: asyncio.Event, *,
-                      name: str) -> None:
+async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: random.Random, stop: asyncio.Event,
+                      report_every: float, *, name: str) -> None:
     by_gateway = {g.gateway: g for g in group}
     while not stop.is_set():
         try:
@@ -88,7 +89,7 @@ async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: rand
                     await client.subscribe(gateway_topic(g.site, g.gateway, "ack"), qos=1)
                     await client.subscribe(gateway_topic(g.site, g.gateway, "command"), qos=1)
                 async with asyncio.TaskGroup() as tg:
-                    life = tg.create_task(_life(group, client, rng, stop), name=f"{name}-life")
+                    life = tg.create_task(_life(group, client, rng, stop, report_every), name=f"{name}-life")
                     down = tg.create_task(_downlink(by_gateway, client), name=f"{name}-downlink")
                     await stop.wait()
                     life.cancel()
@@ -97,18 +98,19 @@ async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: rand
             await asyncio.sleep(rng.uniform(2, 5))  # the broker is restarting: come back
 
 
-async def _life(group: list[LightGateway], client: aiomqtt.Client, rng: random.Random, stop: asyncio.Event) -> None:
-    """Births spread over half a minute, then every 10 s a tenth of the group reports."""
+async def _life(group: list[LightGateway], client: aiomqtt.Client, rng: random.Random, stop: asyncio.Event,
+                report_every: float) -> None:
+    """Births spread over half a minute (at most), then a tenth of the group reports every tenth of `report_every`."""
     for g in group:
         await client.publish(gateway_topic(g.site, g.gateway, "birth"), g.birth(), qos=1)
         for dev in g.devices:
             if not dev.get("online", True):
                 await _send(client, g, *g.record("events", {"type": "event", "device": dev["id"],
                                                              "kind": "device_offline", "details": {}}))
-        await asyncio.sleep(30 / max(1, len(group)))
+        await asyncio.sleep(min(30.0, report_every) / max(1, len(group)))
     turn = 0
     while not stop.is_set():
-        await asyncio.sleep(10)
+        await asyncio.sleep(report_every / 10)
         turn += 1
         for g in group[turn % 10::10]:
             await client.publish(gateway_topic(g.site, g.gateway, "heartbeat"),
