@@ -115,6 +115,18 @@ def write_inventory(folder: Path, sites: list[Site], light: list[dict[str, Any]]
     return path
 
 
+def _preferred_port(port: int) -> int:
+    """`port` when it is free on loopback, else any free one (the console's URL is printed either way)."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
 def free_port() -> int:
     import socket
 
@@ -131,7 +143,8 @@ class Demo:
         self.sites = make_sites(self.folder)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.cutters: dict[str, LinkCutter] = {}
-        self.api = f"http://127.0.0.1:{args.port}"
+        self.port = args.port or _preferred_port(8080)
+        self.api = f"http://127.0.0.1:{self.port}"
         self.user_passwords = {name: secrets.token_urlsafe(9) for name in DEMO_USERS}
         self.expect: list[Expectation] = []
         self.started = self.round_started = time.monotonic()
@@ -211,7 +224,7 @@ class Demo:
         collector_url = self._url(broker, broker.username, broker.password)
         users = [f"{name}:{role}:{self.user_passwords[name]}" for name, role in DEMO_USERS.items()]
         cloud_args = ["cloud", "--db", str(self.folder / "cloud.sqlite"), "--broker", collector_url,
-                      "--inventory", str(inventory), "--http", f"127.0.0.1:{self.args.port}",
+                      "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
                       "--ticket-offline-after", "30", "--upkeep-every", "5", "--roster", "chief-on-duty"]
         if not self.args.broker:
             cloud_args.append("--no-shared")  # amqtt accepts shared subscriptions and delivers nothing

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                              "stations, 90 sheds, 2,000 cabinets), the rest as lightweight simulated gateways")
     parser.add_argument("--headless", action="store_true", help="no console; exit when --duration is over")
     parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
-    parser.add_argument("--port", type=int, default=8080, help="HTTP port of the collector API (default 8080)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="HTTP port of the console and API (default 8080, or a free one when 8080 is taken)")
     parser.add_argument("--run-dir", type=Path, default=None, help="where everything is kept (default: temporary)")
     parser.set_defaults(run=_run)
 

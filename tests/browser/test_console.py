@@ -37,6 +37,25 @@ async def test_a_wrong_password_is_refused_with_a_reason_and_the_right_one_signs
     await district.shot(english, "login-en")
 
 
+async def test_a_charging_port_is_cut_from_the_site_page_after_a_confirmation(district: District) -> None:
+    device = await district.control("GET", f"/sites/{SHED}/devices/box1")
+    on = sorted((k for k, v in device["signals"].items() if k.endswith(".relay") and v is True),
+                key=lambda k: int(k[4:-6]))
+    assert on, "no charging port is on in the example shed"
+    point = on[0]
+    page = await district.page("duty")
+    await page.goto(f"{district.collector.url}/#/site/{SHED}")
+    box = page.locator(f'[data-command-box="box1/{point}"]')
+    await expect(box).to_be_visible()
+    await district.shot(page, "site-shed-before-cut-zh")
+    await box.locator("button[data-command]").click()
+    await expect(box).to_contain_text("确认要断电")  # nothing sent yet
+    assert (await district.control("GET", f"/sites/{SHED}/devices/box1"))["signals"][point] is True
+    await box.locator(f'button[data-confirm="box1/{point}"]').click()
+    await expect(box.locator("[role=status]")).to_have_text("执行成功", timeout=SLOW)
+    assert (await district.control("GET", f"/sites/{SHED}/devices/box1"))["signals"][point] is False
+
+
 async def test_smoke_at_a_simulator_appears_on_the_duty_console_by_itself(district: District) -> None:
     page = await district.page("duty")
     await expect(page.locator("#stream-state")).to_have_text("实时", timeout=SLOW)

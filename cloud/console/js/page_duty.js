@@ -44,7 +44,8 @@ export function render({ state, params, navigate, can, main }) {
       h("td", {}, h("strong", {}, alarmTitle(a)), h("div.muted", {}, `${state.sites[a.site]?.name || a.site} · ${a.device || "–"}`)),
       h("td.optional", {}, a.street || "–"),
       h("td", { "data-since": a.raised_at }, duration(now() - a.raised_at)),
-      h("td", { "data-escalate": a.escalate_at ?? "" }, countdown(a.escalate_at)),
+      h("td", {}, a.escalated ? h("span.muted", {}, `${t("duty.level", { level: a.escalated })} `) : null,
+        h("span", { "data-escalate": a.escalate_at ?? "" }, countdown(a.escalate_at))),
       h("td", {}, t(`handling.${a.handling}`), a.condition === "cleared" ? h("div.muted", {}, t("condition.cleared")) : null),
       h("td.optional", {}, a.count > 1 ? `×${a.count}` : ""));
       return row;
@@ -104,7 +105,8 @@ export function render({ state, params, navigate, can, main }) {
         fact(t("col.condition"), h("span", { id: "detail-condition" }, t(`condition.${a.condition}`))),
         fact(t("col.handling"), h("span", { id: "detail-handling" }, t(`handling.${a.handling}`))),
         fact(t("col.raised"), clock(a.raised_at)),
-        fact(t("col.escalation"), a.escalated ? t("duty.escalated_level", { level: a.escalated }) : countdown(a.escalate_at)),
+        fact(t("col.escalation"), a.escalated ? [t("duty.escalated_level", { level: a.escalated }), " · ", countdown(a.escalate_at)]
+          : countdown(a.escalate_at)),
         fact(t("col.value"), value(parse(a.value_json)))),
       allowed.length ? h("div.actions", {}, notes, allowed.map((action) => h(action === "close" ? "button" : "button.primary", {
         "data-action": action, "aria-keyshortcuts": Object.keys(KEYS).find((k) => KEYS[k] === action),
@@ -174,7 +176,7 @@ export function render({ state, params, navigate, can, main }) {
     },
     tick() {
       for (const cell of queue.querySelectorAll("td[data-since]")) cell.textContent = duration(now() - Number(cell.dataset.since));
-      for (const cell of queue.querySelectorAll("td[data-escalate]")) replace(cell, countdown(Number(cell.dataset.escalate) || null));
+      for (const cell of queue.querySelectorAll("[data-escalate]")) replace(cell, countdown(Number(cell.dataset.escalate) || null));
     },
     dispose() { document.removeEventListener("keydown", keys); },
   };

@@ -26,7 +26,9 @@ export function render({ params, main, can }) {
         h("a", { href: `#/duty/${a.id}` }, alarmTitle(a)), ` · ${a.device} · ${t(`handling.${a.handling}`)}`)))] : null,
       s.device_list.map((d) => device(s, d, can("command.send"))));
   }
-  const reload = throttle(() => load().catch(() => {}), 3000);
+  // Not while someone is confirming a command or waiting for its answer: that would wipe it.
+  const busy = () => main.querySelector("[data-confirm], button[data-command]:disabled");
+  const reload = throttle(function again() { if (busy()) setTimeout(again, 2000); else load().catch(() => {}); }, 3000);
   return { load, onAlarm: reload, onHealth: reload };
 }
 
