@@ -53,6 +53,7 @@ class Collector:
     on_health_change: Callable[[dict[str, Any]], None] = lambda change: None
     sessions: dict[str, _GatewaySession] = field(default_factory=dict)
     gaps: int = 0
+    failures: int = 0  # messages whose handling raised: logged, not acknowledged (the gateway resends)
     connected: bool = False
     client: aiomqtt.Client | None = None
 
@@ -92,7 +93,14 @@ class Collector:
             try:
                 async for message in client.messages:
                     payload = message.payload if isinstance(message.payload, (bytes, bytearray)) else b""
-                    await self._handle(client, str(message.topic), bytes(payload))
+                    try:
+                        await self._handle(client, str(message.topic), bytes(payload))
+                    except (aiomqtt.MqttError, asyncio.CancelledError):
+                        raise
+                    except Exception as exc:  # one message must not stop the collector
+                        # Nothing was acknowledged for it: the gateway sends its records again.
+                        self.failures += 1
+                        log.error("message not handled", topic=str(message.topic), error=f"{type(exc).__name__}: {exc}")
             except asyncio.CancelledError:
                 with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                     async with asyncio.timeout(2.0):
@@ -122,7 +130,7 @@ class Collector:
         await self._follow_sequence(client, site, gateway, session, message)
         if kind == "heartbeat":
             health = message.get("health")
-            self.store.gateway_heartbeat(gateway, session.seq, health if isinstance(health, dict) else {})
+            self.store.gateway_heartbeat(site, gateway, session.seq, health if isinstance(health, dict) else {})
             return
         ids, new = self.store.store_records(site, gateway, message["records"])
         await client.publish(gateway_topic(site, gateway, "ack"), encode({"ids": ids}), qos=1)

@@ -144,11 +144,13 @@ class Store:
                                            "values_json": json.dumps(dev.get("values", {}), default=str)},
                                           pk=("site", "id"))
 
-    def gateway_heartbeat(self, gateway: str, seq: int, health: dict[str, Any]) -> None:
+    def gateway_heartbeat(self, site: str, gateway: str, seq: int, health: dict[str, Any]) -> None:
+        """A heartbeat, also from a gateway whose birth the collector has not seen yet (it asks for one)."""
         now = time.time()
         with self.db.conn:
-            self.db.table("gateways").update(gateway, {"seq": seq, "online": 1, "last_seen": now, "last_heartbeat": now,
-                                                       "health": json.dumps(health, default=str)})
+            self.db.table("gateways").upsert({"id": gateway, "site": site, "seq": seq, "online": 1, "last_seen": now,
+                                              "last_heartbeat": now, "health": json.dumps(health, default=str)},
+                                             pk="id")
 
     def health_summary(self, now: float) -> dict[str, Any]:
         """What a technician chases: offline, stale, flapping, low battery, faulty, wrong firmware."""
@@ -183,7 +185,9 @@ class Store:
             fields["seq"] = seq
         if online is not None:
             fields["online"] = int(online)
-        self.db.table("gateways").update(gateway, fields)
+        with self.db.conn:  # a gateway with no row yet has nothing to update (no error either)
+            self.db.execute(f"UPDATE gateways SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                            (*fields.values(), gateway))
 
     # -- records -----------------------------------------------------------------------------------
     def store_records(self, site: str, gateway: str, records: Iterable[dict[str, Any]]) -> tuple[list[str], int]:

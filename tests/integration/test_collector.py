@@ -162,13 +162,18 @@ async def test_bad_messages_are_refused_and_the_collector_keeps_running(tmp_path
                 (f"{base}/alarms", encode({"boot": "b", "seq": 2, "records": [{**good, "site": "other"}]})),
                 ("ff/v1/shed-xixi-01/gw-unknown/alarms", encode({"boot": "b", "seq": 1, "records": [good]})),
                 ("ff/v1/station-wenxin-01/gw-shed-xixi-01/alarms", encode({"boot": "b", "seq": 3, "records": [good]})),
-                (f"{base}/alarms", encode({"boot": "b", "seq": 4, "records": [good]})),  # and then a good one
+                # well formed, but before any birth (a collector that started after its gateways): it asks
+                # for a birth and keeps the heartbeat
+                (f"{base}/heartbeat", encode({"boot": "b", "seq": 4, "health": {"outbox": 0}})),
+                (f"{base}/death", encode({"boot": "b", "bdseq": 9})),
+                (f"{base}/alarms", encode({"boot": "b", "seq": 5, "records": [good]})),  # and then a good one
             ]:
                 await client.publish(topic, payload, qos=1)
         await eventually(lambda: query(tmp_path, "SELECT key FROM alarms") == [("sd1/smoke",)], 20,
                          "the good alarm stored after the bad ones")
         assert collector.returncode is None, "the collector died"
         assert query(tmp_path, "SELECT COUNT(*) FROM records") == [(1,)]
+        assert query(tmp_path, "SELECT id, online, health FROM gateways") == [("gw-shed-xixi-01", 1, '{"outbox": 0}')]
     finally:
         collector.kill()
         await collector.wait()

@@ -114,7 +114,7 @@ def test_device_health_summary_flags_what_a_technician_chases(tmp_path: Path) ->
     for n, kind in enumerate(["device_offline", "device_online"] * 3):
         store.store_records("s1", "gw1", [{"id": f"o:{n}", "type": "event", "device": "sd3", "kind": kind,
                                            "details": {}, "t": now - 300 + n}])
-    store.gateway_heartbeat("gw1", 7, {"outbox": {"alarm": {"records": 0}}, "clock_trusted": True})
+    store.gateway_heartbeat("s1", "gw1", 7, {"outbox": {"alarm": {"records": 0}}, "clock_trusted": True})
     health = {d["id"]: d for d in store.health_summary(now)["devices"]}
     assert health["sd1"]["low_battery"] and health["sd1"]["faults"] == ["dirty_chamber"]
     assert health["sd2"]["stale"] and health["sd2"]["firmware_mismatch"]

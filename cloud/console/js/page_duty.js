@@ -31,7 +31,7 @@ export function render({ state, params, navigate, can, main }) {
   function drawQueue() {
     const rows = state.alarms.map((a) => {
       const row = h("tr.selectable", {
-        tabindex: 0, "data-alarm": a.id, "data-key": a.key, "data-class": a.class, class: [a.id === selected ? "selected" : "", state.news.has(a.id) ? "new" : ""]
+        tabindex: 0, "data-alarm": a.id, "data-key": a.key, "data-class": a.class, "data-condition": a.condition, class: [a.id === selected ? "selected" : "", state.news.has(a.id) ? "new" : ""]
           .join(" ").trim() || null,
         onclick: () => select(a.id),
         onkeydown: (e) => {
