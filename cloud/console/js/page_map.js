@@ -61,6 +61,7 @@ function svg(placed, navigate) {
     root.append(h("svg:line", { y1: (H * i) / 10, y2: (H * i) / 10, x1: 0, x2: W, stroke: "#dde3ec" }));
   }
   const many = placed.length > 200;
+  const labels = streetLabels(placed, x, y);
   for (const s of [...placed].sort((a, b) => ORDER.indexOf(b.status) - ORDER.indexOf(a.status))) {
     const r = many ? (s.status === "ok" ? 3 : 7) : s.kind === "micro_station" ? 13 : 10;
     const dot = h("svg:circle", { cx: x(s.lon), cy: y(s.lat), r, fill: COLOURS[s.status] || COLOURS.unknown,
@@ -72,14 +73,19 @@ function svg(placed, navigate) {
     root.append(dot);
     if (!many) root.append(h("svg:text", { x: x(s.lon) + r + 4, y: y(s.lat) + 4, "font-size": 12, fill: "#1d2330" }, s.name));
   }
+  root.append(...labels);  // above each street's sites, so no site's colour is hidden under a name
+  return root;
+}
+
+function streetLabels(placed, x, y) {
+  const out = [];
   const streets = {};
   for (const s of placed) (streets[s.street] ||= []).push(s);
   for (const [street, members] of Object.entries(streets)) {
     const cx = members.reduce((sum, s) => sum + x(s.lon), 0) / members.length;
-    const cy = members.reduce((sum, s) => sum + y(s.lat), 0) / members.length;
     const top = Math.min(...members.map((s) => y(s.lat)));
-    root.append(h("svg:text", { x: cx, y: many ? cy : Math.max(16, top - 16), "text-anchor": "middle", fill: "#5d6677",
+    out.push(h("svg:text", { x: cx, y: Math.max(16, top - 14), "text-anchor": "middle", fill: "#3d4657",
       "font-size": 14, stroke: "#eef2f7", "stroke-width": 4, "paint-order": "stroke" }, street));
   }
-  return root;
+  return out;
 }
