@@ -19,6 +19,7 @@ export function render({ state, params, navigate, can, main }) {
   let selected = params[0] ? Number(params[0]) : null;
   let detail = null;
   let closing = false;
+  let muteOpen = false;
   const queue = h("div.panel", { id: "alarm-queue" });
   const side = h("div.panel", { id: "alarm-detail" });
   const message = h("p.error-box", { role: "alert", id: "action-error" });
@@ -29,6 +30,7 @@ export function render({ state, params, navigate, can, main }) {
   }
 
   function drawQueue() {
+    const focused = queue.contains(document.activeElement) ? document.activeElement.dataset.alarm : null;
     const rows = state.alarms.map((a) => {
       const row = h("tr.selectable", {
         tabindex: 0, "data-alarm": a.id, "data-key": a.key, "data-class": a.class, "data-condition": a.condition, class: [a.id === selected ? "selected" : "", state.news.has(a.id) ? "new" : ""]
@@ -59,6 +61,7 @@ export function render({ state, params, navigate, can, main }) {
         h("th", {}, t("col.since")), h("th", {}, t("col.escalation")), h("th", {}, t("col.handling")),
         h("th.optional", {}, t("col.count")))), h("tbody", {}, rows))
         : h("p", { id: "queue-empty" }, t("duty.empty")));
+    if (focused) queue.querySelector(`tr[data-alarm="${focused}"]`)?.focus();
   }
 
   function countdown(at) {
@@ -122,10 +125,15 @@ export function render({ state, params, navigate, can, main }) {
 
   function openClose() { closing = true; drawDetail(); document.getElementById("close-result")?.focus(); }
 
+  // Made once: an update of the alarm redraws the detail but keeps what the officer is typing.
+  const result = h("select", { id: "close-result", "aria-label": t("close.result") },
+    RESULTS.map((r) => h("option", { value: r }, t(`result.${r}`))));
+  const text = h("textarea", { id: "close-notes", rows: 2, placeholder: t("close.notes"), "aria-label": t("close.notes") });
+  const how = h("select", { "aria-label": t("mute.how") }, ["silence", "shelve"].map((m) => h("option", { value: m }, t(`mute.${m}`))));
+  const minutes = h("input", { type: "number", min: 1, max: 1440, value: 30, "aria-label": t("mute.minutes"), style: "width:6em" });
+  const reason = h("input", { placeholder: t("mute.reason"), "aria-label": t("mute.reason") });
+
   function closeForm() {
-    const result = h("select", { id: "close-result", "aria-label": t("close.result") },
-      RESULTS.map((r) => h("option", { value: r }, t(`result.${r}`))));
-    const text = h("textarea", { id: "close-notes", rows: 2, placeholder: t("close.notes"), "aria-label": t("close.notes") });
     return h("form.inline", { id: "close-form", onsubmit: (e) => {
       e.preventDefault();
       act("close", { disposition: { result: result.value, notes: text.value } });
@@ -135,11 +143,8 @@ export function render({ state, params, navigate, can, main }) {
   }
 
   function muteForm(a) {
-    const how = h("select", { "aria-label": t("mute.how") }, ["silence", "shelve"].map((m) => h("option", { value: m }, t(`mute.${m}`))));
-    const minutes = h("input", { type: "number", min: 1, max: 1440, value: 30, "aria-label": t("mute.minutes"), style: "width:6em" });
-    const reason = h("input", { placeholder: t("mute.reason"), "aria-label": t("mute.reason") });
     const until = Math.max(a.silenced_until || 0, a.shelved_until || 0);
-    return h("details", {}, h("summary", {}, t("mute.title"), until > now() ? ` (${t("mute.until")} ${clock(until)})` : ""),
+    return h("details", { open: muteOpen, ontoggle: (e) => { muteOpen = e.target.open; } }, h("summary", {}, t("mute.title"), until > now() ? ` (${t("mute.until")} ${clock(until)})` : ""),
       h("form.inline", { onsubmit: async (e) => {
         e.preventDefault();
         replace(message);
