@@ -113,7 +113,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         found = store.alarm(_int(request.path_params["id"]))
         if found is None:
             raise HttpError(404, "no such alarm")
-        site = next((s for s in district_sites(store, inventory or {}) if s["id"] == found["site"]), None)
+        site = next(iter(district_sites(store, inventory or {}, only=found["site"])), None)
         device = device_page(store, found["site"], found["device"], hours=0) if found["device"] else None
         return JSONResponse({**found, "log": store.alarm_log(found["id"]), "site_info": site, "device_info": device})
 

@@ -11,28 +11,37 @@ from collections.abc import Mapping
 from typing import Any
 
 from cloud.alarm_lifecycle import CLASS_ORDER
-from cloud.readiness_report import district_readiness
+from cloud.readiness import station_readiness
 from cloud.store import FAULT_FLAGS, Store
 
 __all__ = ["device_page", "district_sites", "site_page"]
 
 
-def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]], only: str | None = None
+                   ) -> list[dict[str, Any]]:
+    """Every site by id (or only the one named `only`), each with `readiness` (a station's score) and, for
+    stations, `readiness_detail` (categories and what is missing)."""
     places = store.places()
-    gateways = {g["site"]: g for g in store.gateways()}
+    ids = sorted(set(inventory) | set(places))
+    if only is not None:
+        ids = [only] if only in inventory or only in places else []
+    wanted = set(ids)
+    gateways = {g["site"]: g for g in store.gateways() if g["site"] in wanted}
     devices: dict[str, list[dict[str, Any]]] = {}
     for dev in store.devices():
-        devices.setdefault(dev["site"], []).append(dev)
+        if dev["site"] in wanted:
+            devices.setdefault(dev["site"], []).append(dev)
     worst: dict[str, str] = {}
     open_alarms: dict[str, int] = {}
     for alarm in store.alarms():
         site = alarm["site"]
+        if site not in wanted:
+            continue
         open_alarms[site] = open_alarms.get(site, 0) + 1
         if alarm["condition"] == "active" and _rank(alarm["class"]) < _rank(worst.get(site)):
             worst[site] = alarm["class"]
-    scores = {s["site"]: s["score"] for s in district_readiness(store, inventory)["stations"]}
     sites = []
-    for site_id in sorted(set(inventory) | set(places)):
+    for site_id in ids:
         known, place = inventory.get(site_id, {}), places.get(site_id, {})
         gateway = gateways.get(site_id)
         devs = devices.get(site_id, [])
@@ -49,6 +58,7 @@ def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]]) -> 
             status = "fault"
         else:
             status = "ok"
+        ready = station_readiness(known["equipment"], {d["id"]: d for d in devs}) if known.get("equipment") else None
         sites.append({
             "id": site_id, "name": known.get("name") or place.get("name") or site_id,
             "kind": known.get("kind") or place.get("kind") or "", "street": known.get("street") or place.get("street")
@@ -56,18 +66,18 @@ def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]]) -> 
             "gateway": known.get("gateway") or place.get("gateway") or "", "gateway_online": online,
             "last_seen": gateway["last_seen"] if gateway else None, "status": status,
             "worst_alarm": worst.get(site_id), "open_alarms": open_alarms.get(site_id, 0), "devices": len(devs),
-            "devices_offline": offline, "devices_faulty": faulty, "readiness": scores.get(site_id)})
+            "devices_offline": offline, "devices_faulty": faulty, "readiness": ready["score"] if ready else None,
+            "readiness_detail": ready})
     return sites
 
 
 def site_page(store: Store, inventory: Mapping[str, Mapping[str, Any]], site_id: str) -> dict[str, Any] | None:
-    found = next((s for s in district_sites(store, inventory) if s["id"] == site_id), None)
-    if found is None:
+    found = district_sites(store, inventory, only=site_id)
+    if not found:
         return None
-    readiness = next((s for s in district_readiness(store, inventory)["stations"] if s["site"] == site_id), None)
-    return {**found, "device_list": sorted((d for d in store.devices() if d["site"] == site_id),
-                                           key=lambda d: d["id"]),
-            "alarms": [a for a in store.alarms() if a["site"] == site_id], "readiness_detail": readiness}
+    return {**found[0], "device_list": sorted((d for d in store.devices() if d["site"] == site_id),
+                                              key=lambda d: d["id"]),
+            "alarms": [a for a in store.alarms() if a["site"] == site_id]}
 
 
 def device_page(store: Store, site_id: str, device_id: str, hours: float) -> dict[str, Any] | None:
