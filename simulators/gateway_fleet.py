@@ -165,7 +165,7 @@ async def _send(client: aiomqtt.Client, g: LightGateway, kind: str, rec: dict[st
 
 def _drift(values: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     """A reading: the temperatures and pressures that moved a little; when none did, one value anyway, so
-    the collector does not call the device stale (a real agent's status polls do the same for it)."""
+    the collector does not mark the device stale."""
     changed = {}
     for key, value in values.items():
         if isinstance(value, float) and ("temperature" in key or "pressure" in key) and rng.random() < 0.3:
