@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,7 @@ class Demo:
                 fleet_url = self._url(broker, "fleet", self.fleet_password)
             self.spawn("fleet", "fleet", "--plan", str(plan), "--broker", fleet_url)
             self.say(f"district scale: {len(self.light)} lightweight simulated gateways "
-                     f"({', '.join(f'{n} {k}' for k, n in self._light_counts().items())})")
+                     f"({', '.join(f'{n} {k}' for k, n in Counter(site['kind'] for site in self.light).items())})")
         async with httpx.AsyncClient() as client:
             for _ in range(600):
                 if self.procs["collector"].poll() is not None:
@@ -343,12 +344,6 @@ class Demo:
         while True:
             await asyncio.sleep(10)
             await self._progress()
-
-    def _light_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for site in self.light:
-            counts[site["kind"]] = counts.get(site["kind"], 0) + 1
-        return counts
 
     async def _progress(self) -> None:
         arrived = await self._arrived()
