@@ -72,7 +72,6 @@ class Auth:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.users: dict[str, tuple[str, str]] = store.users()  # name -> (password hash, role)
-        self._sessions: dict[str, Session] = {}  # sha256(token) -> session, a cache of the store's
         self._failures: dict[str, deque[float]] = defaultdict(deque)
 
     def add_user(self, name: str, password: str, role: str) -> None:
@@ -104,19 +103,15 @@ class Auth:
     def session(self, token: str | None, now: float | None = None) -> Session | None:
         if not token:
             return None
-        digest = _digest(token)
-        session = self._sessions.get(digest)
-        if session is None:
-            found = self.store.session(digest)
-            if found is None:
-                return None
-            session = self._sessions[digest] = Session(*found)
+        found = self.store.session(_digest(token))  # not cached: a sign-out on any collector counts at once
+        if found is None:
+            return None
+        session = Session(*found)
         if session.expires < (time.time() if now is None else now):
             return None
         return session
 
     def logout(self, token: str) -> None:
-        self._sessions.pop(_digest(token), None)
         self.store.delete_session(_digest(token))
 
 
