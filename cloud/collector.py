@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import msgspec
 import structlog
 
-from cloud.ingest import Ingest
+from cloud.ingest import Ingest, Reject, Verdict
 from cloud.store import Store
 from devices.broker_url import BrokerConfig
+from devices.contract import Birth, Death, Heartbeat
+from devices.episodes import Episodes
 from devices.protocol import COLLECTOR_STATE_TOPIC, encode, gateway_topic
 
 __all__ = ["Collector"]
@@ -56,6 +59,7 @@ class Collector:
     failures: int = 0  # messages whose handling raised: logged, not acknowledged (the gateway resends)
     connected: bool = False
     client: aiomqtt.Client | None = None
+    _episodes: Episodes = field(default_factory=lambda: Episodes(log))
 
     async def send_command(self, site: str, gateway: str, command: dict[str, Any]) -> None:
         """Publish a command to a gateway (its durable record is the store's `commands` row)."""
@@ -110,36 +114,57 @@ class Collector:
     async def _handle(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
         verdict = self.ingest.check(topic, payload)
         if not verdict.ok:
-            if verdict.refused.split(":", 1)[0] != "downlink topic":
-                log.warning("message refused", topic=topic, reason=verdict.refused)
+            self._refused(topic, payload, verdict)
             return
-        site, gateway, kind, message = verdict.site, verdict.gateway, verdict.kind, verdict.message
+        site, gateway, message = verdict.site, verdict.gateway, verdict.message
         session = self.sessions.setdefault(gateway, _GatewaySession())
-        if kind == "birth":
+        if isinstance(message, Birth):
             self.store.save_birth(site, gateway, message)
             self.on_health_change({"gateway": gateway, "site": site, "online": True})
-            self.sessions[gateway] = _GatewaySession(boot=message["boot"], bdseq=int(message.get("bdseq", 0)),
-                                                     seq=int(message.get("seq", 0)))
+            self.sessions[gateway] = _GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
             return
-        if kind == "death":
-            if message.get("boot") == session.boot and message.get("bdseq") == session.bdseq:
+        if isinstance(message, Death):
+            if message.boot == session.boot and message.bdseq == session.bdseq:
                 self.store.gateway_seen(gateway, online=False)
                 log.info("gateway offline", gateway=gateway, site=site)
                 self.on_health_change({"gateway": gateway, "site": site, "online": False})
             return  # a stale death: the gateway has already come back
-        await self._follow_sequence(client, site, gateway, session, message)
-        if kind == "heartbeat":
-            health = message.get("health")
-            self.store.gateway_heartbeat(site, gateway, session.seq, health if isinstance(health, dict) else {})
+        assert message is not None
+        await self._follow_sequence(client, site, gateway, session, message.boot, message.seq)
+        if isinstance(message, Heartbeat):
+            self.store.gateway_heartbeat(site, gateway, session.seq, msgspec.to_builtins(message.health))
             return
-        ids, new = self.store.store_records(site, gateway, message["records"])
+        ids, new = self.store.store_records(site, gateway, verdict.records)
+        if verdict.rejects:
+            self._rejected(topic, verdict)
+            ids += [r.record_id for r in verdict.rejects if r.record_id is not None]
         await client.publish(gateway_topic(site, gateway, "ack"), encode({"ids": ids}), qos=1)
         if new and self.store.touched:
             self.on_alarm_change(list(self.store.touched))
 
+    def _refused(self, topic: str, payload: bytes, verdict: Verdict) -> None:
+        """A whole message refused: counted by Ingest; logged once per gateway and reason; from a known
+        gateway also kept (it may be the only trace of a broken or hostile agent)."""
+        reason = verdict.refused.split(":", 1)[0]
+        if reason == "downlink topic":
+            return
+        episode = f"{verdict.gateway}:{reason}" if verdict.known_gateway else reason  # bounded: names are free
+        self._episodes.problem(episode, "message refused", topic=topic, reason=verdict.refused)
+        if verdict.known_gateway:
+            alarm = self.store.quarantine(verdict.site, verdict.gateway, topic,
+                                          [Reject(None, payload, verdict.refused)])
+            if alarm is not None:
+                self.on_alarm_change([alarm])
+
+    def _rejected(self, topic: str, verdict: Verdict) -> None:
+        self._episodes.problem(f"{verdict.gateway}:record", "records refused", topic=topic,
+                               count=len(verdict.rejects), reason=verdict.rejects[0].reason)
+        alarm = self.store.quarantine(verdict.site, verdict.gateway, topic, verdict.rejects)
+        if alarm is not None:
+            self.on_alarm_change([alarm])
+
     async def _follow_sequence(self, client: aiomqtt.Client, site: str, gateway: str, session: _GatewaySession,
-                               message: dict[str, Any]) -> None:
-        boot, seq = message["boot"], int(message.get("seq", 0))
+                               boot: str, seq: int) -> None:
         if boot == session.boot and seq <= session.seq + 1:
             session.seq = max(session.seq, seq)
             return

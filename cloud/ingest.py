@@ -1,8 +1,13 @@
 """Checking what gateways send, before anything is stored. Pure: a message in, a verdict out.
 
-A message is refused (and counted under the reason) when its topic is not ours, its payload is not a
-msgpack map or too large, its fields have the wrong types, the gateway is unknown (unless enrolment is
-open), or the gateway publishes for a site that is not its own. Refusals never raise past here.
+A whole message is refused (and counted under the reason) when its topic is not ours, its payload is
+too large or does not fit the contract (devices.contract: every field typed, ranged and sized), the
+gateway is unknown (unless enrolment is open), or the gateway publishes for a site that is not its own.
+
+In a batch of records each record is checked on its own: the good ones go on to the store, a bad one is
+set aside as a *reject* with its raw bytes and the reason, so that one bad record neither blocks its
+neighbours nor comes back forever (its id, when it has one, is acknowledged with the rest).
+Refusals never raise past here.
 """
 
 from __future__ import annotations
@@ -10,14 +15,33 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from devices.protocol import MAX_PAYLOAD, ProtocolError, decode, parse_topic
+from devices.contract import (
+    Batch,
+    Birth,
+    ContractError,
+    Death,
+    Heartbeat,
+    MalformedPayload,
+    Record,
+    decode_message,
+    decode_record,
+    record_id_of,
+)
+from devices.protocol import MAX_PAYLOAD, ProtocolError, parse_topic
 
-__all__ = ["Ingest", "Verdict"]
+__all__ = ["Ingest", "Reject", "Verdict"]
 
-_RECORD_TYPES = {"alarms": ("alarm",), "events": ("event", "command"), "telemetry": ("reading",)}
-_ALARM_FIELDS = {"key": str, "state": str, "class": str}
+Message = Birth | Death | Heartbeat | Batch
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A record that did not fit the contract: kept for inspection, acknowledged when it has an id."""
+
+    record_id: str | None
+    raw: bytes
+    reason: str
 
 
 @dataclass
@@ -25,8 +49,11 @@ class Verdict:
     site: str = ""
     gateway: str = ""
     kind: str = ""
-    message: dict[str, Any] = field(default_factory=dict)
-    refused: str = ""  # the reason, when refused
+    message: Message | None = None
+    records: list[Record] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    refused: str = ""  # the reason the whole message was refused
+    known_gateway: bool = False  # the refusal came from an enrolled gateway on its own site: worth keeping
 
     @property
     def ok(self) -> bool:
@@ -38,6 +65,7 @@ class Ingest:
         self.gateways = dict(gateways or {})  # gateway -> its site, from the inventory
         self.open_enrolment = open_enrolment
         self.refused: Counter[str] = Counter()
+        self.rejected_records = 0
         self.accepted = 0
 
     def check(self, topic: str, payload: bytes) -> Verdict:
@@ -46,6 +74,7 @@ class Ingest:
             self.refused[verdict.refused.split(":", 1)[0]] += 1
         else:
             self.accepted += 1
+            self.rejected_records += len(verdict.rejects)
         return verdict
 
     def _check(self, topic: str, payload: bytes) -> Verdict:
@@ -55,46 +84,35 @@ class Ingest:
             return Verdict(refused="bad topic")
         if kind in ("ack", "command"):
             return Verdict(refused="downlink topic")
-        if len(payload) > MAX_PAYLOAD:
-            return Verdict(site, gateway, kind, refused=f"oversize: {len(payload)} bytes")
-        try:
-            message = decode(payload)
-        except ProtocolError as exc:
-            return Verdict(site, gateway, kind, refused=f"not msgpack: {exc}")
         home = self.gateways.get(gateway)
-        if home is None:
-            if not self.open_enrolment:
-                return Verdict(site, gateway, kind, refused=f"unknown gateway: {gateway}")
-            self.gateways[gateway] = site  # enrolled on first sight (open policy: demo and lab only)
-        elif home != site:
+        if home is None and not self.open_enrolment:
+            return Verdict(site, gateway, kind, refused=f"unknown gateway: {gateway}")
+        if home is not None and home != site:
             return Verdict(site, gateway, kind, refused=f"wrong site: {gateway} belongs to {home}, not {site}")
-        problem = _shape_problem(kind, message, site)
-        if problem:
-            return Verdict(site, gateway, kind, refused=f"bad payload: {problem}")
-        return Verdict(site, gateway, kind, message)
-
-
-def _shape_problem(kind: str, message: dict[str, Any], site: str) -> str:
-    if not isinstance(message.get("boot"), str) or not isinstance(message.get("seq", 0), int):
-        return "boot must be text and seq a number"
-    if kind == "birth":
-        if message.get("site", site) != site:
-            return "birth names another site than its topic"
-        if not isinstance(message.get("devices", []), list):
-            return "devices must be a list"
-    if kind in _RECORD_TYPES:
-        records = message.get("records")
-        if not isinstance(records, list):
-            return "records must be a list"
-        for rec in records:
-            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
-                return "every record needs a text id"
-            if rec.get("type") not in _RECORD_TYPES[kind]:
-                return f"a {rec.get('type')!r} record on the {kind} topic"
-            if rec.get("site", site) != site:
-                return "a record names another site than its topic"
-            if rec["type"] == "alarm":
-                for name, type_ in _ALARM_FIELDS.items():
-                    if not isinstance(rec.get(name), type_):
-                        return f"alarm field {name!r} must be {type_.__name__}"
-    return ""
+        known = home is not None
+        if len(payload) > MAX_PAYLOAD:
+            return Verdict(site, gateway, kind, refused=f"oversize: {len(payload)} bytes", known_gateway=known)
+        try:
+            message = decode_message(kind, payload)
+        except MalformedPayload as exc:
+            return Verdict(site, gateway, kind, refused=f"not msgpack: {exc}", known_gateway=known)
+        except ContractError as exc:
+            return Verdict(site, gateway, kind, refused=f"bad payload: {exc}", known_gateway=known)
+        if isinstance(message, Birth) and message.site and message.site != site:
+            return Verdict(site, gateway, kind, refused="bad payload: birth names another site than its topic",
+                           known_gateway=known)
+        if home is None:
+            self.gateways[gateway] = site  # enrolled on first sight (open policy: demo and lab only)
+        verdict = Verdict(site, gateway, kind, message, known_gateway=True)
+        if isinstance(message, Batch):
+            for raw in message.records:
+                try:
+                    record = decode_record(raw, kind)
+                except ContractError as exc:
+                    verdict.rejects.append(Reject(record_id_of(raw), bytes(raw), str(exc)))
+                    continue
+                if record.site != site:
+                    verdict.rejects.append(Reject(record.id, bytes(raw), "a record names another site than its topic"))
+                    continue
+                verdict.records.append(record)
+        return verdict

@@ -8,7 +8,7 @@ import contextlib
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,19 +123,46 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
 
 
 async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]], every: float, offline_after: float) -> None:
-    """Every minute: open or review maintenance tickets, keep today's readiness."""
+    """Every minute: open or review maintenance tickets, keep today's readiness, prune old readings.
+    Each job fails alone: it is logged and tried again next round, and the collector keeps running."""
+    jobs: dict[str, Callable[[], object]] = {
+        "tickets": lambda: _log_ticket_changes(store.evaluate_tickets(time.time(), offline_after)),
+        "readiness": lambda: snapshot_readiness(store, inventory),
+        "retention": lambda: store.prune_readings(time.time()),
+    }
+    failing: set[str] = set()
     while True:
-        for change in store.evaluate_tickets(time.time(), offline_after):
-            log.info("ticket " + change["status"], site=change["site"], device=change["device"], kind=change["kind"])
-        snapshot_readiness(store, inventory)
-        store.prune_readings(time.time())
+        for name, job in jobs.items():
+            _isolated(name, job, failing)
         await asyncio.sleep(every)
 
 
+def _log_ticket_changes(changes: list[dict[str, Any]]) -> None:
+    for change in changes:
+        log.info("ticket " + change["status"], site=change["site"], device=change["device"], kind=change["kind"])
+
+
+def _isolated(name: str, job: Callable[[], object], failing: set[str]) -> object:
+    """Run one background job; its failure is logged once (until it succeeds again), never raised."""
+    try:
+        result = job()
+    except Exception as exc:  # a background job must not end the collector; cancellation is not caught
+        if name not in failing:
+            failing.add(name)
+            log.error("background job failed", job=name, error=f"{type(exc).__name__}: {exc}")
+        return None
+    if name in failing:
+        failing.discard(name)
+        log.info("background job recovered", job=name)
+    return result
+
+
 async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any]) -> None:
+    failing: set[str] = set()
     while True:
         await asyncio.sleep(1.0)
-        for alarm in escalate_due(store, roster, time.time()):
+        escalated = _isolated("escalation", lambda: escalate_due(store, roster, time.time()), failing)
+        for alarm in escalated if isinstance(escalated, list) else []:
             log.warning("alarm escalated", alarm=alarm["id"], key=alarm["key"], to=alarm["escalated_to"])
             hub.publish({"type": "alarm", "alarm": store.alarm(alarm["id"])})
             await notify_all(notifiers, alarm, alarm["escalated_to"])

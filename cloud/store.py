@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import sqlite_utils
 
 from cloud.alarm_lifecycle import Refused, escalation_due_at, next_handling
+from cloud.ingest import Reject
 from cloud.tickets import DAY, OFFLINE_AFTER_S, faults_of, ticket_deadline
+from devices.contract import Alarm, Birth, CommandState, Event, Reading, Record
 
 __all__ = ["Store"]
 
@@ -91,9 +94,27 @@ def _m8_sessions(db: sqlite_utils.Database) -> None:
                                 pk="digest")
 
 
+def _m9_ids_per_gateway_and_quarantine(db: sqlite_utils.Database) -> None:
+    """Record ids are unique per gateway, never across gateways (one gateway must not be able to make
+    another's records look like replays); records that do not fit the contract are kept, not retried."""
+    db.table("records").transform(pk=("gateway", "id"))
+    db.table("events").transform(pk=("gateway", "id"))
+    db.table("readings").add_column("gateway", str)
+    db.execute("UPDATE readings SET gateway = (SELECT gateway FROM sites WHERE sites.id = readings.site)")
+    db.table("readings").transform(pk=("gateway", "id"))
+    db.table("alarm_log").add_column("record", str)  # the record behind a site action: not shown to viewers
+    db.execute("UPDATE alarm_log SET record = json_extract(notes, '$.record'), notes = '' "
+               "WHERE who = 'site' AND json_valid(notes) AND json_extract(notes, '$.record') IS NOT NULL")
+    db.table("quarantine").create({"id": int, "gateway": str, "site": str, "topic": str, "record_id": str,
+                                   "reason": str, "raw": bytes, "received": float}, pk="id")
+    db.table("quarantine").create_index(["gateway", "id"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
-                                                              _m6_gateway_health, _m7_places, _m8_sessions]
+                                                              _m6_gateway_health, _m7_places, _m8_sessions,
+                                                              _m9_ids_per_gateway_and_quarantine]
+QUARANTINE_PER_GATEWAY = 1000  # the newest kept: a hostile gateway cannot fill the disk
 
 
 class Store:
@@ -124,32 +145,30 @@ class Store:
         rows = list(self.db.table("gateways").rows_where("id = ?", [gateway_id]))
         return rows[0] if rows else None
 
-    def save_birth(self, site: str, gateway: str, message: dict[str, Any]) -> None:
+    def save_birth(self, site: str, gateway: str, message: Birth) -> None:
         now = time.time()
         with self.db.conn:
-            self.db.table("gateways").upsert({"id": gateway, "site": site, "boot": message.get("boot", ""),
-                                        "bdseq": message.get("bdseq", 0), "seq": message.get("seq", 0),
-                                        "online": 1, "last_seen": now, "birth": json.dumps(message, default=str)},
-                                       pk="id")
-            place = message.get("place")
-            if isinstance(place, dict):
-                self.db.table("sites").upsert({"id": site, "gateway": gateway, **{
-                    k: place.get(k) for k in ("name", "kind", "street", "lat", "lon")}}, pk="id")
-            for dev in message.get("devices", []):
-                self.db.table("devices").upsert({"site": site, "id": dev["id"], "gateway": gateway,
-                                           "name": dev.get("name", ""), "profile": dev.get("profile", ""),
-                                           "configured_profile": dev.get("configured_profile", ""),
-                                           "kind": dev.get("kind", ""), "location": dev.get("location", ""),
-                                           "online": int(bool(dev.get("online", True))), "last_seen": now,
-                                           "values_json": json.dumps(dev.get("values", {}), default=str)},
-                                          pk=("site", "id"))
+            self.db.table("gateways").upsert({"id": gateway, "site": site, "boot": message.boot,
+                                              "bdseq": message.bdseq, "seq": message.seq, "online": 1,
+                                              "last_seen": now, "birth": msgspec.json.encode(message).decode()},
+                                             pk="id")
+            place = message.place
+            if place is not None:
+                self.db.table("sites").upsert({"id": site, "gateway": gateway, "name": place.name, "kind": place.kind,
+                                               "street": place.street, "lat": place.lat, "lon": place.lon}, pk="id")
+            for dev in message.devices:
+                self.db.table("devices").upsert({"site": site, "id": dev.id, "gateway": gateway, "name": dev.name,
+                                                 "profile": dev.profile, "configured_profile": dev.configured_profile,
+                                                 "kind": dev.kind, "location": dev.location, "online": int(dev.online),
+                                                 "last_seen": now, "values_json": json.dumps(dev.values)},
+                                                pk=("site", "id"))
 
-    def gateway_heartbeat(self, site: str, gateway: str, seq: int, health: dict[str, Any]) -> None:
+    def gateway_heartbeat(self, site: str, gateway: str, seq: int, health: Mapping[str, Any]) -> None:
         """A heartbeat, also from a gateway whose birth the collector has not seen yet (it asks for one)."""
         now = time.time()
         with self.db.conn:
             self.db.table("gateways").upsert({"id": gateway, "site": site, "seq": seq, "online": 1, "last_seen": now,
-                                              "last_heartbeat": now, "health": json.dumps(health, default=str)},
+                                              "last_heartbeat": now, "health": json.dumps(health)},
                                              pk="id")
 
     def health_summary(self, now: float) -> dict[str, Any]:
@@ -190,12 +209,12 @@ class Store:
                             (*fields.values(), gateway))
 
     # -- records -----------------------------------------------------------------------------------
-    def store_records(self, site: str, gateway: str, records: Iterable[dict[str, Any]]) -> tuple[list[str], int]:
-        """Store a batch in one transaction. Returns (ids to acknowledge, how many were new). Ids stored
-        before are acknowledged again (the edge may have missed the first ack) but not applied twice.
+    def store_records(self, site: str, gateway: str, records: Sequence[Record]) -> tuple[list[str], int]:
+        """Store a batch of checked records in one transaction. Returns (ids to acknowledge, how many were
+        new). Ids this gateway sent before are acknowledged again (the edge may have missed the first ack)
+        but not applied twice; the same id from another gateway is another record.
         The alarms this batch opened or changed are in `self.touched` afterwards."""
-        batch = [rec for rec in records if isinstance(rec.get("id"), str)]
-        ack = [rec["id"] for rec in batch]
+        ack = [rec.id for rec in records]
         self.touched = []
         now = time.time()
         with self.db.conn:
@@ -203,33 +222,74 @@ class Store:
             for start in range(0, len(ack), 500):
                 chunk = ack[start:start + 500]
                 marks = ",".join("?" * len(chunk))
-                seen.update(r[0] for r in self.db.execute(f"SELECT id FROM records WHERE id IN ({marks})", chunk))
-            fresh = []
-            for rec in batch:
-                if rec["id"] not in seen:
-                    seen.add(rec["id"])  # a duplicate inside the batch is applied once too
+                seen.update(r[0] for r in self.db.execute(
+                    f"SELECT id FROM records WHERE gateway = ? AND id IN ({marks})", [gateway, *chunk]))
+            fresh: list[Record] = []
+            for rec in records:
+                if rec.id not in seen:
+                    seen.add(rec.id)  # a duplicate inside the batch is applied once too
                     fresh.append(rec)
             self.db.conn.executemany("INSERT INTO records (id, gateway, type, received) VALUES (?, ?, ?, ?)",
-                                     [(r["id"], gateway, r.get("type", ""), now) for r in fresh])
-            readings = [r for r in fresh if r.get("type") == "reading"]
+                                     [(r.id, gateway, _TYPE[type(r)], now) for r in fresh])
+            readings = [r for r in fresh if isinstance(r, Reading)]
             if readings:
                 self.db.conn.executemany(
-                    "INSERT INTO readings (id, site, device, t, values_json) VALUES (?, ?, ?, ?, ?)",
-                    [(r["id"], site, r.get("device", ""), r.get("t", now), json.dumps(r.get("values", {}), default=str))
-                     for r in readings])
+                    "INSERT INTO readings (id, gateway, site, device, t, values_json) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(r.id, gateway, site, r.device, _occurred(r, now), json.dumps(r.values)) for r in readings])
                 latest: dict[str, tuple[dict[str, Any], float]] = {}
                 for r in readings:
-                    values, _ = latest.get(r.get("device", ""), ({}, 0.0))
-                    latest[r.get("device", "")] = ({**values, **r.get("values", {})}, r.get("t", now))
+                    values, _ = latest.get(r.device, ({}, 0.0))
+                    latest[r.device] = ({**values, **r.values}, _occurred(r, now))
                 for device, (values, t) in latest.items():
                     self._device_values(site, device, values, t)
             for rec in fresh:
-                kind = rec.get("type")
-                if kind == "alarm":
+                if isinstance(rec, Alarm):
                     self._apply_alarm(site, rec)
-                elif kind in ("event", "command"):
-                    self._apply_event(site, gateway, rec)
+                elif isinstance(rec, (Event, CommandState)):
+                    self._apply_event(site, gateway, rec, now)
         return ack, len(fresh)
+
+    def quarantine(self, site: str, gateway: str, topic: str, rejects: Sequence[Reject]) -> int | None:
+        """Keep what a gateway sent that did not fit the contract (raw bytes and reason), and raise or fold
+        one ingest-error alarm for that gateway. Returns the alarm's id."""
+        if not rejects:
+            return None
+        now = time.time()
+        with self.db.conn:
+            self.db.conn.executemany(
+                "INSERT INTO quarantine (gateway, site, topic, record_id, reason, raw, received) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(gateway, site, topic, r.record_id, r.reason[:500], r.raw, now) for r in rejects])
+            self.db.execute("DELETE FROM quarantine WHERE gateway = ? AND id <= (SELECT id FROM quarantine WHERE "
+                            "gateway = ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (gateway, gateway,
+                                                                                QUARANTINE_PER_GATEWAY))
+            key = f"{gateway}/ingest-error"
+            row = self.db.execute("SELECT id, count FROM alarms WHERE key = ? AND site = ? AND handling != 'closed' "
+                                  "ORDER BY id DESC LIMIT 1", (key, site)).fetchone()
+            reason = rejects[0].reason[:300]
+            if row is None:
+                alarm_id = self.db.table("alarms").insert({
+                    "key": key, "site": site, "street": self.streets.get(site, ""), "device": "",
+                    "rule": "ingest-error", "class": "fault", "severity": 3, "condition": "cleared",
+                    "handling": "raised", "count": len(rejects), "text": "网关发来无法识别的数据，已隔离待查",
+                    "value_json": json.dumps({"reason": reason}), "raised_at": now, "updated_at": now,
+                    "escalated": 0, "disposition_json": ""}).last_rowid
+                assert alarm_id is not None
+                self._log(alarm_id, "collector", "raised", reason)
+            else:
+                alarm_id = int(row[0])
+                self.db.execute("UPDATE alarms SET count = ?, updated_at = ?, value_json = ? WHERE id = ?",
+                                (row[1] + len(rejects), now, json.dumps({"reason": reason}), alarm_id))
+                self._log(alarm_id, "collector", "repeated", reason)
+        return alarm_id
+
+    def quarantined(self, gateway: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """What was set aside, newest first (raw bytes as hex), for an administrator to inspect."""
+        where, args = ("gateway = ?", [gateway]) if gateway else ("1 = 1", [])
+        rows = self.db.execute(f"SELECT id, gateway, site, topic, record_id, reason, raw, received FROM quarantine "
+                               f"WHERE {where} ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [{"id": r[0], "gateway": r[1], "site": r[2], "topic": r[3], "record_id": r[4], "reason": r[5],
+                 "raw_hex": bytes(r[6] or b"").hex(), "received": r[7]} for r in rows]
 
     def _device_values(self, site: str, device: str, values: dict[str, Any], t: float) -> None:
         row = self.db.execute("SELECT values_json FROM devices WHERE site = ? AND id = ?", (site, device)).fetchone()
@@ -237,57 +297,59 @@ class Store:
             return
         merged = {**json.loads(row[0] or "{}"), **values}
         self.db.execute("UPDATE devices SET values_json = ?, last_seen = ? WHERE site = ? AND id = ?",
-                        (json.dumps(merged, default=str), t, site, device))
+                        (json.dumps(merged), t, site, device))
 
-    def _apply_event(self, site: str, gateway: str, rec: dict[str, Any]) -> None:
-        device = rec.get("device", "")
-        self.db.table("events").insert({"id": rec["id"], "site": site, "gateway": gateway, "device": device,
-                                  "kind": rec.get("kind") or f"command:{rec.get('state')}",
-                                  "details_json": json.dumps(rec.get("details") or rec, default=str),
-                                  "t": rec.get("t", time.time())})
-        if rec.get("type") == "command":
-            self.db.execute("UPDATE commands SET state = ?, reason = ?, updated = ? WHERE id = ?",
-                            (rec.get("state", ""), rec.get("reason", ""), time.time(), rec.get("command", "")))
-        if rec.get("kind") in ("device_online", "device_offline"):
-            online = rec["kind"] == "device_online"
+    def _apply_event(self, site: str, gateway: str, rec: Event | CommandState, now: float) -> None:
+        t = _occurred(rec, now)
+        if isinstance(rec, CommandState):
+            details: dict[str, Any] = {"command": rec.command, "state": rec.state, "reason": rec.reason}
+            self.db.table("events").insert({"id": rec.id, "site": site, "gateway": gateway, "device": "",
+                                            "kind": f"command:{rec.state}", "details_json": json.dumps(details),
+                                            "t": t})
+            self.db.execute("UPDATE commands SET state = ?, reason = ?, updated = ? WHERE id = ? AND gateway = ?",
+                            (rec.state, rec.reason, now, rec.command, gateway))
+            return
+        self.db.table("events").insert({"id": rec.id, "site": site, "gateway": gateway, "device": rec.device,
+                                        "kind": rec.kind, "details_json": json.dumps(rec.details), "t": t})
+        if rec.kind in ("device_online", "device_offline"):
+            online = rec.kind == "device_online"
             self.db.execute("UPDATE devices SET online = ?, offline_since = ? WHERE site = ? AND id = ?",
-                            (int(online), None if online else rec.get("t", time.time()), site, device))
+                            (int(online), None if online else t, site, rec.device))
 
-    def _apply_alarm(self, site: str, rec: dict[str, Any]) -> None:
+    def _apply_alarm(self, site: str, rec: Alarm) -> None:
         """Fold the record into the open alarm of its key, or open a new alarm."""
-        key = rec["key"]
         open_row = self.db.execute(
             "SELECT id, count FROM alarms WHERE key = ? AND site = ? AND handling != 'closed' ORDER BY id DESC LIMIT 1",
-            (key, site)).fetchone()
+            (rec.key, site)).fetchone()
         now = time.time()
-        t = rec.get("t", now) if rec.get("trusted", True) else now  # re-stamp an untrusted clock
-        condition = "active" if rec.get("state") == "active" else "cleared"
+        t = _occurred(rec, now)
+        condition = rec.state
+        value = json.dumps(rec.value)
         if open_row is None:
             if condition == "cleared":
                 return  # a clear for an alarm already closed: kept in records, nothing to show
             inserted = self.db.table("alarms").insert({
-                "key": key, "site": site, "street": self.streets.get(site, ""), "device": rec.get("device", ""),
-                "rule": rec.get("rule", ""), "class": rec.get("class", "fault"), "severity": rec.get("severity", 3),
-                "condition": condition, "handling": "raised", "count": 1, "text": rec.get("text", ""),
-                "value_json": json.dumps(rec.get("value"), default=str), "raised_at": t, "updated_at": now,
-                "escalated": 0, "disposition_json": ""}).last_rowid
+                "key": rec.key, "site": site, "street": self.streets.get(site, ""), "device": rec.device,
+                "rule": rec.rule, "class": rec.cls, "severity": rec.severity, "condition": condition,
+                "handling": "raised", "count": 1, "text": rec.text, "value_json": value, "raised_at": t,
+                "updated_at": now, "escalated": 0, "disposition_json": ""}).last_rowid
             assert inserted is not None
-            self._log(inserted, "site", "raised", json.dumps({"record": rec["id"]}))
+            self._log(inserted, "site", "raised", "", record=rec.id)
             self.touched.append(inserted)
             return
         alarm_id, count = open_row
         self.touched.append(alarm_id)
         if condition == "active":
             self.db.execute("UPDATE alarms SET condition = 'active', count = ?, updated_at = ?, value_json = ? "
-                            "WHERE id = ?", (count + 1, now, json.dumps(rec.get("value"), default=str), alarm_id))
-            self._log(alarm_id, "site", "repeated", json.dumps({"record": rec["id"]}))
+                            "WHERE id = ?", (count + 1, now, value, alarm_id))
+            self._log(alarm_id, "site", "repeated", "", record=rec.id)
         else:
             self.db.execute("UPDATE alarms SET condition = 'cleared', updated_at = ? WHERE id = ?", (now, alarm_id))
-            self._log(alarm_id, "site", "condition cleared", json.dumps({"record": rec["id"]}))
+            self._log(alarm_id, "site", "condition cleared", "", record=rec.id)
 
-    def _log(self, alarm_id: int, who: str, action: str, notes: str) -> None:
+    def _log(self, alarm_id: int, who: str, action: str, notes: str, *, record: str | None = None) -> None:
         self.db.table("alarm_log").insert({"alarm": alarm_id, "at": time.time(), "who": who, "action": action,
-                                     "notes": notes})
+                                           "notes": notes, "record": record})
 
     # -- alarms for people -------------------------------------------------------------------------
     def alarms(self, *, open_only: bool = True, include_shelved: bool = True) -> list[dict[str, Any]]:
@@ -303,7 +365,9 @@ class Store:
         return _with_escalation(rows[0]) if rows else None
 
     def alarm_log(self, alarm_id: int) -> list[dict[str, Any]]:
-        return list(self.db.table("alarm_log").rows_where("alarm = ?", [alarm_id], order_by="id"))
+        """Who did what to an alarm, and when (record ids stay in the store: they are not for viewers)."""
+        return list(self.db.table("alarm_log").rows_where("alarm = ?", [alarm_id], order_by="id",
+                                                          select="id, alarm, at, who, action, notes"))
 
     def handle(self, alarm_id: int, action: str, who: str, notes: str = "",
                disposition: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -483,7 +547,18 @@ class Store:
         return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])
 
 
+_TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command", Reading: "reading"}
+
+
+def _occurred(rec: Record, now: float) -> float:
+    """When the record happened: its own time, or (an untrusted gateway clock) when it arrived."""
+    return rec.t if rec.trusted else now
+
+
 def _with_escalation(row: dict[str, Any]) -> dict[str, Any]:
     """An alarm row with `escalate_at`: when it goes up the roster unless someone acknowledges it first."""
-    due = escalation_due_at(row["handling"], row["class"], row["raised_at"], row["escalated"] or 0)
+    try:
+        due = escalation_due_at(row["handling"], row["class"], float(row["raised_at"]), int(row["escalated"] or 0))
+    except (TypeError, ValueError):  # a row from before records were checked: shown, never escalated
+        due = None
     return {**row, "escalate_at": due}

@@ -28,12 +28,12 @@ from typing import Any, Protocol
 import structlog
 
 from devices.decode import ReadBlock, decode_point, encode_point
+from devices.episodes import Episodes
 from devices.errors import DeviceTimeout, ExceptionReply, FrameError
 from devices.identity import match_profile, probe_points
 from devices.profile import BIT_TABLES, Point
 from devices.site_config import BusConfig
 from edge.backoff import next_delay
-from edge.episodes import Episodes
 from edge.modbus_link import LinkDown, ModbusLink
 from edge.polled_device import PolledDevice
 

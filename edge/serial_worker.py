@@ -11,13 +11,13 @@ from typing import Any, Protocol
 import structlog
 
 from devices.decode import decode_frame_points
+from devices.episodes import Episodes
 from devices.profile import BinaryFraming, LineEvent, LineFraming, Profile
 from devices.serial_frames import BinaryFrame, BinaryFramer, LineFramer, encode_binary, parse_line_event
 from devices.site_config import BusConfig, DeviceConfig
 from edge.backoff import next_delay
 from edge.bus_worker import BusCounters, Sink, WriteRequest, finish
 from edge.device_health import DeviceHealth
-from edge.episodes import Episodes
 from edge.serial_link import SerialLink, SerialLinkDown
 
 __all__ = ["LineSink", "SerialWorker"]

@@ -22,9 +22,9 @@ import aiomqtt
 import structlog
 
 from devices.broker_url import BrokerConfig
+from devices.episodes import Episodes
 from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, ProtocolError, decode, encode, gateway_topic
 from edge.backoff import next_delay
-from edge.episodes import Episodes
 from edge.outbox import Outbox
 
 __all__ = ["BrokerConfig", "Uplink"]

@@ -149,8 +149,8 @@ async def test_bad_messages_are_refused_and_the_collector_keeps_running(tmp_path
     broker = Mosquitto(tmp_path / "mq")
     broker.start()
     collector = await start_collector(tmp_path, broker)
-    good = {"id": "x:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "site": SITE,
-            "device": "sd1", "t": 1.0, "trusted": False}
+    good = {"id": "x:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "severity": 1,
+            "site": SITE, "device": "sd1", "t": 1.0, "mono": 1.0, "trusted": False}
     try:
         await asyncio.sleep(1.0)
         async with aiomqtt.Client("127.0.0.1", broker.port, identifier="rogue") as client:
@@ -169,11 +169,74 @@ async def test_bad_messages_are_refused_and_the_collector_keeps_running(tmp_path
                 (f"{base}/alarms", encode({"boot": "b", "seq": 5, "records": [good]})),  # and then a good one
             ]:
                 await client.publish(topic, payload, qos=1)
-        await eventually(lambda: query(tmp_path, "SELECT key FROM alarms") == [("sd1/smoke",)], 20,
+        await eventually(lambda: ("sd1/smoke",) in query(tmp_path, "SELECT key FROM alarms"), 20,
                          "the good alarm stored after the bad ones")
+        assert sorted(query(tmp_path, "SELECT key FROM alarms")) == [("gw-shed-xixi-01/ingest-error",), ("sd1/smoke",)]
         assert collector.returncode is None, "the collector died"
         assert query(tmp_path, "SELECT COUNT(*) FROM records") == [(1,)]
+        kept = query(tmp_path, "SELECT reason FROM quarantine ORDER BY id")
+        assert len(kept) == 4 and any("record.state" in r for (r,) in kept), kept  # from the known gateway only
         assert query(tmp_path, "SELECT id, online, health FROM gateways") == [("gw-shed-xixi-01", 1, '{"outbox": 0}')]
+    finally:
+        collector.kill()
+        await collector.wait()
+        broker.stop()
+
+
+async def test_one_bad_record_neither_crash_loops_the_collector_nor_comes_back_forever(tmp_path: Path) -> None:
+    """Issue 11.1, reproduced on the old main: an alarm with `t: "x"` was stored, then escalation died on it
+    and took the collector down, again after every restart; it was never acknowledged, so resent forever."""
+    import time
+
+    import aiomqtt
+
+    from devices.protocol import decode, encode
+
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    collector = await start_collector(tmp_path, broker)
+    base = f"ff/v1/{SITE}/gw-shed-xixi-01"
+    now = time.time()
+    alarm = {"type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "severity": 1, "site": SITE,
+             "device": "sd1", "t": now, "mono": 1.0, "trusted": True}
+    offline = {"type": "event", "site": SITE, "device": "sd1", "kind": "device_offline", "details": {},
+               "mono": 1.0, "trusted": True}
+    acked: list[str] = []
+    try:
+        await asyncio.sleep(1.0)
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="gw-shed-xixi-01") as gw:
+            await gw.subscribe(f"{base}/ack", qos=1)
+            birth = {"boot": "b", "seq": 1, "bdseq": 1, "site": SITE,
+                     "devices": [{"id": "sd1", "values": {"smoke": False}}]}
+            await gw.publish(f"{base}/birth", encode(birth), qos=1)
+            await gw.publish(f"{base}/birth", encode({**birth, "devices": [{"id": "sd1", "values": [1, 2]}]}), qos=1)
+            await gw.publish(f"{base}/alarms", encode({"boot": "b", "seq": 2, "records": [
+                {**alarm, "id": "b:1", "t": "x"}, {**alarm, "id": "b:2", "t": None}, {**alarm, "id": "b:3",
+                                                                                      "t": float("nan")},
+                {**alarm, "id": "b:4", "t": [1]}, {**alarm, "id": "b:5"}]}), qos=1)
+            await gw.publish(f"{base}/events", encode({"boot": "b", "seq": 3, "records": [
+                {**offline, "id": "b:6", "t": "x"}, {**offline, "id": "b:7", "t": now}]}), qos=1)
+
+            async def read_acks() -> None:
+                async for message in gw.messages:
+                    acked.extend(decode(bytes(message.payload))["ids"])  # type: ignore[arg-type]
+                    if len(acked) >= 7:
+                        return
+            async with asyncio.timeout(20):
+                await read_acks()
+        assert sorted(acked) == [f"b:{n}" for n in range(1, 8)], "every record acknowledged, the bad ones too"
+        await asyncio.sleep(3)  # escalation runs every second, ticket upkeep at start: both over the bad input
+        assert collector.returncode is None, "the collector died"
+        collector.kill()
+        await collector.wait()
+        collector = await start_collector(tmp_path, broker)
+        await asyncio.sleep(4)
+        assert collector.returncode is None, "the collector died again after a restart"
+        alarms = dict(query(tmp_path, "SELECT key, count FROM alarms"))
+        assert alarms == {"sd1/smoke": 1, "gw-shed-xixi-01/ingest-error": 6}, alarms
+        kept = query(tmp_path, "SELECT record_id, reason FROM quarantine ORDER BY id")
+        assert [rid for rid, _ in kept] == [None, "b:1", "b:2", "b:3", "b:4", "b:6"]
+        assert "devices[0].values" in kept[0][1] and "record.t" in kept[1][1]
     finally:
         collector.kill()
         await collector.wait()
@@ -194,7 +257,7 @@ async def test_two_collectors_split_the_gateways_messages_through_a_shared_subsc
         async with aiomqtt.Client("127.0.0.1", broker.port, identifier="gw-shed-xixi-01") as gateway:
             for n in range(40):
                 record = {"id": f"g:{n}", "type": "event", "site": SITE, "device": "sd1", "kind": "action",
-                          "details": {}, "t": 1.0}
+                          "details": {}, "t": 1.0, "mono": 1.0, "trusted": True}
                 await gateway.publish(f"ff/v1/{SITE}/gw-shed-xixi-01/events",
                                       encode({"boot": "b", "seq": n + 1, "records": [record]}), qos=1)
 

@@ -14,6 +14,7 @@ from cloud.alarm_lifecycle import Refused
 from cloud.escalation import escalate_due
 from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
 from cloud.store import Store
+from tests.support.records import checked
 
 ALARM = {"id": "o:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "site": "s1",
          "device": "sd1", "text": "烟感报警", "t": 1000.0}
@@ -59,7 +60,7 @@ async def test_an_escalation_is_posted_and_mailed(tmp_path: Path) -> None:
     http = await asyncio.start_server(sinks.http, "127.0.0.1", 0)
     smtp = await asyncio.start_server(sinks.smtp, "127.0.0.1", 0)
     store = Store(tmp_path / "c.sqlite", streets={"s1": "西溪街道"})
-    store.store_records("s1", "gw1", [ALARM])
+    store.store_records("s1", "gw1", checked([ALARM]))
     raised = store.alarms()[0]["raised_at"]
     async with http, smtp:
         notifiers = [WebhookNotifier(f"http://127.0.0.1:{http.sockets[0].getsockname()[1]}/hook"),
@@ -82,7 +83,7 @@ def test_silence_and_shelve_mute_for_a_while_and_are_logged(tmp_path: Path) -> N
     import time
 
     store = Store(tmp_path / "c.sqlite")
-    store.store_records("s1", "gw1", [{**ALARM, "t": time.time()}])  # muting counts from the wall clock
+    store.store_records("s1", "gw1", checked([{**ALARM, "t": time.time()}]))  # muting counts from the wall clock
     alarm = store.alarms()[0]
     with pytest.raises(Refused, match="say why"):
         store.mute(alarm["id"], "shelve", 30, "duty-1", "")

@@ -16,6 +16,7 @@ from cloud.auth import ROLES, Auth
 from cloud.escalation import escalate_due
 from cloud.event_hub import EventHub
 from cloud.store import Store
+from tests.support.records import checked, checked_birth
 
 PASSWORD = "correct horse battery"
 ALARM = {"id": "o:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "site": "s1",
@@ -36,10 +37,10 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Store,
     auth = Auth(store)
     for role in ROLES:
         auth.add_user(role, PASSWORD, role)
-    store.save_birth("s1", "gw1", {"boot": "b", "seq": 1, "bdseq": 1, "devices": []})
-    store.store_records("s1", "gw1", [ALARM])
-    store.save_birth("s1", "gw1", {"boot": "b", "seq": 1, "bdseq": 1, "devices": [
-        {"id": "sd1", "values": {"battery": 9}}]})
+    store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "devices": []}))
+    store.store_records("s1", "gw1", checked([ALARM]))
+    store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "devices": [
+        {"id": "sd1", "values": {"battery": 9}}]}))
     store.evaluate_tickets(1000.0)  # a low-battery ticket, id 1
     sent = Sent()
     app = build_api(store, auth, EventHub(), sent)
@@ -68,7 +69,7 @@ async def test_the_whole_life_cycle_through_http(setup: tuple[httpx.AsyncClient,
         assert response.status_code == 200, response.text
     still_active = await client.post(url, headers=duty, json={"action": "close", "disposition": {"result": "out"}})
     assert still_active.status_code == 409 and "still active" in still_active.json()["error"]
-    store.store_records("s1", "gw1", [{**ALARM, "id": "o:2", "state": "cleared"}])
+    store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:2", "state": "cleared"}]))
     no_disposition = await client.post(url, headers=duty, json={"action": "close"})
     assert no_disposition.status_code == 409 and "needs a disposition" in no_disposition.json()["error"]
     closed = await client.post(url, headers=duty, json={"action": "close", "notes": "done",

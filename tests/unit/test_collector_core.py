@@ -11,6 +11,7 @@ from cloud.alarm_lifecycle import Refused, next_handling, overdue_for_escalation
 from cloud.ingest import Ingest
 from cloud.store import Store
 from devices.protocol import encode
+from tests.support.records import checked
 
 
 def test_the_life_cycle_and_its_refusals() -> None:
@@ -41,17 +42,20 @@ def message(**kw: object) -> bytes:
     return encode({"boot": "b1", "seq": 1, **kw})
 
 
-ALARM = {"id": "o:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "site": "s1"}
+ALARM = {"id": "o:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "severity": 1,
+         "site": "s1", "t": 1_800_000_000.0, "mono": 5.0, "trusted": True}
 
 
 @pytest.mark.parametrize(("topic", "payload", "reason"), [
     ("ff/v1/s1/gw1/alarms", b"\xc1\xff garbage", "not msgpack"),
-    ("ff/v1/s1/gw1/alarms", msgpack.packb([1, 2, 3]), "not msgpack"),
+    ("ff/v1/s1/gw1/alarms", msgpack.packb([1, 2, 3]), "bad payload"),
     ("ff/v1/s1/gw1/alarms", b"\x80" + b"x" * 300_000, "oversize"),
     ("ff/v1/s1/gw1/alarms", message(records="nope"), "bad payload"),
-    ("ff/v1/s1/gw1/alarms", message(records=[{**ALARM, "state": 1}]), "bad payload"),
-    ("ff/v1/s1/gw1/alarms", message(records=[{**ALARM, "type": "reading"}]), "bad payload"),
-    ("ff/v1/s1/gw1/alarms", message(records=[{**ALARM, "site": "s2"}]), "bad payload"),
+    ("ff/v1/s1/gw1/alarms", message(boot=7, records=[ALARM]), "bad payload"),
+    ("ff/v1/s1/gw1/alarms", message(seq=float("nan"), records=[ALARM]), "bad payload"),
+    ("ff/v1/s1/gw1/birth", message(devices=[{"id": "sd1", "values": [1]}]), "bad payload"),
+    ("ff/v1/s1/gw1/birth", message(devices=[{"id": "sd1", "values": {"a": [[[1]]]}}]), "bad payload"),
+    ("ff/v1/s1/gw1/heartbeat", message(health=[1]), "bad payload"),
     ("ff/v1/s1/gw9/alarms", message(records=[ALARM]), "unknown gateway"),
     ("ff/v1/s2/gw1/alarms", message(records=[{**ALARM, "site": "s2"}]), "wrong site"),
     ("ff/v2/s1/gw1/alarms", message(records=[ALARM]), "bad topic"),
@@ -67,10 +71,10 @@ def test_bad_messages_are_refused_and_counted(topic: str, payload: bytes, reason
 def test_store_folds_repeats_skips_replays_and_keeps_the_audit(tmp_path: Path) -> None:
     store = Store(tmp_path / "c.sqlite", streets={"s1": "西溪街道"})
     first = {**ALARM, "device": "sd1", "t": 100.0}
-    assert store.store_records("s1", "gw1", [first]) == (["o:1"], 1)
-    assert store.store_records("s1", "gw1", [first]) == (["o:1"], 0)  # a replay: acked again, applied once
-    store.store_records("s1", "gw1", [{**first, "id": "o:2", "state": "cleared"},
-                                      {**first, "id": "o:3"}])
+    assert store.store_records("s1", "gw1", checked([first])) == (["o:1"], 1)
+    assert store.store_records("s1", "gw1", checked([first])) == (["o:1"], 0)  # a replay: acked again, applied once
+    store.store_records("s1", "gw1", checked([{**first, "id": "o:2", "state": "cleared"},
+                                      {**first, "id": "o:3"}]))
     alarms = store.alarms()
     assert len(alarms) == 1
     alarm = alarms[0]
@@ -79,14 +83,14 @@ def test_store_folds_repeats_skips_replays_and_keeps_the_audit(tmp_path: Path) -
         store.handle(alarm["id"], "close", "duty-1", disposition={"result": "x"})
     for action in ("acknowledge", "verify", "confirm", "dispose"):
         store.handle(alarm["id"], action, "duty-1")
-    store.store_records("s1", "gw1", [{**first, "id": "o:4", "state": "cleared"}])
+    store.store_records("s1", "gw1", checked([{**first, "id": "o:4", "state": "cleared"}]))
     closed = store.handle(alarm["id"], "close", "duty-1", notes="all clear",
                           disposition={"result": "smoke from cooking", "notes": "no fire"})
     assert closed["handling"] == "closed"
     actions = [entry["action"] for entry in store.alarm_log(alarm["id"])]
     assert actions == ["raised", "condition cleared", "repeated", "acknowledge", "verify", "confirm", "dispose",
                        "condition cleared", "close"]
-    store.store_records("s1", "gw1", [{**first, "id": "o:5"}])  # the same condition again: a new alarm
+    store.store_records("s1", "gw1", checked([{**first, "id": "o:5"}]))  # the same condition again: a new alarm
     assert [a["count"] for a in store.alarms()] == [1]
     store.close()
     reopened = Store(tmp_path / "c.sqlite")  # migrations run once
@@ -99,3 +103,53 @@ def test_open_enrolment_binds_a_new_gateway_to_its_first_site() -> None:
     assert ingest.check("ff/v1/s1/gw7/alarms", message(records=[ALARM])).ok
     other = ingest.check("ff/v1/s2/gw7/alarms", message(records=[{**ALARM, "site": "s2"}]))
     assert other.refused.startswith("wrong site")
+
+
+GOOD_EVENT = {"id": "o:9", "type": "event", "site": "s1", "device": "sd3", "kind": "device_offline", "details": {},
+              "t": 1_800_000_000.0, "mono": 5.0, "trusted": True}
+
+
+@pytest.mark.parametrize("bad", [
+    {**ALARM, "t": "x"}, {**ALARM, "t": None}, {**ALARM, "t": float("nan")}, {**ALARM, "t": [1]},
+    {**ALARM, "t": float("inf")}, {**ALARM, "state": 1}, {**ALARM, "class": "panic"}, {**ALARM, "severity": 99},
+    {**ALARM, "key": ""}, {**ALARM, "key": "k" * 5000}, {**ALARM, "value": [[[[1]]]]},
+    {**ALARM, "type": "reading"}, {**ALARM, "site": "s2"}, {k: v for k, v in ALARM.items() if k != "t"},
+    {**GOOD_EVENT, "t": "x"}, {**GOOD_EVENT, "kind": "DROP TABLE"},
+])
+def test_a_bad_record_is_set_aside_alone_with_its_reason_and_its_neighbours_go_on(bad: dict[str, object]) -> None:
+    ingest = Ingest({"gw1": "s1"})
+    good = {**ALARM, "id": "o:2"}
+    lane = "events" if bad.get("kind") is not None else "alarms"
+    neighbour = {**GOOD_EVENT, "id": "o:2"} if lane == "events" else good
+    verdict = ingest.check(f"ff/v1/s1/gw1/{lane}", message(records=[{**bad, "id": "o:1"}, neighbour]))
+    assert verdict.ok, verdict.refused
+    assert [r.id for r in verdict.records] == ["o:2"]
+    assert [(r.record_id, bool(r.reason)) for r in verdict.rejects] == [("o:1", True)]
+    assert msgpack.unpackb(verdict.rejects[0].raw)["id"] == "o:1"  # the raw bytes, kept for inspection
+    assert ingest.rejected_records == 1
+
+
+def test_a_quarantined_record_raises_one_ingest_error_alarm_per_gateway(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    ingest = Ingest({"gw1": "s1"})
+    for n in range(3):
+        verdict = ingest.check("ff/v1/s1/gw1/alarms", message(records=[{**ALARM, "id": f"o:{n}", "t": "x"}]))
+        store.quarantine("s1", "gw1", "ff/v1/s1/gw1/alarms", verdict.rejects)
+    alarms = store.alarms()
+    assert [(a["key"], a["class"], a["count"]) for a in alarms] == [("gw1/ingest-error", "fault", 3)]
+    kept = store.quarantined("gw1")
+    assert len(kept) == 3 and "record.t" in kept[0]["reason"] and kept[0]["record_id"] == "o:2"
+    assert msgpack.unpackb(bytes.fromhex(kept[0]["raw_hex"]))["t"] == "x"
+
+
+def test_record_ids_are_unique_per_gateway_never_across_gateways(tmp_path: Path) -> None:
+    """A station gateway publishing the shed's next record ids on its own topic must not make the shed's
+    real smoke alarm look like a replay."""
+    store = Store(tmp_path / "c.sqlite")
+    forged = checked([{**ALARM, "id": "shed:273", "key": "x/forged", "site": "s2"}], site="s2")
+    assert store.store_records("s2", "gw-station", forged) == (["shed:273"], 1)
+    real = checked([{**ALARM, "id": "shed:273"}])
+    assert store.store_records("s1", "gw-shed", real) == (["shed:273"], 1)
+    assert {a["key"] for a in store.alarms()} == {"x/forged", "sd1/smoke"}
+    smoke = next(a for a in store.alarms() if a["key"] == "sd1/smoke")
+    assert all("shed:273" not in str(entry) for entry in store.alarm_log(smoke["id"]))  # ids are not for viewers

@@ -13,6 +13,7 @@ from cloud.readiness_report import district_readiness
 from cloud.store import Store
 from cloud.tickets import DAY
 from tests.conftest import ROOT
+from tests.support.records import checked, checked_birth
 
 NOW = 1_800_000_000.0
 
@@ -49,7 +50,7 @@ def test_street_scores_and_the_monthly_ranking() -> None:
 
 
 def birth(store: Store, devices: list[dict]) -> None:
-    store.save_birth("s1", "gw1", {"boot": "b", "seq": 1, "bdseq": 1, "devices": devices})
+    store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "devices": devices}))
 
 
 def test_tickets_open_for_persistent_faults_with_district_deadlines(tmp_path: Path) -> None:
@@ -60,8 +61,8 @@ def test_tickets_open_for_persistent_faults_with_district_deadlines(tmp_path: Pa
                    "values": {}},
                   {"id": "sd3", "profile": "hengan-sd100-fw1", "configured_profile": "hengan-sd100-fw1",
                    "values": {"dirty_chamber": False}}])
-    store.store_records("s1", "gw1", [{"id": "o:1", "type": "event", "device": "sd3", "kind": "device_offline",
-                                       "details": {}, "t": NOW}])
+    store.store_records("s1", "gw1", checked([{"id": "o:1", "type": "event", "device": "sd3", "kind": "device_offline",
+                                       "details": {}, "t": NOW}]))
     opened = store.evaluate_tickets(NOW + 60)
     assert {(t["device"], t["kind"], t["level"]) for t in opened} == {
         ("sd1", "low_battery", "street"), ("sd2", "firmware_mismatch", "district")}
@@ -74,8 +75,8 @@ def test_tickets_open_for_persistent_faults_with_district_deadlines(tmp_path: Pa
     assert {t["kind"] for t in store.tickets(now=NOW + 31 * DAY, overdue_only=True)} == {
         "low_battery", "offline", "firmware_mismatch"}
     # the detector comes back: its ticket waits for review, it is not closed by itself
-    store.store_records("s1", "gw1", [{"id": "o:2", "type": "event", "device": "sd3", "kind": "device_online",
-                                       "details": {}, "t": NOW + 700}])
+    store.store_records("s1", "gw1", checked([{"id": "o:2", "type": "event", "device": "sd3", "kind": "device_online",
+                                       "details": {}, "t": NOW + 700}]))
     assert [(t["kind"], t["status"]) for t in store.evaluate_tickets(NOW + 700)] == [("offline", "review")]
     with pytest.raises(Refused, match="needs notes"):
         store.close_ticket(by_kind["offline"]["id"], "tech-1", " ")
@@ -88,10 +89,11 @@ def test_tickets_open_for_persistent_faults_with_district_deadlines(tmp_path: Pa
 def test_the_example_inventory_reads_and_scores_the_example_district(tmp_path: Path) -> None:
     inventory = load_inventory(ROOT / "examples" / "inventory.yaml")
     store = Store(tmp_path / "c.sqlite")
-    store.save_birth("station-wenxin-01", "gw-station-wenxin-01", {"boot": "b", "seq": 1, "bdseq": 1, "devices": [
+    store.save_birth("station-wenxin-01", "gw-station-wenxin-01", checked_birth({
+        "boot": "b", "seq": 1, "bdseq": 1, "devices": [
         {"id": "em1", "values": {**{f"extinguisher{n}.pressure": 1.2 for n in range(1, 9)},
                                  **{f"vehicle{n}.soc": 90 for n in range(1, 5)}}},
-        {"id": "sd-garage", "values": {}}]})
+        {"id": "sd-garage", "values": {}}]}))
     report = district_readiness(store, inventory)
     station = next(s for s in report["stations"] if s["site"] == "station-wenxin-01")
     assert station["score"] == 100.0 and station["missing"] == []
@@ -112,8 +114,8 @@ def test_device_health_summary_flags_what_a_technician_chases(tmp_path: Path) ->
                    "values": {}}])
     store.db.execute("UPDATE devices SET last_seen = ? WHERE id = 'sd2'", (now - 900,))
     for n, kind in enumerate(["device_offline", "device_online"] * 3):
-        store.store_records("s1", "gw1", [{"id": f"o:{n}", "type": "event", "device": "sd3", "kind": kind,
-                                           "details": {}, "t": now - 300 + n}])
+        store.store_records("s1", "gw1", checked([{"id": f"o:{n}", "type": "event", "device": "sd3", "kind": kind,
+                                           "details": {}, "t": now - 300 + n}]))
     store.gateway_heartbeat("s1", "gw1", 7, {"outbox": {"alarm": {"records": 0}}, "clock_trusted": True})
     health = {d["id"]: d for d in store.health_summary(now)["devices"]}
     assert health["sd1"]["low_battery"] and health["sd1"]["faults"] == ["dirty_chamber"]
@@ -134,7 +136,7 @@ def test_old_readings_are_thinned_to_hourly_then_dropped(tmp_path: Path) -> None
                  "t": base + i * 600} for i in range(12)]  # two hours, six readings an hour, 10 days ago
     readings.append({"id": "r:old", "type": "reading", "device": "box1", "values": {}, "t": NOW - 100 * DAY})
     readings.append({"id": "r:new", "type": "reading", "device": "box1", "values": {}, "t": NOW - hour})
-    store.store_records("s1", "gw1", readings)
+    store.store_records("s1", "gw1", checked(readings))
     removed = store.prune_readings(NOW)
     left = [r[0] for r in store.db.execute("SELECT id FROM readings ORDER BY t")]
     assert left == ["r:5", "r:11", "r:new"] and removed == 11
