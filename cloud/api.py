@@ -27,7 +27,9 @@ from cloud.readiness import monthly_index
 from cloud.readiness_report import district_readiness
 from cloud.site_overview import device_page, district_sites, site_page
 from cloud.store import Store
+from devices.profile import Profile
 from devices.protocol import COMMAND_ACTIONS
+from devices.write_check import WriteRefused, check_write
 
 __all__ = ["build_api"]
 
@@ -43,7 +45,8 @@ class HttpError(Exception):
 
 
 def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSender,
-              inventory: Mapping[str, Mapping[str, Any]] | None = None) -> Starlette:
+              inventory: Mapping[str, Mapping[str, Any]] | None = None,
+              profiles: Mapping[str, Profile] | None = None) -> Starlette:
     def endpoint(permission: str | None = None, *, public: bool = False) -> Callable[[Any], Handler]:
         def wrap(fn: Callable[[Request, Session | None], Awaitable[Response]]) -> Handler:
             async def handler(request: Request) -> Response:
@@ -100,10 +103,10 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     @endpoint()
     async def alarms(request: Request, session: Session | None) -> Response:
         """
-        summary: Alarms, fire first then by time; open ones unless ?all=1.
+        summary: Alarms, fire first then by time; open ones (shelved ones too, flagged) unless ?all=1.
         """
         everything = request.query_params.get("all") == "1"
-        return JSONResponse(store.alarms(open_only=not everything, include_shelved=everything))
+        return JSONResponse(store.alarms(open_only=not everything))
 
     @endpoint()
     async def alarm(request: Request, session: Session | None) -> Response:
@@ -171,6 +174,15 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
             raise HttpError(404, f"no gateway {gateway!r} at site {site!r}")
         cmd: dict[str, Any] = {"id": f"cmd-{uuid.uuid4().hex[:12]}", "action": action}
         cmd.update({k: body[k] for k in ("device", "point", "value", "key") if k in body})
+        if action == "write":
+            _check_write(store, profiles or {}, site, cmd)
+            override = body.get("override")
+            if override is not None:
+                reason = override.get("reason") if isinstance(override, dict) else None
+                if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= 500:
+                    raise HttpError(400, "an override needs a reason (3 to 500 characters): it outranks an interlock")
+                cmd["override"] = {"reason": reason.strip(), "by": session.user}
+                store.audit(session.user, "interlock override", f"{site}/{gateway}", cmd)
         store.add_command(cmd, site, gateway, session.user)
         store.audit(session.user, "command", f"{site}/{gateway}", cmd)
         try:
@@ -375,6 +387,25 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     routes.append(Route("/api/openapi.json", openapi, include_in_schema=False))
     routes.extend(console_routes())
     return Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse})
+
+
+def _check_write(store: Store, profiles: Mapping[str, Profile], site: str, cmd: dict[str, Any]) -> None:
+    """A write is checked here against the profile the gateway's birth names for the device (and again
+    at the agent): refused with the reason, nothing is sent."""
+    device, point = cmd.get("device"), cmd.get("point")
+    if not isinstance(device, str) or not isinstance(point, str) or "value" not in cmd:
+        raise HttpError(400, "a write needs device, point and value")
+    known = store.device(site, device)
+    if known is None:
+        raise HttpError(404, f"no device {device!r} at site {site!r}")
+    profile = profiles.get(known["profile"] or "")
+    if profile is None:
+        raise HttpError(422, f"the collector does not know profile {known['profile']!r}: the write cannot be "
+                             "checked, so it is not sent")
+    try:
+        check_write(profile, point, cmd["value"])
+    except WriteRefused as exc:
+        raise HttpError(422, str(exc)) from None
 
 
 def _token(request: Request) -> str | None:

@@ -9,6 +9,12 @@ acknowledges again when the gateway resends, and the store skips ids it already 
 
 Per gateway it follows `boot` and `seq`: a gap, or a boot it has no birth for, gets a `rebirth` command;
 a death is believed only when it carries the bdseq of the gateway's current birth.
+
+Everything it sends down is sealed with the collector's signing key (devices.downlink_auth): acks and
+commands for one gateway, its state for all. Gateways believe nothing else. The online state is signed
+with a short expiry and renewed every STATE_RENEW_S, so a collector that hangs without its will firing
+still counts as offline at the gateways within STATE_TTL_S; the will (offline) is signed at connect with
+a long expiry, and an older state never replaces a newer one at a gateway.
 """
 
 from __future__ import annotations
@@ -29,13 +35,17 @@ from cloud.ingest import Ingest, Reject, Verdict
 from cloud.store import Store
 from devices.broker_url import BrokerConfig
 from devices.contract import Birth, Death, Heartbeat
+from devices.downlink_auth import BROADCAST, Signer
 from devices.episodes import Episodes
-from devices.protocol import COLLECTOR_STATE_TOPIC, encode, gateway_topic
+from devices.protocol import COLLECTOR_STATE_TOPIC, gateway_topic
 
 __all__ = ["Collector"]
 
 log = structlog.get_logger("firefleet.cloud.collector")
 SHARE_GROUP = "ff-collectors"
+STATE_RENEW_S = 30.0
+STATE_TTL_S = 100.0  # GB 26875.1 / EN 54-21: no answer from the centre for 100 s -> a fault on site
+WILL_TTL_S = 30 * 86400.0
 
 
 @dataclass
@@ -51,6 +61,7 @@ class Collector:
     broker: BrokerConfig
     store: Store
     ingest: Ingest
+    signer: Signer
     shared: bool = True
     on_alarm_change: Callable[[list[int]], None] = lambda alarms: None
     on_health_change: Callable[[dict[str, Any]], None] = lambda change: None
@@ -61,11 +72,18 @@ class Collector:
     client: aiomqtt.Client | None = None
     _episodes: Episodes = field(default_factory=lambda: Episodes(log))
 
-    async def send_command(self, site: str, gateway: str, command: dict[str, Any]) -> None:
-        """Publish a command to a gateway (its durable record is the store's `commands` row)."""
+    async def send_command(self, site: str, gateway: str, command: dict[str, Any], ttl: float | None = None) -> None:
+        """Publish a signed command to a gateway (its durable record is the store's `commands` row)."""
         if self.client is None:
             raise ConnectionError("the collector is not connected to the broker")
-        await self.client.publish(gateway_topic(site, gateway, "command"), encode(command), qos=1)
+        try:
+            await self.client.publish(gateway_topic(site, gateway, "command"),
+                                      self.signer.seal("command", gateway, command, ttl=ttl), qos=1)
+        except aiomqtt.MqttError as exc:
+            raise ConnectionError(f"the broker connection failed: {exc}") from None
+
+    def _state(self, online: bool) -> bytes:
+        return self.signer.seal("state", BROADCAST, {"online": online}, ttl=STATE_TTL_S if online else WILL_TTL_S)
 
     async def run(self) -> None:
         attempt = 0
@@ -82,7 +100,7 @@ class Collector:
             await asyncio.sleep(min(10.0, 0.5 * 2 ** min(attempt, 5)))
 
     async def _session(self) -> None:
-        will = aiomqtt.Will(COLLECTOR_STATE_TOPIC, encode({"online": False}), qos=1, retain=True)
+        will = aiomqtt.Will(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)
         tls = ssl.create_default_context(cafile=self.broker.ca_file) if self.broker.tls else None
         async with aiomqtt.Client(self.broker.host, self.broker.port, username=self.broker.username,
                                   password=self.broker.password, identifier=f"ff-collector-{uuid.uuid4().hex[:8]}",
@@ -90,26 +108,36 @@ class Collector:
             client.pending_calls_threshold = 1000
             topic = "ff/v1/+/+/+"
             await client.subscribe(f"$share/{SHARE_GROUP}/{topic}" if self.shared else topic, qos=1)
-            await client.publish(COLLECTOR_STATE_TOPIC, encode({"online": True}), qos=1, retain=True)
+            await client.publish(COLLECTOR_STATE_TOPIC, self._state(True), qos=1, retain=True)
             self.connected = True
             self.client = client
             log.info("collector online", host=self.broker.host, port=self.broker.port, shared=self.shared)
             try:
-                async for message in client.messages:
-                    payload = message.payload if isinstance(message.payload, (bytes, bytearray)) else b""
-                    try:
-                        await self._handle(client, str(message.topic), bytes(payload))
-                    except (aiomqtt.MqttError, asyncio.CancelledError):
-                        raise
-                    except Exception as exc:  # one message must not stop the collector
-                        # Nothing was acknowledged for it: the gateway sends its records again.
-                        self.failures += 1
-                        log.error("message not handled", topic=str(message.topic), error=f"{type(exc).__name__}: {exc}")
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._renew_state(client), name="collector-state")
+                    tg.create_task(self._consume(client), name="collector-consume")
             except asyncio.CancelledError:
                 with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                     async with asyncio.timeout(2.0):
-                        await client.publish(COLLECTOR_STATE_TOPIC, encode({"online": False}), qos=1, retain=True)
+                        await client.publish(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)
                 raise
+
+    async def _renew_state(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(STATE_RENEW_S)
+            await client.publish(COLLECTOR_STATE_TOPIC, self._state(True), qos=1, retain=True)
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, (bytes, bytearray)) else b""
+            try:
+                await self._handle(client, str(message.topic), bytes(payload))
+            except (aiomqtt.MqttError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # one message must not stop the collector
+                # Nothing was acknowledged for it: the gateway sends its records again.
+                self.failures += 1
+                log.error("message not handled", topic=str(message.topic), error=f"{type(exc).__name__}: {exc}")
 
     async def _handle(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
         verdict = self.ingest.check(topic, payload)
@@ -119,26 +147,34 @@ class Collector:
         site, gateway, message = verdict.site, verdict.gateway, verdict.message
         session = self.sessions.setdefault(gateway, _GatewaySession())
         if isinstance(message, Birth):
+            self.store.touched = []
             self.store.save_birth(site, gateway, message)
+            if self.store.touched:
+                self.on_alarm_change(list(self.store.touched))  # its communication fault cleared
             self.on_health_change({"gateway": gateway, "site": site, "online": True})
             self.sessions[gateway] = _GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
             return
         if isinstance(message, Death):
             if message.boot == session.boot and message.bdseq == session.bdseq:
-                self.store.gateway_seen(gateway, online=False)
                 log.info("gateway offline", gateway=gateway, site=site)
+                alarm = self.store.gateway_lost(site, gateway, "death: the broker lost the gateway")
                 self.on_health_change({"gateway": gateway, "site": site, "online": False})
+                if alarm is not None:
+                    self.on_alarm_change([alarm])
             return  # a stale death: the gateway has already come back
         assert message is not None
         await self._follow_sequence(client, site, gateway, session, message.boot, message.seq)
         if isinstance(message, Heartbeat):
-            self.store.gateway_heartbeat(site, gateway, session.seq, msgspec.to_builtins(message.health))
+            if self.store.gateway_heartbeat(site, gateway, session.seq, msgspec.to_builtins(message.health)):
+                self.on_health_change({"gateway": gateway, "site": site, "online": True})
+                self.on_alarm_change(list(self.store.touched))
+                await self._ask_rebirth(client, site, gateway)  # its devices' states are stale: ask afresh
             return
         ids, new = self.store.store_records(site, gateway, verdict.records)
         if verdict.rejects:
             self._rejected(topic, verdict)
             ids += [r.record_id for r in verdict.rejects if r.record_id is not None]
-        await client.publish(gateway_topic(site, gateway, "ack"), encode({"ids": ids}), qos=1)
+        await client.publish(gateway_topic(site, gateway, "ack"), self.signer.seal("ack", gateway, {"ids": ids}), qos=1)
         if new and self.store.touched:
             self.on_alarm_change(list(self.store.touched))
 
@@ -174,5 +210,9 @@ class Collector:
         session.seq = seq
         if not session.rebirth_requested or boot != session.boot:
             session.rebirth_requested = True
-            command = {"id": f"rebirth-{uuid.uuid4().hex[:8]}", "action": "rebirth"}
-            await client.publish(gateway_topic(site, gateway, "command"), encode(command), qos=1)
+            await self._ask_rebirth(client, site, gateway)
+
+    async def _ask_rebirth(self, client: aiomqtt.Client, site: str, gateway: str) -> None:
+        command = {"id": f"rebirth-{uuid.uuid4().hex[:8]}", "action": "rebirth"}
+        await client.publish(gateway_topic(site, gateway, "command"), self.signer.seal("command", gateway, command),
+                             qos=1)

@@ -32,9 +32,48 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="a device offline this long gets a maintenance ticket (default 600)")
     parser.add_argument("--upkeep-every", type=float, default=60.0, metavar="SECONDS",
                         help="how often tickets and readiness are re-evaluated (default 60)")
+    parser.add_argument("--signing-key", type=Path, metavar="KEY_FILE",
+                        help="the collector's Ed25519 signing key (default: collector-signing.key beside --db, "
+                             "made on first start); gateways get its .pub with --collector-key")
+    parser.add_argument("--profiles", type=Path, metavar="DIR",
+                        help="firmware profiles that writes are checked against (default: the shipped ones)")
     parser.add_argument("--no-shared", action="store_true",
                         help="plain subscription, for a broker without shared subscriptions")
     parser.set_defaults(run=_run)
+
+
+def register_keys(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("keys", help="the collector's signing keys: what gateways believe")
+    actions = parser.add_subparsers(dest="keys_action", required=True, metavar="ACTION")
+    generate = actions.add_parser("generate", help="make a new key pair (NAME.key for the collector, NAME.pub "
+                                                   "for every gateway)")
+    generate.add_argument("--out", type=Path, required=True, help="folder to write the pair to")
+    generate.add_argument("--name", default="collector-signing", help="file name stem (default collector-signing)")
+    show = actions.add_parser("show", help="print the key id of a .key or .pub file (gateways log it)")
+    show.add_argument("file", type=Path)
+    parser.set_defaults(run=_keys)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from devices.downlink_auth import Signer, generate_keys, key_id, load_public_keys
+    from devices.errors import SiteConfigError
+
+    if args.keys_action == "generate":
+        for existing in (args.out / f"{args.name}.key", args.out / f"{args.name}.pub"):
+            if existing.exists():
+                raise SiteConfigError(f"{existing} exists: a new key would lock out every gateway that trusts it; "
+                                      "choose another --name for a rotation", field="--out")
+        key, pub = generate_keys(args.out, args.name)
+        print(f"{key} (collector, keep secret)\n{pub} (gateways: --collector-key)\nkey id "
+              f"{next(iter(load_public_keys([pub])))}")
+        return 0
+    try:
+        kid = key_id(Signer.from_file(args.file).public) if args.file.suffix == ".key" else \
+            next(iter(load_public_keys([args.file])))
+    except ValueError as exc:
+        raise SiteConfigError(str(exc), field="file") from None
+    print(kid)
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

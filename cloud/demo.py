@@ -43,6 +43,7 @@ import httpx
 from cloud.demo_district import district_plan, inventory_lines
 from cloud.link_cutter import LinkCutter
 from devices.broker_url import BrokerConfig
+from devices.downlink_auth import generate_keys
 
 __all__ = ["run_demo"]
 
@@ -224,7 +225,9 @@ class Demo:
         inventory = write_inventory(self.folder, self.sites, self.light)
         collector_url = self._url(broker, broker.username, broker.password)
         users = [f"{name}:{role}:{self.user_passwords[name]}" for name, role in DEMO_USERS.items()]
+        signing_key, public_key = generate_keys(self.folder / "keys")  # what gateways believe: signed by this
         cloud_args = ["cloud", "--db", str(self.folder / "cloud.sqlite"), "--broker", collector_url,
+                      "--signing-key", str(signing_key),
                       "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
                       "--ticket-offline-after", "30", "--upkeep-every", "5", "--roster", "chief-on-duty"]
         if not self.args.broker:
@@ -241,7 +244,7 @@ class Demo:
             username = s.gateway if not self.args.broker else broker.username
             self.spawn(f"edge-{s.id}", "edge", "--config", str(s.file), "--data-dir", str(self.folder / s.id),
                        "--bus-map", str(run / "served.json"), "--broker", self._url(via, username, password),
-                       "--heartbeat", "10")
+                       "--heartbeat", "10", "--collector-key", str(public_key))
             self.say(f"edge agent for {s.id} ({s.name}, {s.street})")
         if self.light:
             plan = self.folder / "district-plan.json"
@@ -250,7 +253,7 @@ class Demo:
                 fleet_url = self._url(broker, broker.username, broker.password)
             else:
                 fleet_url = self._url(broker, "fleet", self.fleet_password)
-            self.spawn("fleet", "fleet", "--plan", str(plan), "--broker", fleet_url)
+            self.spawn("fleet", "fleet", "--plan", str(plan), "--broker", fleet_url, "--collector-key", str(public_key))
             self.say(f"district scale: {len(self.light)} lightweight simulated gateways "
                      f"({', '.join(f'{n} {k}' for k, n in Counter(site['kind'] for site in self.light).items())})")
         async with httpx.AsyncClient() as client:

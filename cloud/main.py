@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,10 @@ from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
 from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
 from devices.broker_url import BrokerConfig
+from devices.downlink_auth import Signer, generate_keys
 from devices.errors import SiteConfigError
+from devices.profile import Profile
+from devices.profile_loader import load_profile_dir
 
 __all__ = ["run_from_args"]
 
@@ -73,6 +77,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise SiteConfigError("no gateway would be accepted: give --inventory, or --open-enrolment for a lab",
                               field="--inventory")
     collector = Collector(broker, store, Ingest(gateways, open_enrolment=args.open_enrolment),
+                          _signer(args.signing_key or Path(args.db).parent / "collector-signing.key"),
                           shared=not args.no_shared)
     notifiers: list[Any] = []
     if args.webhook:
@@ -81,11 +86,28 @@ def run_from_args(args: argparse.Namespace) -> int:
         smtp_host, _, smtp_port = args.smtp.rpartition(":")
         addresses = dict(item.split("=", 1) for item in args.email or [] if "=" in item)
         notifiers.append(SmtpNotifier(smtp_host or "127.0.0.1", int(smtp_port or 25), args.smtp_from, addresses))
-    return asyncio.run(_serve(store, auth, collector, sock, roster=args.roster or [], inventory=inventory or {},
-                              notifiers=notifiers, upkeep=(args.upkeep_every, args.ticket_offline_after)))
+    profiles = load_profile_dir(args.profiles)
+    return asyncio.run(_serve(store, auth, collector, sock, profiles=profiles, roster=args.roster or [],
+                              inventory=inventory or {}, notifiers=notifiers,
+                              upkeep=(args.upkeep_every, args.ticket_offline_after)))
 
 
-async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *, roster: list[str],
+def _signer(path: Path) -> Signer:
+    """The collector's signing key; made on first start where none is given (its .pub goes to gateways)."""
+    if not path.exists():
+        generate_keys(path.parent, path.stem)
+        log.warning("made a new signing key: give gateways its public key", key=str(path),
+                    public=str(path.with_suffix(".pub")))
+    try:
+        signer = Signer.from_file(path)
+    except ValueError as exc:
+        raise SiteConfigError(str(exc), field="--signing-key") from None
+    log.info("signing downlink messages", key_id=signer.kid)
+    return signer
+
+
+async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *,
+                 profiles: Mapping[str, Profile], roster: list[str],
                  inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float]) -> int:
     hub = EventHub()
 
@@ -97,7 +119,7 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
 
     collector.on_alarm_change = alarms_changed
     collector.on_health_change = lambda change: hub.publish({"type": "health", **change})
-    app = build_api(store, auth, hub, collector.send_command, inventory)
+    app = build_api(store, auth, hub, collector.send_command, inventory, profiles)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,10 +134,11 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
             escalator = tg.create_task(_escalate(store, hub, roster, notifiers), name="escalation")
             keeper = tg.create_task(_upkeep(store, inventory, *upkeep), name="tickets-and-readiness")
+            watcher = tg.create_task(_liveness(store, hub), name="gateway-liveness")
             await stop.wait()
             server.should_exit = True
             await api
-            for task in (consumer, escalator, keeper):
+            for task in (consumer, escalator, keeper, watcher):
                 task.cancel()
     finally:
         store.close()
@@ -155,6 +178,23 @@ def _isolated(name: str, job: Callable[[], object], failing: set[str]) -> object
         failing.discard(name)
         log.info("background job recovered", job=name)
     return result
+
+
+async def _liveness(store: Store, hub: EventHub, every: float = 5.0) -> None:
+    """A gateway whose heartbeats stopped (2.5 intervals) without a death reaching us is gone all the same:
+    a broker restart or a collector that started after the death would otherwise never notice."""
+    failing: set[str] = set()
+    started = time.time()
+    while True:
+        await asyncio.sleep(every)
+        silent = _isolated("liveness", lambda: store.silent_gateways(time.time(), started), failing)
+        for site, gateway in silent if isinstance(silent, list) else []:
+            alarm = _isolated("liveness", functools.partial(store.gateway_lost, site, gateway, "heartbeats stopped"),
+                              failing)
+            log.warning("gateway silent", gateway=gateway, site=site)
+            hub.publish({"type": "health", "gateway": gateway, "site": site, "online": False})
+            if isinstance(alarm, int):
+                hub.publish({"type": "alarm", "alarm": store.alarm(alarm)})
 
 
 async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any]) -> None:

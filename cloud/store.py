@@ -110,10 +110,18 @@ def _m9_ids_per_gateway_and_quarantine(db: sqlite_utils.Database) -> None:
     db.table("quarantine").create_index(["gateway", "id"])
 
 
+def _m10_gateway_liveness(db: sqlite_utils.Database) -> None:
+    db.table("gateways").add_column("heartbeat_s", float)
+    db.table("gateways").add_column("offline_since", float)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
-                                                              _m9_ids_per_gateway_and_quarantine]
+                                                              _m9_ids_per_gateway_and_quarantine,
+                                                              _m10_gateway_liveness]
+SILENT_AFTER_BEATS = 2.5  # heartbeats missing this many intervals: the gateway is gone
+COMM_LOST = "comm-lost"
 QUARANTINE_PER_GATEWAY = 1000  # the newest kept: a hostile gateway cannot fill the disk
 
 
@@ -150,8 +158,10 @@ class Store:
         with self.db.conn:
             self.db.table("gateways").upsert({"id": gateway, "site": site, "boot": message.boot,
                                               "bdseq": message.bdseq, "seq": message.seq, "online": 1,
-                                              "last_seen": now, "birth": msgspec.json.encode(message).decode()},
-                                             pk="id")
+                                              "last_seen": now, "last_heartbeat": now,
+                                              "heartbeat_s": message.heartbeat_s, "offline_since": None,
+                                              "birth": msgspec.json.encode(message).decode()}, pk="id")
+            self._comm_restored(site, gateway)
             place = message.place
             if place is not None:
                 self.db.table("sites").upsert({"id": site, "gateway": gateway, "name": place.name, "kind": place.kind,
@@ -163,13 +173,20 @@ class Store:
                                                  "last_seen": now, "values_json": json.dumps(dev.values)},
                                                 pk=("site", "id"))
 
-    def gateway_heartbeat(self, site: str, gateway: str, seq: int, health: Mapping[str, Any]) -> None:
-        """A heartbeat, also from a gateway whose birth the collector has not seen yet (it asks for one)."""
+    def gateway_heartbeat(self, site: str, gateway: str, seq: int, health: Mapping[str, Any]) -> bool:
+        """A heartbeat, also from a gateway whose birth the collector has not seen yet (it asks for one).
+        Returns True when the gateway had been given up for lost: it is back (its fault clears)."""
         now = time.time()
+        self.touched = []
         with self.db.conn:
+            was = self.db.execute("SELECT online FROM gateways WHERE id = ?", (gateway,)).fetchone()
             self.db.table("gateways").upsert({"id": gateway, "site": site, "seq": seq, "online": 1, "last_seen": now,
-                                              "last_heartbeat": now, "health": json.dumps(health)},
-                                             pk="id")
+                                              "last_heartbeat": now, "offline_since": None,
+                                              "health": json.dumps(health)}, pk="id")
+            back = was is not None and not was[0]
+            if back:
+                self._comm_restored(site, gateway)
+        return back
 
     def health_summary(self, now: float) -> dict[str, Any]:
         """What a technician chases: offline, stale, flapping, low battery, faulty, wrong firmware."""
@@ -197,6 +214,49 @@ class Store:
             gateways.append({"id": gw["id"], "site": gw["site"], "online": bool(gw["online"]),
                              "last_seen": gw["last_seen"], "health": json.loads(gw["health"] or "{}")})
         return {"gateways": gateways, "devices": devices}
+
+    # -- gateway liveness --------------------------------------------------------------------------
+    def gateway_lost(self, site: str, gateway: str, reason: str, at: float | None = None) -> int | None:
+        """The gateway is gone (its death, or its heartbeats stopped): one communication fault for it, not
+        one per device; its devices read 'unknown' until its next birth. Returns the alarm, if new or changed."""
+        now = time.time() if at is None else at
+        with self.db.conn:
+            changed = self.db.execute("UPDATE gateways SET online = 0, offline_since = COALESCE(offline_since, ?) "
+                                      "WHERE id = ? AND online = 1", (now, gateway)).rowcount
+            if not changed:
+                return None
+            key = f"{gateway}/{COMM_LOST}"
+            row = self.db.execute("SELECT id, count FROM alarms WHERE key = ? AND site = ? AND handling != 'closed' "
+                                  "ORDER BY id DESC LIMIT 1", (key, site)).fetchone()
+            if row is None:
+                alarm_id = self.db.table("alarms").insert({
+                    "key": key, "site": site, "street": self.streets.get(site, ""), "device": "",
+                    "rule": COMM_LOST, "class": "fault", "severity": 2, "condition": "active", "handling": "raised",
+                    "count": 1, "text": "网关通信中断", "value_json": json.dumps({"reason": reason}),
+                    "raised_at": now, "updated_at": now, "escalated": 0, "disposition_json": ""}).last_rowid
+                assert alarm_id is not None
+                self._log(alarm_id, "collector", "raised", reason)
+                return int(alarm_id)
+            self.db.execute("UPDATE alarms SET condition = 'active', count = ?, updated_at = ? WHERE id = ?",
+                            (row[1] + 1, now, row[0]))
+            self._log(int(row[0]), "collector", "repeated", reason)
+            return int(row[0])
+
+    def _comm_restored(self, site: str, gateway: str) -> None:
+        row = self.db.execute("SELECT id FROM alarms WHERE key = ? AND site = ? AND handling != 'closed' "
+                              "AND condition = 'active'", (f"{gateway}/{COMM_LOST}", site)).fetchone()
+        if row is not None:
+            self.db.execute("UPDATE alarms SET condition = 'cleared', updated_at = ? WHERE id = ?",
+                            (time.time(), row[0]))
+            self._log(int(row[0]), "collector", "condition cleared", "birth: the gateway is back")
+            self.touched.append(int(row[0]))
+
+    def silent_gateways(self, now: float, watching_since: float) -> list[tuple[str, str]]:
+        """(site, gateway) of gateways still marked online whose heartbeats stopped 2.5 intervals ago, counted
+        from when this collector started watching at the earliest (it cannot have heard beats before that)."""
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT site, id FROM gateways WHERE online = 1 AND MAX(COALESCE(last_heartbeat, last_seen, 0), ?) < "
+            f"? - {SILENT_AFTER_BEATS} * COALESCE(heartbeat_s, 30.0)", (watching_since, now))]
 
     def gateway_seen(self, gateway: str, *, seq: int | None = None, online: bool | None = None) -> None:
         fields: dict[str, Any] = {"last_seen": time.time()}
@@ -353,6 +413,8 @@ class Store:
 
     # -- alarms for people -------------------------------------------------------------------------
     def alarms(self, *, open_only: bool = True, include_shelved: bool = True) -> list[dict[str, Any]]:
+        """Alarms, most urgent first. Shelved ones are listed too (flagged `shelved`) unless asked not to:
+        shelving takes an alarm off the active queue, never out of sight or out of the counts."""
         where = "handling != 'closed'" if open_only else "1 = 1"
         if not include_shelved:
             where += f" AND (shelved_until IS NULL OR shelved_until < {time.time()})"
@@ -398,6 +460,9 @@ class Store:
             raise KeyError(alarm_id)
         if alarm["handling"] == "closed":
             raise Refused("the alarm is closed")
+        if alarm["class"] == "fire" and alarm["handling"] == "raised":
+            raise Refused(f"a fire alarm cannot be {'silenced' if how == 'silence' else 'shelved'} before someone "
+                          "acknowledges it: nothing may hide an unanswered fire")
         until = time.time() + minutes * 60
         column = "silenced_until" if how == "silence" else "shelved_until"
         with self.db.conn:
@@ -471,9 +536,15 @@ class Store:
                                "ORDER BY t DESC LIMIT ?", (site, device, limit)).fetchall()
         return [{"t": t, "kind": kind, "details": json.loads(details or "{}")} for t, kind, details in rows]
 
+    def device(self, site: str, device: str) -> dict[str, Any] | None:
+        rows = list(self.db.table("devices").rows_where("site = ? AND id = ?", [site, device]))
+        return rows[0] if rows else None
+
     def devices(self) -> list[dict[str, Any]]:
+        """Devices with their latest values; `online` is null (unknown) while their gateway is gone."""
+        away = {r[0] for r in self.db.execute("SELECT id FROM gateways WHERE online = 0")}
         return [{**{k: v for k, v in r.items() if k != "values_json"}, "values": json.loads(r["values_json"] or "{}"),
-                 "online": bool(r["online"])} for r in self.db.table("devices").rows]
+                 "online": None if r["gateway"] in away else bool(r["online"])} for r in self.db.table("devices").rows]
 
     # -- retention ---------------------------------------------------------------------------------
     def prune_readings(self, now: float, *, raw_days: float = 7, hourly_days: float = 90) -> int:
@@ -495,6 +566,8 @@ class Store:
         changes = []
         with self.db.conn:
             for dev in self.devices():
+                if dev["online"] is None:
+                    continue  # its gateway is gone: nothing is known of it now (the gateway has the ticket)
                 faults = faults_of(dev, now, offline_after)
                 open_tickets = {t["kind"]: t for t in self.db.table("tickets").rows_where(
                     "site = ? AND device = ? AND status != 'closed'", [dev["site"], dev["id"]])}
@@ -510,6 +583,27 @@ class Store:
                     if ticket["status"] != status:
                         self.db.table("tickets").update(ticket["id"], {"status": status, "updated": now})
                         changes.append({**ticket, "status": status})
+            changes += self._gateway_tickets(now, offline_after)
+        return changes
+
+    def _gateway_tickets(self, now: float, offline_after: float) -> list[dict[str, Any]]:
+        """A gateway gone this long gets one ticket (device ''), marked for review when it is back."""
+        changes: list[dict[str, Any]] = []
+        for site, gateway, online, since in self.db.execute("SELECT site, id, online, offline_since FROM gateways"):
+            ticket = next(iter(self.db.table("tickets").rows_where(
+                "site = ? AND device = '' AND kind = 'gateway_offline' AND status != 'closed'", [site])), None)
+            gone = not online and since is not None and now - float(since) >= offline_after
+            if gone and ticket is None:
+                level, deadline = ticket_deadline("gateway_offline", now)
+                row = {"site": site, "device": "", "kind": "gateway_offline", "level": level, "opened": now,
+                       "deadline": deadline, "status": "open", "notes": f"gateway {gateway}", "closed_by": "",
+                       "closed_at": None, "updated": now}
+                row["id"] = self.db.table("tickets").insert(row).last_rowid
+                changes.append(row)
+            elif ticket is not None and ticket["status"] != ("open" if not online else "review"):
+                status = "open" if not online else "review"
+                self.db.table("tickets").update(ticket["id"], {"status": status, "updated": now})
+                changes.append({**ticket, "status": status})
         return changes
 
     def tickets(self, *, now: float | None = None, overdue_only: bool = False) -> list[dict[str, Any]]:
@@ -556,9 +650,12 @@ def _occurred(rec: Record, now: float) -> float:
 
 
 def _with_escalation(row: dict[str, Any]) -> dict[str, Any]:
-    """An alarm row with `escalate_at`: when it goes up the roster unless someone acknowledges it first."""
+    """An alarm row with `escalate_at` (when it goes up the roster unless someone acknowledges it first)
+    and whether it is shelved or silenced now."""
     try:
         due = escalation_due_at(row["handling"], row["class"], float(row["raised_at"]), int(row["escalated"] or 0))
     except (TypeError, ValueError):  # a row from before records were checked: shown, never escalated
         due = None
-    return {**row, "escalate_at": due}
+    now = time.time()
+    return {**row, "escalate_at": due, "shelved": (row.get("shelved_until") or 0) > now,
+            "silenced": (row.get("silenced_until") or 0) > now}

@@ -15,7 +15,7 @@ __all__ = ["DAY", "OFFLINE_AFTER_S", "faults_of", "ticket_deadline"]
 
 DAY: Final = 86400.0
 OFFLINE_AFTER_S: Final = 600.0
-LEVEL: Final = {"offline": "street", "low_battery": "street", "dirty_sensor": "street",
+LEVEL: Final = {"offline": "street", "gateway_offline": "street", "low_battery": "street", "dirty_sensor": "street",
                 "firmware_mismatch": "district"}
 DEADLINE_DAYS: Final = {"street": 15, "district": 30}
 
@@ -29,7 +29,8 @@ def faults_of(device: Mapping[str, Any], now: float, offline_after: float = OFFL
     """The persistent faults a device shows now: its kinds of ticket."""
     faults = set()
     values = device.get("values", {})
-    if not device.get("online", True) and now - float(device.get("offline_since") or now) >= offline_after:
+    # a device whose gateway is gone reads unknown (online None): its gateway gets the ticket, not each device
+    if device.get("online") is False and now - float(device.get("offline_since") or now) >= offline_after:
         faults.add("offline")
     battery = values.get("battery")
     if values.get("low_battery") is True or (isinstance(battery, (int, float)) and not isinstance(battery, bool)

@@ -148,6 +148,7 @@ class Birth(_Message, frozen=True):
     site: Name = ""
     place: Place | None = None
     agent_version: Name = ""
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 30.0
     t: Time = 0.0
     mono: Finite = 0.0
     trusted: bool = True

@@ -21,6 +21,8 @@ from typing import Any
 
 import structlog
 
+from devices.downlink_auth import TrustedKeys, Verifier
+from devices.errors import SiteConfigError
 from devices.profile import LineEvent, Profile
 from devices.site_config import SiteConfig
 from edge.bus_worker import ModbusBusWorker, WriteRequest
@@ -29,7 +31,7 @@ from edge.health import ProcessHealth
 from edge.modbus_link import ModbusLink
 from edge.outbox import Outbox
 from edge.polled_device import PolledDevice, candidates_for
-from edge.rules import RuleEngine, Transition, build_instances, site_groups
+from edge.rules import RuleEngine, RuleInstance, Transition, build_instances, site_groups
 from edge.serial_link import SerialLink
 from edge.serial_worker import SerialWorker
 from edge.state_store import StateStore
@@ -42,13 +44,15 @@ log = structlog.get_logger("firefleet.edge")
 AGENT_VERSION = "0.1.0"
 TELEMETRY_FLUSH_S = 1.0
 LINK_FAULT_AFTER_S = 20.0  # collector unreachable this long -> local fault (target <= 30 s)
+COMMANDS_REMEMBERED_S = 86400.0  # a command id run within a day is never run again (signed ones expire sooner)
 
 
 class EdgeAgent:
     def __init__(self, site: SiteConfig, profiles: Mapping[str, Profile], data_dir: Path, *,
                  broker: BrokerConfig | None = None, bus_map: Mapping[str, Mapping[str, Any]] | None = None,
                  clock: Clock | None = None, heartbeat_s: float = 30.0, reconnect_cap: float = 15.0,
-                 link_fault_after: float = LINK_FAULT_AFTER_S) -> None:
+                 link_fault_after: float = LINK_FAULT_AFTER_S,
+                 collector_keys: TrustedKeys | None = None) -> None:
         self.site = site
         self.profiles = profiles
         self.clock = clock or Clock()
@@ -71,9 +75,19 @@ class EdgeAgent:
         self.reload_requested = False
         self.alarms_recorded = 0  # alarm records committed to the outbox since start
         self._build_workers(bus_map or {})
+        self._tasks: asyncio.TaskGroup | None = None
+        self._writing: set[tuple[str, str]] = set()  # (device, point) with a write queued or in flight
+        self._overridden: dict[str, set[tuple[str, str]]] = {}  # interlock key -> points a person overrode
+        self._commands_done: dict[str, float] = dict(self.state.get("commands_done", {}))  # id -> when
+        if broker is not None and not collector_keys:
+            raise SiteConfigError("an agent with a broker needs the collector's public key (--collector-key): "
+                                  "it believes no command, ack or collector state that key did not sign",
+                                  field="--collector-key")
+        verifier = Verifier(collector_keys or {}, site.gateway_id)
         self.uplink = Uplink(broker, site.id, site.gateway_id, self.outbox, birth=self._birth, health=self._health,
-                             on_command=self._command, heartbeat_s=heartbeat_s,
-                             reconnect_cap=reconnect_cap) if broker else None
+                             on_command=self._command, verifier=verifier, on_refused=self._downlink_refused,
+                             heartbeat_s=heartbeat_s, reconnect_cap=reconnect_cap,
+                             clock_trusted=self.clock.trusted) if broker else None
         self._log = log.bind(site=site.id, gateway=site.gateway_id)
 
     # -- construction ------------------------------------------------------------------------------
@@ -107,6 +121,7 @@ class EdgeAgent:
                        rules=len(self.engine.instances), uplink=bool(self.uplink))
         try:
             async with asyncio.TaskGroup() as tg:
+                self._tasks = tg
                 tasks = [tg.create_task(w.run(), name=f"bus:{bus_id}") for bus_id, w in self.workers.items()]
                 tasks.append(tg.create_task(self._housekeeping(), name="housekeeping"))
                 if self.uplink is not None:
@@ -120,6 +135,7 @@ class EdgeAgent:
                     self.uplink.stop()
                 for task in (*tasks, *self._pending_actions):
                     task.cancel()
+                self._tasks = None
         finally:
             self._flush_telemetry()
             self.state.put("rules", self.engine.snapshot())
@@ -148,9 +164,10 @@ class EdgeAgent:
     # -- sink: what the bus workers report ---------------------------------------------------------
     def on_values(self, device: str, values: dict[str, Any]) -> None:
         self._apply(self.engine.update(device, values, self.clock.wall()))
+        self._reassert(device, values)
         changed = self._report_on_change(device, values)
         if changed:
-            self._telemetry.append({"type": "reading", "device": device, "values": changed,
+            self._telemetry.append({"type": "reading", "site": self.site.id, "device": device, "values": changed,
                                     **self.clock.stamp().as_fields()})
             if len(self._telemetry) >= 5000:
                 self._flush_telemetry()
@@ -219,6 +236,8 @@ class EdgeAgent:
             if tr.kind == "raise":
                 for action in inst.actions:
                     self.write(action.device, action.point, action.value, cause=inst.key)
+            else:
+                self._overridden.pop(inst.key, None)  # an override lasts while its interlock holds
         self.state.put("rules", self.engine.snapshot())
 
     def write(self, device: str, point: str, value: Any, *, cause: str) -> asyncio.Future[str]:
@@ -226,10 +245,34 @@ class EdgeAgent:
         worker = self._worker_of[device]
         request = WriteRequest(device, point, value)
         worker.submit(request)
+        self._writing.add((device, point))
         request.done.add_done_callback(lambda fut: self._action_done(device, point, value, cause, fut))
         return request.done
 
+    # -- interlocks outrank people -----------------------------------------------------------------
+    def _holding(self, device: str, point: str, value: Any) -> RuleInstance | None:
+        """The active rule whose action wants this point otherwise (latched ones too: reset them first)."""
+        for inst in self.engine.active():
+            for action in inst.actions:
+                if (action.device, action.point) == (device, point) and action.value != value:
+                    return inst
+        return None
+
+    def _reassert(self, device: str, values: Mapping[str, Any]) -> None:
+        """An interlock whose condition holds puts its action back after any write that undid it (a person
+        at the box, a forged or mistaken command): within one poll of the point, unless overridden."""
+        for inst in self.engine.active():
+            for action in inst.actions:
+                if action.device != device or action.point not in values or values[action.point] == action.value:
+                    continue
+                if (device, action.point) in self._writing or (device, action.point) in self._overridden.get(
+                        inst.key, set()):
+                    continue
+                self._log.warning("interlock re-asserted", key=inst.key, device=device, point=action.point)
+                self.write(device, action.point, action.value, cause=f"{inst.key}:re-asserted")
+
     def _action_done(self, device: str, point: str, value: Any, cause: str, fut: asyncio.Future[str]) -> None:
+        self._writing.discard((device, point))
         if fut.cancelled():
             return
         result = fut.result()
@@ -276,6 +319,7 @@ class EdgeAgent:
         place = {"name": self.site.name, "kind": self.site.kind, "street": self.site.street, "lat": self.site.lat,
                  "lon": self.site.lon}
         return {"site": self.site.id, "place": place, "agent_version": AGENT_VERSION, "devices": devices,
+                "heartbeat_s": self.uplink.heartbeat_s if self.uplink is not None else 30.0,
                 "active_alarms": [i.key for i in self.engine.active()], **self.clock.stamp().as_fields()}
 
     def _online(self, device: str) -> bool:
@@ -287,13 +331,31 @@ class EdgeAgent:
     def _health(self) -> dict[str, Any]:
         return {**self.health.sample(), "outbox": self.outbox.depth(), "clock_trusted": self.clock.trusted(),
                 "buses": {bus_id: w.counters.as_dict() for bus_id, w in self.workers.items()},
-                "devices_offline": [d.id for d in self.site.devices if not self._online(d.id)]}
+                "devices_offline": [d.id for d in self.site.devices if not self._online(d.id)],
+                "downlink_refused": self.uplink.rejected_downlink if self.uplink is not None else 0}
 
-    async def _command(self, command: dict[str, Any]) -> None:
-        """Durable requests from the collector: executing, then successful or failed with a reason."""
+    def _command(self, command: dict[str, Any]) -> None:
+        """A signed command from the collector: run in its own task (the MQTT receive loop goes on reading
+        acks and state meanwhile), once per command id, even across restarts."""
         cid = command.get("id")
-        if not isinstance(cid, str):
+        if not isinstance(cid, str) or not cid or len(cid) > 120:
             return
+        if cid in self._commands_done:
+            self._log.info("command already run", command=cid)
+            return
+        now = self.clock.wall()
+        self._commands_done = {k: t for k, t in self._commands_done.items() if now - t < COMMANDS_REMEMBERED_S}
+        self._commands_done[cid] = now
+        self.state.put("commands_done", self._commands_done)
+        if self._tasks is None:
+            self._command_state(cid, "failed", "the agent is stopping")
+            return
+        task = self._tasks.create_task(self._run_command(cid, command), name=f"command:{cid}")
+        self._pending_actions.add(task)
+        task.add_done_callback(self._pending_actions.discard)
+
+    async def _run_command(self, cid: str, command: dict[str, Any]) -> None:
+        """Durable requests from the collector: executing, then successful or failed with a reason."""
         self._command_state(cid, "executing", "")
         action = command.get("action")
         try:
@@ -301,6 +363,7 @@ class EdgeAgent:
                 device, point = str(command.get("device")), str(command.get("point"))
                 if device not in self._worker_of:
                     raise ValueError(f"unknown device {device!r}")
+                self._interlock_permits(cid, device, point, command)
                 async with asyncio.timeout(30):  # not wait_for: on 3.11 it can swallow a cancellation
                     result = await asyncio.shield(self.write(device, point, command.get("value"),
                                                              cause=f"command:{cid}"))
@@ -321,6 +384,28 @@ class EdgeAgent:
             self._command_state(cid, "failed", str(exc) or "timed out")
             return
         self._command_state(cid, "successful", "")
+
+    def _interlock_permits(self, cid: str, device: str, point: str, command: Mapping[str, Any]) -> None:
+        """A person's write never undoes an interlock that holds, unless the command carries an explicit
+        override with a reason (audited at the collector, and here as an event)."""
+        holding = self._holding(device, point, command.get("value"))
+        if holding is None:
+            return
+        override = command.get("override")
+        reason = override.get("reason") if isinstance(override, dict) else None
+        if not isinstance(reason, str) or not reason.strip():
+            value = self.engine.values.get(holding.device, {}).get(holding.when.point) if holding.when else None
+            raise ValueError(f"refused: interlock {holding.key} holds"
+                             f"{f' ({holding.when.point} = {value})' if value is not None and holding.when else ''}"
+                             "; reset it on site first, or override with a reason")
+        self._overridden.setdefault(holding.key, set()).add((device, point))
+        self._event(device, "interlock_override", {"key": holding.key, "point": point, "command": cid,
+                                                   "reason": reason[:200]})
+        self._log.warning("interlock overridden", key=holding.key, device=device, point=point, reason=reason)
+
+    def _downlink_refused(self, kind: str, reason: str) -> None:
+        """Someone sent this gateway an unsigned, forged, expired or replayed message: tell the collector."""
+        self._event("", "downlink_refused", {"kind": kind, "reason": reason[:200]})
 
     def _command_state(self, cid: str, state: str, reason: str) -> None:
         self.outbox.append("event", {"type": "command", "site": self.site.id, "command": cid, "state": state,

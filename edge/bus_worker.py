@@ -33,6 +33,7 @@ from devices.errors import DeviceTimeout, ExceptionReply, FrameError
 from devices.identity import match_profile, probe_points
 from devices.profile import BIT_TABLES, Point
 from devices.site_config import BusConfig
+from devices.write_check import WriteRefused, check_write
 from edge.backoff import next_delay
 from edge.modbus_link import LinkDown, ModbusLink
 from edge.polled_device import PolledDevice
@@ -270,9 +271,9 @@ class ModbusBusWorker:
         if dev is None or request.done.done():
             return
         try:
-            point = dev.profile.point(request.point)
-        except KeyError:
-            finish(request, f"failed: no point {request.point!r}")
+            point = check_write(dev.profile, request.point, request.value)  # again here: defence in depth
+        except WriteRefused as exc:
+            finish(request, f"refused: {exc}")
             return
         reason = "not attempted"
         for _ in range(self.write_attempts):

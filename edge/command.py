@@ -17,6 +17,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="outbox and rule state (default /var/lib/firefleet)")
     parser.add_argument("--bus-map", type=Path, help="served.json of a simulator: where each bus really is")
     parser.add_argument("--profiles", type=Path, help="firmware profile folder")
+    parser.add_argument("--collector-key", type=Path, action="append", metavar="PUB_FILE",
+                        help="the collector's public signing key (firefleet keys generate); repeat it during a key "
+                             "rotation. Required with --broker: commands, acks and the collector's state are "
+                             "believed only when signed by it")
     parser.add_argument("--heartbeat", type=float, default=30.0, help="seconds between heartbeats (default 30)")
     parser.add_argument("--check", action="store_true",
                         help="check the site file against the profiles, print what it describes, and exit")

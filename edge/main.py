@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from devices.downlink_auth import TrustedKeys, load_public_keys
 from devices.errors import SiteConfigError
 from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
@@ -42,7 +43,13 @@ def run_from_args(args: argparse.Namespace) -> int:
         broker = BrokerConfig.from_url(args.broker, args.ca_file) if args.broker else None
     except ValueError as exc:
         raise SiteConfigError(str(exc), field="--broker") from None
-    return asyncio.run(_serve(args, broker))
+    keys = {}
+    if args.collector_key:
+        try:
+            keys = load_public_keys(args.collector_key)
+        except ValueError as exc:
+            raise SiteConfigError(str(exc), field="--collector-key") from None
+    return asyncio.run(_serve(args, broker, keys))
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -57,12 +64,13 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(args: argparse.Namespace, broker: BrokerConfig | None) -> int:
+async def _serve(args: argparse.Namespace, broker: BrokerConfig | None,
+                 keys: TrustedKeys) -> int:
     while True:
         profiles = load_profile_dir(args.profiles)
         site = load_site(args.config, profiles)
         agent = EdgeAgent(site, profiles, args.data_dir, broker=broker, bus_map=_bus_map(args.bus_map, site.id),
-                          heartbeat_s=args.heartbeat)
+                          heartbeat_s=args.heartbeat, collector_keys=keys)
         agent.install_signal_handlers()
         running = asyncio.get_running_loop().create_task(agent.run(), name="agent")
         asked = asyncio.get_running_loop().create_task(agent.stopping.wait(), name="stop-requested")

@@ -15,6 +15,7 @@ from devices.episodes import Episodes
 from devices.profile import BinaryFraming, LineEvent, LineFraming, Profile
 from devices.serial_frames import BinaryFrame, BinaryFramer, LineFramer, encode_binary, parse_line_event
 from devices.site_config import BusConfig, DeviceConfig
+from devices.write_check import WriteRefused, check_write
 from edge.backoff import next_delay
 from edge.bus_worker import BusCounters, Sink, WriteRequest, finish
 from edge.device_health import DeviceHealth
@@ -131,9 +132,13 @@ class SerialWorker:
         return None
 
     async def _binary_write(self, framing: BinaryFraming, request: WriteRequest) -> None:
-        point = next((p for p in self.profile.points if p.name == request.point), None)
-        if point is None or not point.command or point.instance is None:
-            finish(request, f"failed: {request.point!r} is not writable")
+        try:
+            point = check_write(self.profile, request.point, request.value)
+        except WriteRefused as exc:
+            finish(request, f"refused: {exc}")
+            return
+        if not point.command or point.instance is None:
+            finish(request, f"refused: {request.point!r} has no write command")
             return
         command = framing.commands[point.command]
         reason = "no reply"

@@ -6,6 +6,12 @@ the publisher drains the outbox in priority order (alarms, events, telemetry), r
 this connection marked historical, each message numbered (`boot`, `seq`). A record stays in the outbox
 until an ack names it; records not acked within `resend_after` seconds are sent again (the collector
 de-duplicates by id). Reconnects back off with jitter, capped. Cancellation passes through untouched.
+
+Everything that comes down (acks, commands, the collector's state) is believed only when the collector
+signed it for this gateway (devices.downlink_auth), whatever the broker let through: anything unsigned,
+forged, expired or replayed is refused, counted, logged once per episode and reported to the collector
+as a `downlink_refused` event. The collector state also expires: a collector that stops renewing it
+counts as offline, as its will would say.
 """
 
 from __future__ import annotations
@@ -15,15 +21,16 @@ import contextlib
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
 import structlog
 
 from devices.broker_url import BrokerConfig
+from devices.downlink_auth import DownlinkRefused, Verifier
 from devices.episodes import Episodes
-from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, ProtocolError, decode, encode, gateway_topic
+from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, encode, gateway_topic
 from edge.backoff import next_delay
 from edge.outbox import Outbox
 
@@ -37,12 +44,17 @@ MAX_INFLIGHT = 4000  # records sent and not yet acknowledged; past this, wait fo
 class Uplink:
     def __init__(self, broker: BrokerConfig, site: str, gateway: str, outbox: Outbox, *,
                  birth: Callable[[], dict[str, Any]], health: Callable[[], dict[str, Any]],
-                 on_command: Callable[[dict[str, Any]], Awaitable[None]], heartbeat_s: float = 30.0,
-                 resend_after: float = 10.0, reconnect_cap: float = 15.0) -> None:
+                 on_command: Callable[[dict[str, Any]], None], verifier: Verifier,
+                 on_refused: Callable[[str, str], None] = lambda kind, reason: None, heartbeat_s: float = 30.0,
+                 resend_after: float = 10.0, reconnect_cap: float = 15.0, clock_trusted: Callable[[], bool] =
+                 lambda: True) -> None:
         self.broker = broker
         self.site, self.gateway = site, gateway
         self.outbox = outbox
         self._birth, self._health, self._on_command = birth, health, on_command
+        self.verifier = verifier
+        self._on_refused = on_refused
+        self._clock_trusted = clock_trusted
         self.heartbeat_s = heartbeat_s
         self.resend_after = resend_after
         self.reconnect_cap = reconnect_cap
@@ -63,7 +75,11 @@ class Uplink:
 
     @property
     def link_ok(self) -> bool:
-        return self.connected and self.collector_online
+        return self.connected and self.collector_live()
+
+    def collector_live(self) -> bool:
+        """The collector said it is online, and said so recently enough (its signed state has not expired)."""
+        return self.collector_online and not self.verifier.state_expired(trusted=self._clock_trusted())
 
     def stop(self) -> None:
         """Leave the reconnect loop and end the session at the next turn (see ModbusBusWorker.stop)."""
@@ -147,37 +163,45 @@ class Uplink:
             over.set()
 
     async def _receive_messages(self, client: aiomqtt.Client) -> None:
+        kinds = {COLLECTOR_STATE_TOPIC: "state", self.topic("ack"): "ack", self.topic("command"): "command"}
         async for message in client.messages:
-            topic = str(message.topic)
-            try:
-                payload = decode(bytes(message.payload)) if isinstance(message.payload, (bytes, bytearray)) else {}
-            except ProtocolError as exc:
-                self.rejected_downlink += 1
-                self._episodes.problem("downlink", "bad downlink message", topic=topic, reason=str(exc))
+            kind = kinds.get(str(message.topic))
+            if kind is None:
                 continue
-            if topic == COLLECTOR_STATE_TOPIC:
-                online = bool(payload.get("online"))
+            payload = bytes(message.payload) if isinstance(message.payload, (bytes, bytearray)) else b""
+            try:
+                body = self.verifier.open(kind, payload, trusted=self._clock_trusted())
+            except DownlinkRefused as exc:
+                self.rejected_downlink += 1
+                if self._episodes.problem(f"downlink:{kind}", "downlink refused", kind=kind, reason=str(exc)):
+                    self._on_refused(kind, str(exc))
+                continue
+            self._episodes.resolved(f"downlink:{kind}", "downlink accepted again", kind=kind)
+            if kind == "state":
+                online = body.get("online") is True
                 if online != self.collector_online:
                     log.info("collector " + ("online" if online else "offline"), gateway=self.gateway)
                 self.collector_online = online
                 self._more.set()
-            elif topic == self.topic("ack"):
-                ids = payload.get("ids")
+            elif kind == "ack":
+                ids = body.get("ids")
                 if isinstance(ids, list):
                     self.outbox.ack(i for i in ids if isinstance(i, str))
                     for record_id in ids:
                         if isinstance(record_id, str) and record_id.startswith(self.outbox.outbox_id + ":"):
-                            self._inflight.pop(int(record_id.rsplit(":", 1)[1]), None)
+                            tail = record_id.rsplit(":", 1)[1]
+                            if tail.isdigit():
+                                self._inflight.pop(int(tail), None)
                     self._more.set()
-            elif topic == self.topic("command"):
-                await self._on_command(payload)
+            else:
+                self._on_command(body)  # runs in its own task: acks and state keep being read meanwhile
 
     async def _drain(self, client: aiomqtt.Client, over: asyncio.Event) -> None:
         while not over.is_set():
             if self._rebirth_due:
                 self._rebirth_due = False
                 await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
-            if self.collector_online:
+            if self.collector_live():
                 now = time.monotonic()
                 for row, sent_at in list(self._inflight.items()):
                     if now - sent_at > self.resend_after:

@@ -36,6 +36,9 @@ def register_fleet(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.add_argument("--per-connection", type=int, default=100, help="gateways sharing one MQTT connection")
     parser.add_argument("--report-every", type=float, default=60.0,
                         help="seconds between a gateway's heartbeats and readings (default 60)")
+    parser.add_argument("--collector-key", type=Path, action="append", required=True, metavar="PUB_FILE",
+                        help="the collector's public signing key: like a real gateway, the fleet believes only "
+                             "acks and commands it signed")
     parser.set_defaults(run=_run_fleet)
 
 
@@ -44,13 +47,16 @@ def _run_fleet(args: argparse.Namespace) -> int:
     import signal
 
     from devices.broker_url import BrokerConfig
+    from devices.downlink_auth import load_public_keys
     from simulators.gateway_fleet import run_fleet
+
+    keys = load_public_keys(args.collector_key)
 
     async def main() -> int:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        return await run_fleet(args.plan, BrokerConfig.from_url(args.broker), per_connection=args.per_connection,
+        return await run_fleet(args.plan, BrokerConfig.from_url(args.broker), keys, per_connection=args.per_connection,
                                report_every=args.report_every, stop=stop)
 
     return asyncio.run(main())

@@ -23,7 +23,8 @@ from typing import Any
 import aiomqtt
 
 from devices.broker_url import BrokerConfig
-from devices.protocol import ProtocolError, decode, encode, gateway_topic, parse_topic
+from devices.downlink_auth import DownlinkRefused, TrustedKeys, Verifier
+from devices.protocol import ProtocolError, encode, gateway_topic, parse_topic
 
 __all__ = ["LightGateway", "run_fleet"]
 
@@ -36,10 +37,13 @@ class LightGateway:
     gateway: str
     place: dict[str, Any]
     devices: list[dict[str, Any]]
+    verifier: Verifier
     boot: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     seq: int = 0
     counter: int = 0
     unacked: dict[str, tuple[str, dict[str, Any], float]] = field(default_factory=dict)  # id -> (kind, record, sent)
+    refused: int = 0  # downlink messages not signed by the collector
+    heartbeat_s: float = 60.0
 
     def message(self, body: dict[str, Any]) -> bytes:
         self.seq += 1
@@ -50,7 +54,8 @@ class LightGateway:
                     "configured_profile": d["profile"], "location": "", "online": d.get("online", True),
                     "values": d["values"]} for d in self.devices]
         return self.message({"bdseq": 0, "site": self.site, "place": self.place, "agent_version": "light",
-                             "devices": devices, "active_alarms": [], "t": time.time(), "trusted": True})
+                             "heartbeat_s": self.heartbeat_s, "devices": devices, "active_alarms": [],
+                             "t": time.time(), "trusted": True})
 
     def record(self, kind: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         self.counter += 1
@@ -60,12 +65,12 @@ class LightGateway:
         return kind, rec
 
 
-async def run_fleet(plan_file: Path, broker: BrokerConfig, *, per_connection: int = 100, seed: int = 7,
-                    report_every: float = 60.0, stop: asyncio.Event | None = None) -> int:
+async def run_fleet(plan_file: Path, broker: BrokerConfig, keys: TrustedKeys, *, per_connection: int = 100,
+                    seed: int = 7, report_every: float = 60.0, stop: asyncio.Event | None = None) -> int:
     """Run the plan's gateways until `stop`; each sends a heartbeat and a reading every `report_every` s."""
     plan = json.loads(plan_file.read_text())
     gateways = [LightGateway(s["id"], s["gateway"], {k: s[k] for k in ("name", "kind", "street", "lat", "lon")},
-                             s["devices"]) for s in plan]
+                             s["devices"], Verifier(keys, s["gateway"]), heartbeat_s=report_every) for s in plan]
     stop = stop or asyncio.Event()
     print(f"{len(gateways)} lightweight gateways over {-(-len(gateways) // per_connection)} MQTT connections",
           flush=True)
@@ -114,7 +119,8 @@ async def _life(group: list[LightGateway], client: aiomqtt.Client, rng: random.R
         turn += 1
         for g in group[turn % 10::10]:
             await client.publish(gateway_topic(g.site, g.gateway, "heartbeat"),
-                                 g.message({"health": {"outbox": len(g.unacked), "light": True}}), qos=1)
+                                 g.message({"health": {"outbox": len(g.unacked), "light": True,
+                                                       "downlink_refused": g.refused}}), qos=1)
             for dev in g.devices:
                 if dev.get("online", True):
                     await _send(client, g, *g.record("telemetry", {"type": "reading", "device": dev["id"],
@@ -140,11 +146,15 @@ async def _downlink(by_gateway: dict[str, LightGateway], client: aiomqtt.Client)
     async for message in client.messages:
         try:
             _, gateway, kind = parse_topic(str(message.topic))
-            body = decode(bytes(message.payload))
-        except (ProtocolError, TypeError):
+        except ProtocolError:
             continue
         g = by_gateway.get(gateway)
-        if g is None:
+        if g is None or not isinstance(message.payload, (bytes, bytearray)):
+            continue
+        try:
+            body = g.verifier.open(kind, bytes(message.payload))
+        except DownlinkRefused:
+            g.refused += 1
             continue
         if kind == "ack":
             for rid in body.get("ids", []):

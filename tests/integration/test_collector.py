@@ -12,6 +12,7 @@ from pathlib import Path
 from simulators.harness import running_simulation
 from tests.conftest import SITES
 from tests.support.agents import eventually, running_agent
+from tests.support.keys import public_key, signing_key, trusted_keys
 from tests.support.mosquitto import Mosquitto
 
 SHED = SITES / "charging-shed.yaml"
@@ -30,7 +31,8 @@ async def start_collector(tmp_path: Path, broker: Mosquitto) -> asyncio.subproce
     inventory.write_text(INVENTORY)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "devices.cli", "cloud", "--db", str(tmp_path / "cloud.sqlite"), "--broker", broker.url,
-        "--inventory", str(inventory), "--http", f"127.0.0.1:{free_port()}", stdout=asyncio.subprocess.DEVNULL,
+        "--inventory", str(inventory), "--http", f"127.0.0.1:{free_port()}", "--signing-key", str(signing_key()),
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL)
 
 
@@ -124,7 +126,8 @@ async def test_a_gateway_that_dies_is_shown_offline_within_a_minute(tmp_path: Pa
             agent = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "devices.cli", "edge", "--config", str(SHED), "--data-dir", str(tmp_path / "d"),
                 "--bus-map", str(tmp_path / "run" / "served.json"), "--broker", broker.url,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                "--collector-key", str(public_key()), stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL)
             await eventually(lambda: query(tmp_path, "SELECT online FROM gateways WHERE id = 'gw-shed-xixi-01'")
                              == [(1,)], 30, "the gateway's birth")
             agent.send_signal(signal.SIGSTOP)
@@ -132,6 +135,18 @@ async def test_a_gateway_that_dies_is_shown_offline_within_a_minute(tmp_path: Pa
             await eventually(lambda: query(tmp_path, "SELECT online FROM gateways WHERE id = 'gw-shed-xixi-01'")
                              == [(0,)], 60, "the gateway shown offline")
             print(f"gateway shown offline {time.monotonic() - cut:.1f} s after it went silent")
+            # Issue 10.7, reproduced on the old main: no alarm at all, and every device still 'online'.
+            alarms = query(tmp_path, "SELECT key, class, condition FROM alarms")
+            assert alarms == [("gw-shed-xixi-01/comm-lost", "fault", "active")], alarms  # one, not one per device
+            assert time.monotonic() - cut < 60
+            from cloud.store import Store
+
+            store = Store(tmp_path / "cloud.sqlite")
+            assert {d["online"] for d in store.devices()} == {None}  # unknown, not a stale 'online'
+            store.close()
+            agent.send_signal(signal.SIGCONT)
+            await eventually(lambda: query(tmp_path, "SELECT condition FROM alarms") == [("cleared",)], 60,
+                             "the communication fault cleared by the gateway's next birth")
     finally:
         if agent is not None and agent.returncode is None:
             agent.kill()
@@ -190,11 +205,13 @@ async def test_one_bad_record_neither_crash_loops_the_collector_nor_comes_back_f
 
     import aiomqtt
 
-    from devices.protocol import decode, encode
+    from devices.downlink_auth import Verifier
+    from devices.protocol import encode
 
     broker = Mosquitto(tmp_path / "mq")
     broker.start()
     collector = await start_collector(tmp_path, broker)
+    verifier = Verifier(trusted_keys(), "gw-shed-xixi-01")
     base = f"ff/v1/{SITE}/gw-shed-xixi-01"
     now = time.time()
     alarm = {"type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "severity": 1, "site": SITE,
@@ -219,7 +236,7 @@ async def test_one_bad_record_neither_crash_loops_the_collector_nor_comes_back_f
 
             async def read_acks() -> None:
                 async for message in gw.messages:
-                    acked.extend(decode(bytes(message.payload))["ids"])  # type: ignore[arg-type]
+                    acked.extend(verifier.open("ack", bytes(message.payload))["ids"])  # type: ignore[arg-type]
                     if len(acked) >= 7:
                         return
             async with asyncio.timeout(20):

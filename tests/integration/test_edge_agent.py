@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from simulators.harness import running_simulation
 from tests.conftest import SITES
 from tests.support.agents import eventually, running_agent
 from tests.support.collector_standin import running_standin
+from tests.support.keys import public_key
 from tests.support.mosquitto import Mosquitto
 
 SHED = SITES / "charging-shed.yaml"
@@ -42,6 +44,32 @@ async def test_overheat_cuts_the_port_locally_and_the_alarm_reaches_mqtt(tmp_pat
             rec.get("kind") == "action" and rec["details"]["point"] == "port3.relay"
             and rec["details"]["result"] == "verified" for rec in r.records.values()), 20)
         assert box.value("port1.relay") is True and box.value("port2.relay") is True  # neighbours keep charging
+
+        # Issue 10.2, reproduced on the old main: a restore of port 3 at 71.5 C was 'successful', the port
+        # powered and never cut again. Now the interlock outranks the person, and re-asserts itself.
+        gateway = "gw-shed-xixi-01"
+
+        def state(cid: str) -> dict[str, str]:
+            done = [r for r in collector.received.records.values() if r.get("type") == "command"
+                    and r["command"] == cid and r["state"] in ("successful", "failed")]
+            return done[-1] if done else {}
+        restore = {"action": "write", "device": "box1", "point": "port3.relay", "value": True}
+        await collector.send_command(SITE, gateway, {"id": "r-1", **restore})
+        await collector.wait_for(lambda r: state("r-1"), 20)
+        assert state("r-1")["state"] == "failed" and "interlock box1/port-overheat-cut/port3 holds" in state(
+            "r-1")["reason"] and "71.5" in state("r-1")["reason"]
+        assert box.value("port3.relay") is False
+        box.set_signals({"port3.relay": True})  # someone switches it back on at the box itself
+        started = asyncio.get_running_loop().time()
+        await eventually(lambda: box.value("port3.relay") is False, 10, "the interlock re-asserting its cut")
+        assert asyncio.get_running_loop().time() - started < 2.5, "not re-asserted within a poll or two"
+        await collector.send_command(SITE, gateway, {"id": "r-2", **restore,
+                                                     "override": {"reason": "fire officer on site, probe faulty"}})
+        await collector.wait_for(lambda r: state("r-2"), 20)
+        assert state("r-2")["state"] == "successful", state("r-2")
+        await asyncio.sleep(2.0)  # several polls: an audited override is not undone while it lasts
+        assert box.value("port3.relay") is True
+        await collector.wait_for(lambda r: any(rec.get("kind") == "interlock_override" for rec in r.records.values()))
 
 
 async def test_smoke_with_the_broker_down_cuts_the_shed_and_everything_arrives_later(
@@ -104,7 +132,8 @@ async def test_every_alarm_survives_twenty_kill_9(tmp_path: Path, broker: Mosqui
         sd1 = sim.sim.device(SITE, "sd1")
         collector.acking = False
         command = [sys.executable, "-m", "devices.cli", "edge", "--config", str(SHED), "--data-dir", str(data),
-                   "--bus-map", str(tmp_path / "run" / "served.json"), "--broker", broker.url, "--heartbeat", "2"]
+                   "--bus-map", str(tmp_path / "run" / "served.json"), "--broker", broker.url, "--heartbeat", "2",
+                   "--collector-key", str(public_key())]
 
         def outbox_alarm_ids() -> set[str]:
             db = sqlite3.connect(data / "outbox.sqlite")
@@ -170,3 +199,14 @@ async def test_commands_from_the_collector_run_and_report_their_states(tmp_path:
                       if r.get("type") == "command" and r["command"] == "c-2" and r["state"] == "failed")
         assert "unknown device 'box9'" in failed["reason"]
         await collector.wait_for(lambda r: len(r.births) >= 2, 10)  # the rebirth
+        # the agent checks every write again, whatever reached it signed (defence in depth, issue 10.1)
+        box.set_signals({"port6.relay": False})
+        await collector.send_command(SITE, gateway, {"id": "c-4", "action": "write", "device": "box1",
+                                                     "point": "port6.energy", "value": 1})
+        await collector.send_command(SITE, gateway, {"id": "c-5", "action": "write", "device": "box1",
+                                                     "point": "port6.relay", "value": 7})
+        await collector.wait_for(lambda r: states("c-4")[-1:] == ["failed"] and states("c-5")[-1:] == ["failed"], 20)
+        reasons = {r["command"]: r["reason"] for r in collector.received.records.values()
+                   if r.get("type") == "command" and r["state"] == "failed"}
+        assert "read-only" in reasons["c-4"] and "true or false" in reasons["c-5"]
+        assert box.value("port6.relay") is False and box.value("port6.energy") != 1

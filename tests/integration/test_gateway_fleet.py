@@ -15,6 +15,7 @@ import httpx
 
 from cloud.demo_district import district_plan, inventory_lines
 from tests.support.collector_process import CollectorProcess
+from tests.support.keys import public_key
 from tests.support.mosquitto import Mosquitto
 
 
@@ -41,7 +42,8 @@ async def test_lightweight_gateways_come_online_where_they_are_and_answer_comman
     log = open(tmp_path / "fleet.log", "ab")  # noqa: SIM115 - the process writes to it
     fleet = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "devices.cli", "fleet", "--plan", str(tmp_path / "plan.json"), "--broker", broker.url,
-        "--per-connection", "5", "--report-every", "5", stdout=asyncio.subprocess.DEVNULL, stderr=log)
+        "--per-connection", "5", "--report-every", "5", "--collector-key", str(public_key()),
+        stdout=asyncio.subprocess.DEVNULL, stderr=log)
     try:
         async with httpx.AsyncClient(base_url=collector.url, timeout=10,
                                      headers={"Authorization": f"Bearer {await collector.token()}"}) as api:

@@ -83,7 +83,8 @@ def test_silence_and_shelve_mute_for_a_while_and_are_logged(tmp_path: Path) -> N
     import time
 
     store = Store(tmp_path / "c.sqlite")
-    store.store_records("s1", "gw1", checked([{**ALARM, "t": time.time()}]))  # muting counts from the wall clock
+    # muting counts from the wall clock; a supervisory alarm (a fire cannot be shelved before it is answered)
+    store.store_records("s1", "gw1", checked([{**ALARM, "t": time.time(), "class": "supervisory"}]))
     alarm = store.alarms()[0]
     with pytest.raises(Refused, match="say why"):
         store.mute(alarm["id"], "shelve", 30, "duty-1", "")
@@ -95,4 +96,22 @@ def test_silence_and_shelve_mute_for_a_while_and_are_logged(tmp_path: Path) -> N
     assert escalate_due(store, ["chief-1"], now + 31 * 60)[0]["escalated_to"] == "chief-1"  # expired
     log = [(e["who"], e["action"], e["notes"]) for e in store.alarm_log(alarm["id"])]
     assert ("duty-1", "shelve", "30 min: detector under maintenance") in log
+    store.close()
+
+
+def test_an_unacknowledged_fire_cannot_be_silenced_or_shelved_and_shelved_alarms_stay_listed(tmp_path: Path) -> None:
+    """Issue 10.6, reproduced on the old main: an unacknowledged fire shelved for 1,440 minutes vanished from
+    the queue and from the header's fire count."""
+    import time
+
+    store = Store(tmp_path / "c.sqlite")
+    store.store_records("s1", "gw1", checked([{**ALARM, "t": time.time()}]))
+    fire = store.alarms()[0]
+    for how in ("silence", "shelve"):
+        with pytest.raises(Refused, match="before someone acknowledges it"):
+            store.mute(fire["id"], how, 1440, "duty-1", "too noisy")
+    store.handle(fire["id"], "acknowledge", "duty-1")
+    store.mute(fire["id"], "shelve", 30, "duty-1", "crew on site, detector being replaced")
+    listed = store.alarms()
+    assert [(a["id"], a["shelved"]) for a in listed] == [(fire["id"], True)]  # still listed, flagged
     store.close()

@@ -12,6 +12,7 @@ from devices.site_config import load_site
 from edge.agent import EdgeAgent
 from edge.uplink import BrokerConfig
 from simulators.harness import SimulationHandle
+from tests.support.keys import trusted_keys
 
 
 @contextlib.asynccontextmanager
@@ -21,7 +22,7 @@ async def running_agent(site_file: Path, sim: SimulationHandle, data_dir: Path, 
     site = load_site(site_file, profiles)
     agent = EdgeAgent(site, profiles, data_dir, broker=BrokerConfig.from_url(broker_url) if broker_url else None,
                       bus_map=sim.sim.endpoints()[site.id], heartbeat_s=heartbeat_s, reconnect_cap=1.0,
-                      link_fault_after=link_fault_after)
+                      link_fault_after=link_fault_after, collector_keys=trusted_keys() if broker_url else None)
     task = asyncio.get_running_loop().create_task(agent.run(), name="agent-under-test")
     try:
         yield agent

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.keys import signing_key
 from tests.support.mosquitto import free_port
 
 INVENTORY = """\
@@ -49,7 +50,7 @@ class CollectorProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "devices.cli", "cloud", "--db", str(self.folder / "cloud.sqlite"),
             "--broker", self.broker_url, "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
-            *users, *self.extra, stdout=asyncio.subprocess.DEVNULL,
+            "--signing-key", str(signing_key()), *users, *self.extra, stdout=asyncio.subprocess.DEVNULL,
             stderr=open(self.folder / "collector.log", "ab"))  # noqa: SIM115
         async with httpx.AsyncClient() as client:
             for _ in range(200):

@@ -1,6 +1,7 @@
 """The test's stand-in for the collector: a plain MQTT client that keeps what gateways send and acks it.
 
-It publishes the retained collector state (online, with an offline will), de-duplicates records by id,
+It publishes the retained collector state (online, with an offline will) and signs what it sends down with
+the test run's collector key, as the collector does; it de-duplicates records by id,
 keeps the order in which records arrived, and acknowledges only while `acking` is set, so a test can
 check that the edge deletes nothing before the ack.
 """
@@ -15,7 +16,9 @@ from typing import Any
 
 import aiomqtt
 
-from devices.protocol import COLLECTOR_STATE_TOPIC, decode, encode, gateway_topic, parse_topic
+from devices.contract import Batch, ContractError, decode_message, decode_record
+from devices.protocol import COLLECTOR_STATE_TOPIC, decode, gateway_topic, parse_topic
+from tests.support.keys import signer
 
 
 @dataclass
@@ -43,13 +46,16 @@ class CollectorStandIn:
         self.errors: list[str] = []
 
     async def run(self) -> None:
-        will = aiomqtt.Will(COLLECTOR_STATE_TOPIC, encode({"online": False}), qos=1, retain=True)
+        sign = signer()
+        will = aiomqtt.Will(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": False}, ttl=86400), qos=1,
+                            retain=True)
         while True:
             try:
                 async with aiomqtt.Client("127.0.0.1", self.port, identifier="standin-collector", will=will,
                                           keepalive=5, timeout=5) as client:
                     self._client = client
-                    await client.publish(COLLECTOR_STATE_TOPIC, encode({"online": True}), qos=1, retain=True)
+                    await client.publish(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": True}, ttl=3600),
+                                         qos=1, retain=True)
                     await client.subscribe("ff/v1/+/+/+", qos=1)
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._receive(client))
@@ -79,6 +85,7 @@ class CollectorStandIn:
         if kind in ("ack", "command"):
             return
         message = decode(payload)
+        self._check_contract(kind, payload, message)
         r = self.received
         if kind == "birth":
             r.births.append(message)
@@ -97,15 +104,27 @@ class CollectorStandIn:
             self._unacked.setdefault((site, gateway), []).extend(ids)
         self.changed.set()
 
+    def _check_contract(self, kind: str, payload: bytes, message: dict[str, Any]) -> None:
+        """What the agent sends must pass the collector's checks, field by field (devices.contract)."""
+        try:
+            decoded = decode_message(kind, payload)
+            if isinstance(decoded, Batch):
+                for raw in decoded.records:
+                    decode_record(raw, kind)
+        except ContractError as exc:
+            self.errors.append(f"{kind} does not fit the contract: {exc}")
+
     async def flush_acks(self, client: aiomqtt.Client) -> None:
         for (site, gateway), ids in list(self._unacked.items()):
             if ids:
-                await client.publish(gateway_topic(site, gateway, "ack"), encode({"ids": ids}), qos=1)
+                await client.publish(gateway_topic(site, gateway, "ack"), signer().seal("ack", gateway, {"ids": ids}),
+                                     qos=1)
             self._unacked[(site, gateway)] = []
 
     async def send_command(self, site: str, gateway: str, command: dict[str, Any]) -> None:
         assert self._client is not None, "the stand-in is not connected"
-        await self._client.publish(gateway_topic(site, gateway, "command"), encode(command), qos=1)
+        await self._client.publish(gateway_topic(site, gateway, "command"), signer().seal("command", gateway, command),
+                                   qos=1)
 
     async def ack_pending(self) -> None:
         """Start acknowledging, and acknowledge everything received so far."""
@@ -131,3 +150,4 @@ async def running_standin(port: int) -> AsyncIterator[CollectorStandIn]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    assert standin.errors == [], f"what the gateway sent broke the contract: {standin.errors[:3]}"

@@ -30,7 +30,7 @@ class Mosquitto:
         self.config = folder / "mosquitto.conf"
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr",
                  "log_type error", "log_type warning"]
-        if "password_file" not in extra_config:
+        if "password_file" not in extra_config and "allow_anonymous" not in extra_config:
             lines.append("allow_anonymous true")
         if os.geteuid() == 0:
             lines.append("user root")  # otherwise it drops to `mosquitto` and cannot read our files

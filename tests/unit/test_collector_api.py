@@ -157,3 +157,34 @@ async def test_logins_are_rate_limited_and_bad_requests_are_json(setup: tuple[ht
     assert (await client.get("/api/readiness/ranking?month=11-2026", headers=duty)).status_code == 400
     spec = (await client.get("/api/openapi.json")).text
     assert "/api/alarms/{id}/actions" in spec and "/api/stream" in spec
+
+
+async def test_a_write_is_checked_against_the_devices_profile_before_it_is_sent(tmp_path: Path) -> None:
+    from devices.profile_loader import load_profile_dir
+
+    store = Store(tmp_path / "c.sqlite")
+    auth = Auth(store)
+    auth.add_user("duty", PASSWORD, "duty_officer")
+    store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "devices": [
+        {"id": "box1", "profile": "xingdian-cb10"}, {"id": "odd", "profile": "someone-elses-fw9"}]}))
+    sent = Sent()
+    app = build_api(store, auth, EventHub(), sent, profiles=load_profile_dir())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector") as client:
+        duty = await bearer(client, "duty")
+        base = {"site": "s1", "gateway": "gw1", "action": "write", "device": "box1"}
+        for point, value, status, reason in [
+            ("port1.energy", 1, 422, "read-only"),
+            ("port1.relay", 7, 422, "true or false"),
+            ("port1.current_limit", "lots", 422, "takes a number"),
+            ("port1.nothing", 1, 422, "no point"),
+        ]:
+            refused = await client.post("/api/commands", headers=duty, json={**base, "point": point, "value": value})
+            assert (refused.status_code, reason in refused.json()["error"]) == (status, True), refused.text
+        unknown = await client.post("/api/commands", headers=duty,
+                                    json={**base, "device": "odd", "point": "relay", "value": False})
+        assert unknown.status_code == 422 and "cannot be checked" in unknown.json()["error"]
+        assert sent.commands == [], "a refused write was sent"
+        good = await client.post("/api/commands", headers=duty, json={**base, "point": "port1.relay", "value": False})
+        assert good.status_code == 202
+        assert [c["point"] for _, _, c in sent.commands] == ["port1.relay"]
+    store.close()

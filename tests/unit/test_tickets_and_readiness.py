@@ -141,3 +141,23 @@ def test_old_readings_are_thinned_to_hourly_then_dropped(tmp_path: Path) -> None
     left = [r[0] for r in store.db.execute("SELECT id FROM readings ORDER BY t")]
     assert left == ["r:5", "r:11", "r:new"] and removed == 11
     store.close()
+
+
+def test_a_gateway_whose_heartbeats_stop_is_lost_once_and_gets_one_ticket(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    birth(store, [{"id": "sd1", "values": {}}, {"id": "sd2", "values": {}}])
+    store.db.execute("UPDATE gateways SET last_heartbeat = ?, heartbeat_s = 30", (NOW,))
+    assert store.silent_gateways(NOW + 70, watching_since=NOW - 1000) == []  # 2.5 beats not yet missed
+    assert store.silent_gateways(NOW + 80, watching_since=NOW + 60) == []  # this collector only just started
+    assert store.silent_gateways(NOW + 80, watching_since=NOW - 1000) == [("s1", "gw1")]
+    alarm = store.gateway_lost("s1", "gw1", "heartbeats stopped", at=NOW + 80)
+    assert store.gateway_lost("s1", "gw1", "death", at=NOW + 81) is None  # already lost: nothing new
+    assert [(a["id"], a["key"], a["condition"]) for a in store.alarms()] == [(alarm, "gw1/comm-lost", "active")]
+    assert [d["online"] for d in store.devices()] == [None, None]
+    assert store.evaluate_tickets(NOW + 300, offline_after=600) == []
+    opened = store.evaluate_tickets(NOW + 700, offline_after=600)
+    assert [(t["device"], t["kind"]) for t in opened] == [("", "gateway_offline")]  # one, not one per device
+    store.gateway_heartbeat("s1", "gw1", 9, {})  # it is back
+    assert store.alarms()[0]["condition"] == "cleared"
+    assert [t["status"] for t in store.evaluate_tickets(NOW + 800, offline_after=600)] == ["review"]
+    store.close()

@@ -55,6 +55,10 @@ export function value(v) {
 }
 
 export const now = () => Date.now() / 1000;
+// A device's state: online, offline, or unknown while its gateway is unreachable (null).
+export const onlineBadge = (online) => online === null || online === undefined
+  ? h("span.badge.unknown", {}, t("flag.unknown"))
+  : h(`span.badge.${online ? "ok" : "offline"}`, {}, t(online ? "health.online" : "flag.offline"));
 export const badge = (cls) => h(`span.badge.${cls || "unknown"}`, {}, t(`class.${cls || "unknown"}`));
 export const compare = (a, b) => String(a).localeCompare(String(b), lang());
 

@@ -33,7 +33,8 @@ export function navigate(path) { location.hash = `#/${path}`; }
 const can = (permission) => Boolean(state.me?.permissions?.includes(permission));
 
 function header(active) {
-  const fires = state.alarms.filter((a) => a.class === "fire" && a.condition === "active").length;
+  // every fire still burning or not yet answered, shelved or not: nothing may hide an unanswered fire
+  const fires = state.alarms.filter((a) => a.class === "fire" && (a.condition === "active" || a.handling === "raised")).length;
   return h("header.top", {},
     h("span.brand", {}, "firefleet"),
     h("nav", { "aria-label": t("nav.label") },

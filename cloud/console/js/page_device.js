@@ -1,7 +1,7 @@
 // A device: what it is and where, its latest values, its readings over time as charts (port
 // temperature and current, pipe pressure, battery...), its events, tickets and open alarms.
 import { get } from "./api.js";
-import { alarmTitle, badge, clock, duration, h, now, replace, value } from "./dom.js";
+import { alarmTitle, badge, clock, duration, h, now, replace, value, onlineBadge } from "./dom.js";
 import { t } from "./i18n.js";
 import { carryForward, lineChart } from "./chart.js";
 
@@ -19,7 +19,7 @@ export function render({ params, main }) {
     const d = await get(`/api/sites/${encodeURIComponent(site)}/devices/${encodeURIComponent(id)}?hours=${hours}`);
     const charts = h("div", { id: "device-charts" });
     replace(main,
-      h("h1", {}, d.name || d.id, " ", h(`span.badge.${d.online ? "ok" : "offline"}`, {}, t(d.online ? "health.online" : "flag.offline"))),
+      h("h1", {}, d.name || d.id, " ", onlineBadge(d.online)),
       h("dl.facts", {},
         fact(t("col.site"), h("a", { href: `#/site/${encodeURIComponent(site)}` }, site)), fact(t("col.device"), d.id),
         fact(t("col.kind"), t(`kind.${d.kind}`, {}, d.kind || "–")), fact(t("col.location"), d.location || "–"),

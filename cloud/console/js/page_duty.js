@@ -31,7 +31,10 @@ export function render({ state, params, navigate, can, main }) {
 
   function drawQueue() {
     const focused = queue.contains(document.activeElement) ? document.activeElement.dataset.alarm : null;
-    const rows = state.alarms.map((a) => {
+    const shelvedNow = (a) => (a.shelved_until || 0) * 1000 > Date.now();
+    const active = state.alarms.filter((a) => !shelvedNow(a));
+    const shelved = state.alarms.filter(shelvedNow);
+    const toRow = (a) => {
       const row = h("tr.selectable", {
         tabindex: 0, "data-alarm": a.id, "data-key": a.key, "data-class": a.class, "data-condition": a.condition, class: [a.id === selected ? "selected" : "", state.news.has(a.id) ? "new" : ""]
           .join(" ").trim() || null,
@@ -51,16 +54,20 @@ export function render({ state, params, navigate, can, main }) {
       h("td", {}, t(`handling.${a.handling}`), a.condition === "cleared" ? h("div.muted", {}, t("condition.cleared")) : null),
       h("td.optional", {}, a.count > 1 ? `×${a.count}` : ""));
       return row;
-    });
+    };
+    const rows = active.map(toRow);
+    const table = (body) => h("table", {}, h("thead", {}, h("tr", {},
+      h("th", {}, t("col.class")), h("th", {}, t("col.alarm")), h("th.optional", {}, t("col.street")),
+      h("th", {}, t("col.since")), h("th", {}, t("col.escalation")), h("th", {}, t("col.handling")),
+      h("th.optional", {}, t("col.count")))), h("tbody", {}, body));
     state.news.clear();
     replace(queue,
       h("p.muted", { id: "queue-summary" }, t("duty.summary", { open: state.alarms.length,
-        fire: state.alarms.filter((a) => a.class === "fire").length })),
-      rows.length ? h("table", {}, h("thead", {}, h("tr", {},
-        h("th", {}, t("col.class")), h("th", {}, t("col.alarm")), h("th.optional", {}, t("col.street")),
-        h("th", {}, t("col.since")), h("th", {}, t("col.escalation")), h("th", {}, t("col.handling")),
-        h("th.optional", {}, t("col.count")))), h("tbody", {}, rows))
-        : h("p", { id: "queue-empty" }, t("duty.empty")));
+        fire: state.alarms.filter((a) => a.class === "fire").length }),
+        shelved.length ? ` · ${t("duty.shelved_count", { shelved: shelved.length })}` : ""),
+      rows.length ? table(rows) : h("p", { id: "queue-empty" }, t("duty.empty")),
+      shelved.length ? h("section", { id: "shelved-queue" }, h("h2", {}, t("duty.shelved")),
+        table(shelved.map(toRow))) : null);
     if (focused) queue.querySelector(`tr[data-alarm="${focused}"]`)?.focus();
   }
 

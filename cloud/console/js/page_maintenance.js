@@ -18,7 +18,7 @@ export function render({ main, can }) {
   async function load() {
     const [health, siteList, ticketList] = await Promise.all([get("/api/health"), get("/api/sites"), get("/api/tickets")]);
     sites = Object.fromEntries(siteList.map((s) => [s.id, s]));
-    devices = health.devices.map((d) => ({ ...d, offline: !d.online, faulty: d.faults.length > 0,
+    devices = health.devices.map((d) => ({ ...d, offline: d.online === false, unknown: d.online === null, faulty: d.faults.length > 0,
       street: sites[d.site]?.street || "", kind: sites[d.site]?.kind || "", siteName: sites[d.site]?.name || d.site }));
     tickets = ticketList;
     if (!main.contains(table)) {

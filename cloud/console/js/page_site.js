@@ -2,7 +2,7 @@
 // grid of cards (a charging box's ports: state, power, temperature, relay; a station's vehicles and
 // extinguishers; a camera's channels); a cabinet's door and items are a checklist; the rest are values.
 import { get } from "./api.js";
-import { alarmTitle, badge, clock, h, replace, throttle, value } from "./dom.js";
+import { alarmTitle, badge, clock, h, replace, throttle, value, onlineBadge } from "./dom.js";
 import { t } from "./i18n.js";
 import { relayControl } from "./commands.js";
 
@@ -46,7 +46,7 @@ function device(site, d, mayCommand) {
   return h("section.panel", { "data-device": d.id, style: "margin:10px 0" },
     h("h2", {}, h("a", { href: `#/device/${encodeURIComponent(site.id)}/${encodeURIComponent(d.id)}` }, d.name || d.id),
       " ", h("span.muted", {}, `${d.id} · ${t(`kind.${d.kind}`, {}, d.kind || d.profile)}${d.location ? ` · ${d.location}` : ""}`),
-      " ", h(`span.badge.${d.online ? "ok" : "offline"}`, {}, t(d.online ? "health.online" : "flag.offline"))),
+      " ", onlineBadge(d.online)),
     Object.entries(parts).map(([part, members]) => h("div", {}, h("h3.muted", {}, t(`part.${part}`, {}, part)),
       h("div.cards", { "data-part": part }, Object.keys(members).sort((a, b) => a - b).map((n) => card(part, n, members[n],
         members[n].relay !== undefined ? control(`${part}${n}.relay`, members[n].relay === true) : null))))),
