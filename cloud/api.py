@@ -7,6 +7,7 @@ trail; every refusal is JSON `{"error": reason}` with a 4xx status, never a stac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -35,8 +36,9 @@ __all__ = ["build_api"]
 
 COOKIE = "ff_session"
 MAX_BODY = 64 * 1024
+COMMAND_TTL_S = 300.0  # a command not taken up within 5 minutes expires: a late power switch is worse than none
 Handler = Callable[[Request], Awaitable[Response]]
-CommandSender = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+CommandSender = Callable[[str, str, dict[str, Any], float], Awaitable[None]]
 
 
 class HttpError(Exception):
@@ -183,18 +185,20 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
                     raise HttpError(400, "an override needs a reason (3 to 500 characters): it outranks an interlock")
                 cmd["override"] = {"reason": reason.strip(), "by": session.user}
                 store.audit(session.user, "interlock override", f"{site}/{gateway}", cmd)
-        store.add_command(cmd, site, gateway, session.user)
+        ttl = body.get("expires_in", COMMAND_TTL_S)
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 5 <= ttl <= 3600:
+            raise HttpError(400, "expires_in is a number of seconds between 5 and 3600")
+        expires = time.time() + float(ttl)
+        store.add_command(cmd, site, gateway, session.user, expires)
         store.audit(session.user, "command", f"{site}/{gateway}", cmd)
-        try:
-            await send_command(site, gateway, cmd)
-        except ConnectionError as exc:
-            raise HttpError(503, str(exc)) from None
-        return JSONResponse({"id": cmd["id"], "state": "init"}, status_code=202)
+        with contextlib.suppress(ConnectionError):  # durable: sent again on the gateway's next birth, unexpired
+            await send_command(site, gateway, cmd, float(ttl))
+        return JSONResponse({"id": cmd["id"], "state": "init", "expires": expires}, status_code=202)
 
     @endpoint()
     async def command_state(request: Request, session: Session | None) -> Response:
         """
-        summary: A command's state (init, executing, successful, failed) and reason.
+        summary: A command's state (init, executing, successful, failed, expired) and reason.
         """
         found = store.command(request.path_params["id"])
         if found is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ class Collector:
     client: aiomqtt.Client | None = None
     _episodes: Episodes = field(default_factory=lambda: Episodes(log))
 
-    async def send_command(self, site: str, gateway: str, command: dict[str, Any], ttl: float | None = None) -> None:
+    async def send_command(self, site: str, gateway: str, command: dict[str, Any], ttl: float = 300.0) -> None:
         """Publish a signed command to a gateway (its durable record is the store's `commands` row)."""
         if self.client is None:
             raise ConnectionError("the collector is not connected to the broker")
@@ -153,6 +154,7 @@ class Collector:
                 self.on_alarm_change(list(self.store.touched))  # its communication fault cleared
             self.on_health_change({"gateway": gateway, "site": site, "online": True})
             self.sessions[gateway] = _GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
+            await self._resend_pending(client, site, gateway)
             return
         if isinstance(message, Death):
             if message.boot == session.boot and message.bdseq == session.bdseq:
@@ -211,6 +213,15 @@ class Collector:
         if not session.rebirth_requested or boot != session.boot:
             session.rebirth_requested = True
             await self._ask_rebirth(client, site, gateway)
+
+    async def _resend_pending(self, client: aiomqtt.Client, site: str, gateway: str) -> None:
+        """Gateways connect with a clean session: a command sent while it was away is sent again now, if it
+        has not expired (the agent runs each command id once, so a copy it already had does nothing)."""
+        now = time.time()
+        for command, expires in self.store.pending_commands(gateway, now):
+            await client.publish(gateway_topic(site, gateway, "command"),
+                                 self.signer.seal("command", gateway, command, ttl=expires - now), qos=1)
+            log.info("command sent again", gateway=gateway, command=command.get("id"))
 
     async def _ask_rebirth(self, client: aiomqtt.Client, site: str, gateway: str) -> None:
         command = {"id": f"rebirth-{uuid.uuid4().hex[:8]}", "action": "rebirth"}

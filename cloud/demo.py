@@ -385,8 +385,8 @@ class Demo:
                 headers = await self._login(client)
                 tickets = (await client.get(f"{self.api}/api/tickets", headers=headers)).json()
                 readiness = (await client.get(f"{self.api}/api/readiness", headers=headers)).json()
-                extra.append(f"maintenance tickets open: {len(tickets)} "
-                             f"({', '.join(sorted({t['device'] + ' ' + t['kind'] for t in tickets})) or 'none'})")
+                what = sorted({(t["device"] or t["site"]) + " " + t["kind"] for t in tickets})  # '': the gateway
+                extra.append(f"maintenance tickets open: {len(tickets)} ({', '.join(what) or 'none'})")
                 stations = sorted(readiness.get("stations", []), key=lambda st: (st["score"], st["site"]))
                 for st in stations[:6]:  # the weakest first; a district has dozens
                     extra.append(f"readiness {st['site']}: {st['score']} %, missing {', '.join(st['missing']) or '-'}")

@@ -152,6 +152,7 @@ async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]], every: flo
         "tickets": lambda: _log_ticket_changes(store.evaluate_tickets(time.time(), offline_after)),
         "readiness": lambda: snapshot_readiness(store, inventory),
         "retention": lambda: store.prune_readings(time.time()),
+        "command expiry": lambda: store.expire_commands(time.time()),
     }
     failing: set[str] = set()
     while True:

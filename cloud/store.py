@@ -113,6 +113,15 @@ def _m9_ids_per_gateway_and_quarantine(db: sqlite_utils.Database) -> None:
 def _m10_gateway_liveness(db: sqlite_utils.Database) -> None:
     db.table("gateways").add_column("heartbeat_s", float)
     db.table("gateways").add_column("offline_since", float)
+    db.table("commands").add_column("expires", float)  # durable until then: sent again on the gateway's birth
+    db.table("gateways").add_column("clk", str)  # the gateway's monotonic clock at its birth, against ours
+    db.table("gateways").add_column("clk_mono", float)
+    db.table("gateways").add_column("clk_at", float)
+    db.table("alarms").add_column("received_at", float)
+    # the latest condition record applied per key, by when it happened: records may arrive out of order
+    db.table("conditions").create({"site": str, "key": str, "state": str, "occurred": float, "clk": str,
+                                   "mono": float}, pk=("site", "key"))
+    db.table("commands").create_index(["gateway", "state"])
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
@@ -133,6 +142,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=FULL")  # an ack goes out only after this commit is on disk
         self.streets = streets or {}  # site -> street, from the inventory
         self.touched: list[int] = []  # alarms the last store_records opened or changed
+        self._clock: tuple[str, float, float] | None = None  # the batch's gateway clock reference
         self._migrate()
 
     def _migrate(self) -> None:
@@ -160,6 +170,7 @@ class Store:
                                               "bdseq": message.bdseq, "seq": message.seq, "online": 1,
                                               "last_seen": now, "last_heartbeat": now,
                                               "heartbeat_s": message.heartbeat_s, "offline_since": None,
+                                              "clk": message.clk, "clk_mono": message.mono, "clk_at": now,
                                               "birth": msgspec.json.encode(message).decode()}, pk="id")
             self._comm_restored(site, gateway)
             place = message.place
@@ -277,6 +288,7 @@ class Store:
         ack = [rec.id for rec in records]
         self.touched = []
         now = time.time()
+        self._clock = self._gateway_clock(gateway)
         with self.db.conn:
             seen: set[str] = set()
             for start in range(0, len(ack), 500):
@@ -295,11 +307,11 @@ class Store:
             if readings:
                 self.db.conn.executemany(
                     "INSERT INTO readings (id, gateway, site, device, t, values_json) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(r.id, gateway, site, r.device, _occurred(r, now), json.dumps(r.values)) for r in readings])
+                    [(r.id, gateway, site, r.device, self._occurred(r, now), json.dumps(r.values)) for r in readings])
                 latest: dict[str, tuple[dict[str, Any], float]] = {}
                 for r in readings:
                     values, _ = latest.get(r.device, ({}, 0.0))
-                    latest[r.device] = ({**values, **r.values}, _occurred(r, now))
+                    latest[r.device] = ({**values, **r.values}, self._occurred(r, now))
                 for device, (values, t) in latest.items():
                     self._device_values(site, device, values, t)
             for rec in fresh:
@@ -308,6 +320,21 @@ class Store:
                 elif isinstance(rec, (Event, CommandState)):
                     self._apply_event(site, gateway, rec, now)
         return ack, len(fresh)
+
+    def _gateway_clock(self, gateway: str) -> tuple[str, float, float] | None:
+        row = self.db.execute("SELECT clk, clk_mono, clk_at FROM gateways WHERE id = ?", (gateway,)).fetchone()
+        return (str(row[0]), float(row[1]), float(row[2])) if row and row[0] and row[1] is not None else None
+
+    def _occurred(self, rec: Record, now: float) -> float:
+        """When the record happened. A trusted gateway clock says so itself; an untrusted one is placed on
+        our clock through its monotonic time, measured against ours at the gateway's birth (same kernel
+        boot only); failing both, when it arrived."""
+        if rec.trusted:
+            return rec.t
+        if self._clock is not None and rec.clk and rec.clk == self._clock[0]:
+            _, mono0, at0 = self._clock
+            return min(now, at0 + (rec.mono - mono0))
+        return now
 
     def quarantine(self, site: str, gateway: str, topic: str, rejects: Sequence[Reject]) -> int | None:
         """Keep what a gateway sent that did not fit the contract (raw bytes and reason), and raise or fold
@@ -360,7 +387,7 @@ class Store:
                         (json.dumps(merged), t, site, device))
 
     def _apply_event(self, site: str, gateway: str, rec: Event | CommandState, now: float) -> None:
-        t = _occurred(rec, now)
+        t = self._occurred(rec, now)
         if isinstance(rec, CommandState):
             details: dict[str, Any] = {"command": rec.command, "state": rec.state, "reason": rec.reason}
             self.db.table("events").insert({"id": rec.id, "site": site, "gateway": gateway, "device": "",
@@ -377,35 +404,54 @@ class Store:
                             (int(online), None if online else t, site, rec.device))
 
     def _apply_alarm(self, site: str, rec: Alarm) -> None:
-        """Fold the record into the open alarm of its key, or open a new alarm."""
+        """Fold the record into the open alarm of its key, or open a new alarm. Records of one key are
+        applied in the order they happened, whatever order they arrive in: a clear that overtook its raise
+        (sent first after an outage) is remembered, and the raise that follows opens an alarm that is
+        already cleared; a record older than the condition in force changes no condition."""
         open_row = self.db.execute(
             "SELECT id, count FROM alarms WHERE key = ? AND site = ? AND handling != 'closed' ORDER BY id DESC LIMIT 1",
             (rec.key, site)).fetchone()
         now = time.time()
-        t = _occurred(rec, now)
-        condition = rec.state
+        t = self._occurred(rec, now)
+        mark = self.db.execute("SELECT state, occurred, clk, mono FROM conditions WHERE site = ? AND key = ?",
+                               (site, rec.key)).fetchone()
+        if mark is None:
+            late = False
+        elif rec.clk and mark[2] == rec.clk:
+            late = rec.mono < float(mark[3])  # one kernel boot: its monotonic clock orders them, whatever NTP did
+        else:
+            late = t < float(mark[1])
+        condition = str(mark[0]) if late else rec.state
+        if not late:
+            self.db.execute("INSERT OR REPLACE INTO conditions (site, key, state, occurred, clk, mono) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", (site, rec.key, rec.state, t, rec.clk, rec.mono))
         value = json.dumps(rec.value)
         if open_row is None:
-            if condition == "cleared":
-                return  # a clear for an alarm already closed: kept in records, nothing to show
+            if rec.state == "cleared":
+                return  # a clear with no open alarm: remembered above, in case its raise is still on its way
             inserted = self.db.table("alarms").insert({
                 "key": rec.key, "site": site, "street": self.streets.get(site, ""), "device": rec.device,
                 "rule": rec.rule, "class": rec.cls, "severity": rec.severity, "condition": condition,
                 "handling": "raised", "count": 1, "text": rec.text, "value_json": value, "raised_at": t,
-                "updated_at": now, "escalated": 0, "disposition_json": ""}).last_rowid
+                "received_at": now, "updated_at": now, "escalated": 0, "disposition_json": ""}).last_rowid
             assert inserted is not None
             self._log(inserted, "site", "raised", "", record=rec.id)
+            if late:
+                self._log(inserted, "site", "condition cleared", "the clear arrived before its raise")
             self.touched.append(inserted)
             return
         alarm_id, count = open_row
         self.touched.append(alarm_id)
-        if condition == "active":
-            self.db.execute("UPDATE alarms SET condition = 'active', count = ?, updated_at = ?, value_json = ? "
-                            "WHERE id = ?", (count + 1, now, value, alarm_id))
-            self._log(alarm_id, "site", "repeated", "", record=rec.id)
+        if rec.state == "active":
+            self.db.execute("UPDATE alarms SET condition = ?, count = ?, updated_at = ?, value_json = ? "
+                            "WHERE id = ?", (condition, count + 1, now, value, alarm_id))
+            self._log(alarm_id, "site", "repeated", "late: it happened before the condition in force" if late
+                      else "", record=rec.id)
         else:
-            self.db.execute("UPDATE alarms SET condition = 'cleared', updated_at = ? WHERE id = ?", (now, alarm_id))
-            self._log(alarm_id, "site", "condition cleared", "", record=rec.id)
+            self.db.execute("UPDATE alarms SET condition = ?, updated_at = ? WHERE id = ?",
+                            (condition, now, alarm_id))
+            self._log(alarm_id, "site", "condition cleared", "late: it happened before the condition in force"
+                      if late else "", record=rec.id)
 
     def _log(self, alarm_id: int, who: str, action: str, notes: str, *, record: str | None = None) -> None:
         self.db.table("alarm_log").insert({"alarm": alarm_id, "at": time.time(), "who": who, "action": action,
@@ -506,13 +552,30 @@ class Store:
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         return list(self.db.table("audit").rows_where(order_by="id desc", limit=limit))
 
-    def add_command(self, command: dict[str, Any], site: str, gateway: str, who: str) -> None:
+    def add_command(self, command: dict[str, Any], site: str, gateway: str, who: str, expires: float) -> None:
         with self.db.conn:
             now = time.time()
             self.db.table("commands").insert({"id": command["id"], "site": site, "gateway": gateway,
                                               "action": command["action"], "payload": json.dumps(command, default=str),
                                               "state": "init", "reason": "", "who": who, "created": now,
-                                              "updated": now})
+                                              "updated": now, "expires": expires})
+
+    def pending_commands(self, gateway: str, now: float) -> list[tuple[dict[str, Any], float]]:
+        """Commands for a gateway not yet taken up and not expired, oldest first, with their expiry; those
+        past their expiry are marked `expired` on the way (never sent late)."""
+        with self.db.conn:
+            self.db.execute("UPDATE commands SET state = 'expired', reason = 'the gateway did not take it up in '"
+                            "|| 'time', updated = ? WHERE gateway = ? AND state = 'init' AND expires <= ?",
+                            (now, gateway, now))
+        rows = self.db.execute("SELECT payload, expires FROM commands WHERE gateway = ? AND state = 'init' "
+                               "AND expires > ? ORDER BY created", (gateway, now)).fetchall()
+        return [(json.loads(payload), float(expires)) for payload, expires in rows]
+
+    def expire_commands(self, now: float) -> int:
+        with self.db.conn:
+            return int(self.db.execute("UPDATE commands SET state = 'expired', reason = 'the gateway did not take '"
+                                       "|| 'it up in time', updated = ? WHERE state = 'init' AND expires <= ?",
+                                       (now, now)).rowcount)
 
     def command(self, command_id: str) -> dict[str, Any] | None:
         rows = list(self.db.table("commands").rows_where("id = ?", [command_id]))
@@ -642,11 +705,6 @@ class Store:
 
 
 _TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command", Reading: "reading"}
-
-
-def _occurred(rec: Record, now: float) -> float:
-    """When the record happened: its own time, or (an untrusted gateway clock) when it arrived."""
-    return rec.t if rec.trusted else now
 
 
 def _with_escalation(row: dict[str, Any]) -> dict[str, Any]:

@@ -77,6 +77,7 @@ class _Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     mono: Finite
     trusted: bool
     historical: bool = False
+    clk: Annotated[str, msgspec.Meta(max_length=32)] = ""  # which monotonic clock `mono` is on
 
 
 class Alarm(_Record, frozen=True, tag="alarm"):
@@ -148,10 +149,11 @@ class Birth(_Message, frozen=True):
     site: Name = ""
     place: Place | None = None
     agent_version: Name = ""
-    heartbeat_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 30.0
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600)] = 30.0
     t: Time = 0.0
     mono: Finite = 0.0
     trusted: bool = True
+    clk: Annotated[str, msgspec.Meta(max_length=32)] = ""
     active_alarms: Annotated[list[Text], msgspec.Meta(max_length=MAX_DEVICES)] = []
     devices: Annotated[list[BirthDevice], msgspec.Meta(max_length=MAX_DEVICES)] = []
 

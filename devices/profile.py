@@ -73,6 +73,7 @@ class Point:
     invalid: frozenset[int] = frozenset()
     valid_range: tuple[float, float] | None = None
     writable: bool = False
+    readable: bool = True  # False for `access: w` (a reset coil): never polled, never read back
     poll: str = "status"
     deadband: float = 0.0
     alarm: AlarmSpec | None = None

@@ -277,7 +277,7 @@ class EdgeAgent:
             return
         result = fut.result()
         self._event(device, "action", {"point": point, "value": value, "cause": cause, "result": result})
-        if result != "verified":
+        if result not in ("verified", "sent"):
             self._log.warning("action failed", device=device, point=point, result=result, cause=cause)
 
     # -- link supervision --------------------------------------------------------------------------
@@ -367,7 +367,7 @@ class EdgeAgent:
                 async with asyncio.timeout(30):  # not wait_for: on 3.11 it can swallow a cancellation
                     result = await asyncio.shield(self.write(device, point, command.get("value"),
                                                              cause=f"command:{cid}"))
-                if result != "verified":
+                if result not in ("verified", "sent"):
                     raise ValueError(result)
             elif action == "acknowledge":
                 key = str(command.get("key"))

@@ -280,6 +280,9 @@ class ModbusBusWorker:
             self.counters.writes += 1
             try:
                 await self._write_point(dev, point, request.value)
+                if not point.readable:
+                    finish(request, "sent")  # write-only (a reset coil): the device answered; nothing to read back
+                    return
                 block = ReadBlock(point.table, point.address, point.width, (point,))
                 back = decode_point(point, await self._read(dev, block))
                 if back == request.value or (isinstance(back, bool) and back == bool(request.value)):

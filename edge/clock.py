@@ -12,9 +12,19 @@ import ctypes
 import ctypes.util
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["Clock", "FakeClock", "Stamp"]
 
+def _system_boot() -> str:
+    """The kernel's boot id (monotonic time counts from that boot and restarts with the next one)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:16]
+    except OSError:
+        return ""
+
+
+SYSTEM_BOOT = _system_boot()
 _EPOCH_FLOOR = 1_767_225_600.0  # 2026-01-01: a wall clock before this is certainly wrong
 _TIME_ERROR = 5  # adjtimex's answer while the clock is not synchronised
 
@@ -26,7 +36,9 @@ class Stamp:
     trusted: bool
 
     def as_fields(self) -> dict[str, object]:
-        return {"t": round(self.wall, 3), "mono": round(self.mono, 3), "trusted": self.trusted}
+        # `clk` names the monotonic clock (the kernel's boot): the collector can place an untrusted
+        # record's `mono` on its own clock when it knows where that clock stood at this gateway's birth.
+        return {"t": round(self.wall, 3), "mono": round(self.mono, 3), "trusted": self.trusted, "clk": SYSTEM_BOOT}
 
 
 class Clock:

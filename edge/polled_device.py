@@ -52,7 +52,7 @@ class PolledDevice:
         self.plan = {}
         for cls in sorted(profile.polling, key=profile.polling.__getitem__):
             points = [p for p in profile.points if p.poll == cls and p.name not in self.unreadable
-                      and p.table != "frame"]
+                      and p.table != "frame" and p.readable]
             if points:
                 self.plan[cls] = [(b, BlockDecoder(b)) for b in plan_reads(points, profile.quirks)]
         self.next_due = {cls: 0.0 for cls in self.plan}

@@ -112,6 +112,7 @@ class RuleEngine:
                 self._by_device.setdefault(inst.device, []).append(inst)
         self.values: dict[str, dict[str, Any]] = {}
         self._history = _History()
+        self._unconfirmed: set[str] = set()  # restored active instances whose inputs were not read yet
 
     # -- inputs ------------------------------------------------------------------------------------
     def update(self, device: str, values: Mapping[str, Any], now: float) -> list[Transition]:
@@ -155,11 +156,23 @@ class RuleEngine:
                 if s.active or s.pending_since is not None}
 
     def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
+        """State from before a restart. An alarm that was active stays active until every input of its rule
+        has been read again: the first poll after a restart must not 'clear' what still holds."""
         for key, data in saved.items():
             if key in self._state:
                 self._state[key] = _State(pending_since=data.get("pending_since"), active=bool(data.get("active")),
                                           latched=bool(data.get("latched")),
                                           acknowledged=bool(data.get("acknowledged")))
+                if self._state[key].active:
+                    self._unconfirmed.add(key)
+
+    def _inputs_read(self, inst: RuleInstance) -> bool:
+        """Whether every input of a restored instance has been read since the restart."""
+        if inst.interlock is not None:
+            return all(m in self.values for m in inst.members)
+        values = self.values.get(inst.device, {})
+        points = [c.point for c in (inst.when, inst.clear) if c is not None and not c.op.startswith("rise")]
+        return all(p in values for p in points) or values.get(OFFLINE) is True
 
     # -- evaluation --------------------------------------------------------------------------------
     def _holds(self, device: str, cond: Condition, now: float) -> tuple[bool, Any]:
@@ -193,6 +206,7 @@ class RuleEngine:
         state = self._state[inst.key]
         if holds:
             state.value = value
+            self._unconfirmed.discard(inst.key)
             if state.active:
                 return []
             if state.pending_since is None:
@@ -205,6 +219,10 @@ class RuleEngine:
         state.pending_since = None
         if not state.active:
             return []
+        if inst.key in self._unconfirmed:
+            if not self._inputs_read(inst):
+                return []  # restored, and not every input seen again yet: it holds as it was
+            self._unconfirmed.discard(inst.key)
         if inst.clear is not None:
             cleared, value = self._holds(inst.device, inst.clear, now)
             if not cleared:

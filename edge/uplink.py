@@ -115,8 +115,9 @@ class Uplink:
             await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))
 
     def _client(self) -> aiomqtt.Client:
-        self.bdseq += 1
-        will = aiomqtt.Will(self.topic("death"), encode({"boot": self.boot, "bdseq": self.bdseq}), qos=1)
+        # bdseq counts connections, not attempts: the will carries the next number, which becomes this
+        # session's only once the broker has accepted the connection (see _session)
+        will = aiomqtt.Will(self.topic("death"), encode({"boot": self.boot, "bdseq": self.bdseq + 1}), qos=1)
         tls_context = None
         if self.broker.tls:
             tls_context = ssl.create_default_context(cafile=self.broker.ca_file)
@@ -128,6 +129,7 @@ class Uplink:
 
     async def _session(self) -> None:
         async with self._client() as client:
+            self.bdseq += 1
             self.connected = True
             self.connected_since = time.time()
             self._episodes.resolved("broker", "broker connected", host=self.broker.host, port=self.broker.port)
@@ -154,7 +156,13 @@ class Uplink:
 
     async def _publish(self, client: aiomqtt.Client, kind: str, body: dict[str, Any]) -> None:
         self.seq += 1
-        await client.publish(self.topic(kind), encode({"boot": self.boot, "seq": self.seq, **body}), qos=1)
+        mine = self.seq
+        try:
+            await client.publish(self.topic(kind), encode({"boot": self.boot, "seq": mine, **body}), qos=1)
+        except BaseException:
+            if self.seq == mine:
+                self.seq -= 1  # never sent: the next message takes its number, so no gap is seen
+            raise
 
     async def _receive(self, client: aiomqtt.Client, over: asyncio.Event) -> None:
         try:

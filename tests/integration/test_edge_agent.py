@@ -210,3 +210,34 @@ async def test_commands_from_the_collector_run_and_report_their_states(tmp_path:
                    if r.get("type") == "command" and r["state"] == "failed"}
         assert "read-only" in reasons["c-4"] and "true or false" in reasons["c-5"]
         assert box.value("port6.relay") is False and box.value("port6.energy") != 1
+
+
+async def test_link_outages_leave_no_gap_in_seq_and_bdseq_counts_connections(tmp_path: Path,
+                                                                             broker: Mosquitto) -> None:
+    """Issue 10.11, reproduced on the old main: after every outage seq jumped (4 -> 6), which made the
+    collector ask for a rebirth each time, and bdseq counted failed connection attempts, not connections.
+    The gateway's link is cut (the broker and the collector stay up and see everything)."""
+    from cloud.link_cutter import LinkCutter
+
+    cutter = LinkCutter("127.0.0.1", broker.port)
+    await cutter.start()
+    try:
+        async with (running_simulation([SHED], tmp_path / "run") as sim,
+                    running_standin(broker.port) as collector,
+                    running_agent(SHED, sim, tmp_path / "data", broker_url=f"mqtt://127.0.0.1:{cutter.port}",
+                                  heartbeat_s=0.5) as agent):
+            await collector.wait_for(lambda r: r.births and len(r.heartbeats) >= 2, 20)
+            for outage in range(2):
+                cutter.cut()
+                await asyncio.sleep(3.0)  # several failed attempts (reconnect cap 1 s)
+                cutter.restore()
+                await collector.wait_for(lambda r, n=outage: len(r.births) >= n + 2, 30)
+            await collector.wait_for(lambda r: len(r.heartbeats) >= 8, 20)
+            births = collector.received.births
+            assert [b["bdseq"] for b in births] == [1, 2, 3]
+            assert agent.uplink is not None and agent.uplink.bdseq == 3
+            seqs = set(collector.received.seqs)
+            assert set(range(1, max(seqs) + 1)) - seqs == set(), "a seq was never sent"
+            assert collector.received.seqs[0] == 1
+    finally:
+        await cutter.close()

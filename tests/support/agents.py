@@ -30,7 +30,8 @@ async def running_agent(site_file: Path, sim: SimulationHandle, data_dir: Path, 
         agent.stopping.set()
         done, _ = await asyncio.wait({task}, timeout=15)  # not wait_for: it would wait on a stuck cancel
         if not done:
-            raise AssertionError("the agent did not stop within 15 s of being asked")
+            stuck = [f"{t.get_name()}: {t.get_stack(limit=3)}" for t in asyncio.all_tasks() if not t.done()]
+            raise AssertionError(f"the agent did not stop within 15 s of being asked; running: {stuck}")
         task.result()
 
 

@@ -29,6 +29,7 @@ class Received:
     births: list[dict[str, Any]] = field(default_factory=list)
     deaths: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: list[dict[str, Any]] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)  # of every uplink message that carried one, as received
 
     def alarms(self, key: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.records.values() if r.get("type") == "alarm" and (key is None or r["key"] == key)]
@@ -87,6 +88,8 @@ class CollectorStandIn:
         message = decode(payload)
         self._check_contract(kind, payload, message)
         r = self.received
+        if isinstance(message.get("seq"), int):
+            r.seqs.append(message["seq"])
         if kind == "birth":
             r.births.append(message)
         elif kind == "death":

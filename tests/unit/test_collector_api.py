@@ -27,7 +27,7 @@ class Sent:
     def __init__(self) -> None:
         self.commands: list[tuple[str, str, dict[str, Any]]] = []
 
-    async def __call__(self, site: str, gateway: str, command: dict[str, Any]) -> None:
+    async def __call__(self, site: str, gateway: str, command: dict[str, Any], ttl: float) -> None:
         self.commands.append((site, gateway, command))
 
 

@@ -11,7 +11,7 @@ from cloud.alarm_lifecycle import Refused, next_handling, overdue_for_escalation
 from cloud.ingest import Ingest
 from cloud.store import Store
 from devices.protocol import encode
-from tests.support.records import checked
+from tests.support.records import checked, checked_birth
 
 
 def test_the_life_cycle_and_its_refusals() -> None:
@@ -153,3 +153,40 @@ def test_record_ids_are_unique_per_gateway_never_across_gateways(tmp_path: Path)
     assert {a["key"] for a in store.alarms()} == {"x/forged", "sd1/smoke"}
     smoke = next(a for a in store.alarms() if a["key"] == "sd1/smoke")
     assert all("shed:273" not in str(entry) for entry in store.alarm_log(smoke["id"]))  # ids are not for viewers
+
+
+def test_an_untrusted_gateway_clock_is_placed_on_ours_through_its_monotonic_time(tmp_path: Path) -> None:
+    """Issue 10.8, reproduced on the old main: records replayed after an outage from a gateway whose clock
+    is not set carried their arrival time ("lasted 0 s"), so escalation started late."""
+    import time
+
+    store = Store(tmp_path / "c.sqlite")
+    store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "mono": 5000.0, "clk": "k1",
+                                                 "trusted": False, "t": 100.0}))
+    before = time.time()
+    store.store_records("s1", "gw1", checked([
+        {**ALARM, "id": "o:1", "trusted": False, "t": 100.0, "mono": 5000.0 - 120, "clk": "k1"},
+        {**ALARM, "id": "o:2", "key": "sd2/smoke", "trusted": False, "t": 100.0, "mono": 7.0, "clk": "other-boot"}]))
+    by_key = {a["key"]: a for a in store.alarms()}
+    occurred = by_key["sd1/smoke"]
+    assert abs(occurred["raised_at"] - (before - 120)) < 2, "placed two minutes back, where it happened"
+    assert occurred["received_at"] >= before and occurred["escalate_at"] < before  # escalation already due
+    assert by_key["sd2/smoke"]["raised_at"] >= before  # another kernel boot: only the arrival time is known
+    store.close()
+
+
+def test_a_clear_that_overtakes_its_raise_is_applied_in_the_order_they_happened(tmp_path: Path) -> None:
+    """Issue 10.10, reproduced on the old main: the clear recorded during an outage went first on reconnect
+    and was dropped ("no open alarm"), then the raise arrived and stayed active for good."""
+    store = Store(tmp_path / "c.sqlite")
+    store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:2", "state": "cleared", "t": 1_800_000_010.0}]))
+    assert store.alarms() == []
+    store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:1", "t": 1_800_000_000.0}]))
+    [alarm] = store.alarms()
+    assert (alarm["condition"], alarm["raised_at"]) == ("cleared", 1_800_000_000.0)  # it can be closed
+    # within an open alarm too: a raise older than the clear in force does not reactivate it
+    store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:0", "t": 1_799_999_990.0}]))
+    assert store.alarms()[0]["condition"] == "cleared"
+    store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:3", "t": 1_800_000_020.0}]))  # a new raise
+    assert store.alarms()[0]["condition"] == "active"
+    store.close()

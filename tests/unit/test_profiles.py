@@ -157,3 +157,18 @@ def test_cli_check_refuses_a_bad_file_without_a_traceback(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert f"{path}:11: [points[2].colour] unknown key 'colour'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_write_only_point_is_never_polled_nor_read_back(tmp_path: Path) -> None:
+    """Issue 10.3, reproduced on the old main: a remote-reset coil (`access: w`) was polled every 10 s (a real
+    device answers exception 02) and 'verified' by reading it back."""
+    from devices.site_config import DeviceConfig
+    from edge.polled_device import PolledDevice
+
+    text = MINIMAL.replace("vectors:", "  - {name: reset, table: coil, address: 3, access: w}\nvectors:")
+    profile = load_profiles([write(tmp_path, text)])["acme-t1"]
+    reset = profile.point("reset")
+    assert reset.writable and not reset.readable
+    device = PolledDevice(DeviceConfig(id="d1", profile="acme-t1", bus="b"), profile, [profile])
+    polled = {p.name for blocks in device.plan.values() for block, _ in blocks for p in block.points}
+    assert "reset" not in polled and "temperature" in polled

@@ -111,3 +111,20 @@ def test_the_example_shed_builds_its_rules_with_site_overrides() -> None:
     assert Action("sd2", "sounder", True) in cut.actions
     assert set(site_groups(site)["smoke"]) == {"sd1", "sd2", "sd3", "box2"}
     assert "sd1/device-offline" in instances
+
+
+def test_a_restored_alarm_holds_until_its_inputs_are_read_again() -> None:
+    """Issue 10.9, reproduced on the old main: on restart the agent published `cleared` for a condition that
+    still held (the first poll block did not carry the point), then raised it again 5 s later."""
+    hot = RuleInstance(key="box/hot/port3", device="box", rule="hot", cls="prewarning", severity=3,
+                       when=Condition("port3.temperature", ">=", 55))
+    before = RuleEngine([overheat(), hot], {})
+    before.update("box", {"port3.temperature": 70.0}, 100.0)
+    before.update("box", {"port3.temperature": 70.0}, 106.0)
+    assert {i.key for i in before.active()} == {"box/cut/port3", "box/hot/port3"}
+    after = RuleEngine([overheat(), hot], {})
+    after.restore(before.snapshot())
+    assert after.update("box", {"port1.temperature": 30.0}, 200.0) == []  # a block without port 3: holds
+    assert after.tick(201.0) == []
+    assert after.update("box", {"port3.temperature": 71.0}, 202.0) == []  # read again, still hot: nothing new
+    assert kinds(after.update("box", {"port3.temperature": 40.0}, 203.0)) == ["clear", "clear"]

@@ -115,6 +115,7 @@ export function render({ state, params, navigate, can, main }) {
         fact(t("col.condition"), h("span", { id: "detail-condition" }, t(`condition.${a.condition}`))),
         fact(t("col.handling"), h("span", { id: "detail-handling" }, t(`handling.${a.handling}`))),
         fact(t("col.raised"), clock(a.raised_at)),
+        a.received_at && a.received_at - a.raised_at > 5 ? fact(t("col.received"), clock(a.received_at)) : null,
         fact(t("col.escalation"), a.escalated ? [t("duty.escalated_level", { level: a.escalated }), " · ", countdown(a.escalate_at)]
           : countdown(a.escalate_at)),
         fact(t("col.value"), value(parse(a.value_json)))),
