@@ -249,6 +249,21 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         store.audit(session.user, "ticket closed", str(ticket_id), body)
         return JSONResponse(closed)
 
+    @endpoint("ticket.handle")
+    async def defer_ticket(request: Request, session: Session | None) -> Response:
+        """
+        summary: Defer a ticket whose fault cannot be fixed yet, with a reason; its deadline stays (maintenance).
+        """
+        assert session is not None
+        body = await _body(request)
+        ticket_id = _int(request.path_params["id"])
+        try:
+            deferred = store.defer_ticket(ticket_id, session.user, str(body.get("reason", ""))[:500])
+        except KeyError:
+            raise HttpError(404, "no such ticket") from None
+        store.audit(session.user, "ticket deferred", str(ticket_id), body)
+        return JSONResponse(deferred)
+
     @endpoint()
     async def readiness(request: Request, session: Session | None) -> Response:
         """
@@ -369,6 +384,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         Route("/api/health", health),
         Route("/api/tickets", tickets),
         Route("/api/tickets/{id}/close", close_ticket, methods=["POST"]),
+        Route("/api/tickets/{id}/defer", defer_ticket, methods=["POST"]),
         Route("/api/sites", sites),
         Route("/api/sites/{id}", site),
         Route("/api/sites/{site}/devices/{id}", device),

@@ -129,6 +129,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_us
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
                                                               _m9_ids_per_gateway_and_quarantine,
                                                               _m10_gateway_liveness]
+REOPEN_WITHIN_S = 7 * 86400.0  # a fault back within a week reopens its ticket, first deadline and all
 SILENT_AFTER_BEATS = 2.5  # heartbeats missing this many intervals: the gateway is gone
 COMM_LOST = "comm-lost"
 QUARANTINE_PER_GATEWAY = 1000  # the newest kept: a hostile gateway cannot fill the disk
@@ -635,6 +636,13 @@ class Store:
                 open_tickets = {t["kind"]: t for t in self.db.table("tickets").rows_where(
                     "site = ? AND device = ? AND status != 'closed'", [dev["site"], dev["id"]])}
                 for kind in faults - open_tickets.keys():
+                    again = self._recently_closed(dev["site"], dev["id"], kind, now)
+                    if again is not None:  # back within a week: the same ticket, with its first deadline
+                        self.db.table("tickets").update(again["id"], {
+                            "status": "open", "updated": now, "closed_at": None,
+                            "notes": f"{again['notes']}\nreopened: the fault came back"})
+                        changes.append({**again, "status": "open"})
+                        continue
                     level, deadline = ticket_deadline(kind, now)
                     row = {"site": dev["site"], "device": dev["id"], "kind": kind, "level": level, "opened": now,
                            "deadline": deadline, "status": "open", "notes": "", "closed_by": "", "closed_at": None,
@@ -643,11 +651,18 @@ class Store:
                     changes.append(row)
                 for kind, ticket in open_tickets.items():
                     status = "open" if kind in faults else "review"
+                    if ticket["status"] == "deferred" and status == "open":
+                        continue  # deferred with a reason while the fault holds
                     if ticket["status"] != status:
                         self.db.table("tickets").update(ticket["id"], {"status": status, "updated": now})
                         changes.append({**ticket, "status": status})
             changes += self._gateway_tickets(now, offline_after)
         return changes
+
+    def _recently_closed(self, site: str, device: str, kind: str, now: float) -> dict[str, Any] | None:
+        return next(iter(self.db.table("tickets").rows_where(
+            "site = ? AND device = ? AND kind = ? AND status = 'closed' AND closed_at > ?",
+            [site, device, kind, now - REOPEN_WITHIN_S], order_by="closed_at DESC", limit=1)), None)
 
     def _gateway_tickets(self, now: float, offline_after: float) -> list[dict[str, Any]]:
         """A gateway gone this long gets one ticket (device ''), marked for review when it is back."""
@@ -676,17 +691,36 @@ class Store:
             args.append(time.time() if now is None else now)
         return list(self.db.table("tickets").rows_where(where, args, order_by="deadline"))
 
-    def close_ticket(self, ticket_id: int, who: str, notes: str) -> dict[str, Any]:
+    def close_ticket(self, ticket_id: int, who: str, notes: str, now: float | None = None) -> dict[str, Any]:
         rows = list(self.db.table("tickets").rows_where("id = ?", [ticket_id]))
         if not rows:
             raise KeyError(ticket_id)
         if rows[0]["status"] == "closed":
             raise Refused("the ticket is already closed")
+        if rows[0]["status"] in ("open", "deferred"):
+            raise Refused("the fault still holds: a ticket is closed as fixed only once the fault has gone "
+                          "(defer it with a reason instead; the deadline stays)")
         if not notes.strip():
             raise Refused("closing a ticket needs notes: what was done")
+        at = time.time() if now is None else now
         with self.db.conn:
             self.db.table("tickets").update(ticket_id, {"status": "closed", "notes": notes, "closed_by": who,
-                                                        "closed_at": time.time(), "updated": time.time()})
+                                                        "closed_at": at, "updated": at})
+        return next(iter(self.db.table("tickets").rows_where("id = ?", [ticket_id])))
+
+    def defer_ticket(self, ticket_id: int, who: str, reason: str) -> dict[str, Any]:
+        """A fault that cannot be fixed yet (a part on order): deferred with a reason, the deadline kept."""
+        rows = list(self.db.table("tickets").rows_where("id = ?", [ticket_id]))
+        if not rows:
+            raise KeyError(ticket_id)
+        if rows[0]["status"] == "closed":
+            raise Refused("the ticket is already closed")
+        if not reason.strip():
+            raise Refused("deferring a ticket needs a reason")
+        with self.db.conn:
+            notes = f"{rows[0]['notes']}\n" if rows[0]["notes"] else ""
+            self.db.table("tickets").update(ticket_id, {"status": "deferred", "updated": time.time(),
+                                                        "notes": f"{notes}deferred by {who}: {reason.strip()}"})
         return next(iter(self.db.table("tickets").rows_where("id = ?", [ticket_id])))
 
     # -- readiness ---------------------------------------------------------------------------------

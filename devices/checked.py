@@ -94,13 +94,20 @@ class Section:
         return value
 
     def duration(self, key: Text, default: Any = _MISSING) -> Any:
+        """A duration with its unit (500ms, 5s, 10min, 8h): a bare `2` could be seconds or minutes; at most
+        30 days (a sustain or timeout longer than that is a typo that would disarm a rule)."""
         value = self.raw(key, default)
         if value is default:
             return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value != 0:
+            self.fail(f"{value!r} needs its unit: write {value}s, {value}min or {value}ms", key)
         try:
-            return parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError as exc:
             self.fail(str(exc), key)
+        if seconds > 30 * 86400:
+            self.fail(f"{value!r} is longer than 30 days", key)
+        return seconds
 
     def list(self, key: Text, default: Any = _MISSING) -> Any:
         value = self.raw(key, default)

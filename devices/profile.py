@@ -195,6 +195,8 @@ class Rule:
     actions: tuple[tuple[str, Any], ...] = ()  # (point to write, value)
     latch: bool = False
     line: int = 0
+    text: str = ""  # the alarm's text (zh), shown on the duty console
+    text_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)

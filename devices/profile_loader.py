@@ -35,7 +35,9 @@ from devices.profile import (
     SerialSettings,
     Vector,
 )
+from devices.regex_guard import backtracking_risk
 from devices.registers import NUMERIC_TYPES, TYPE_WORDS, string_words
+from devices.write_check import WriteRefused, check_value
 from devices.yaml_source import load_yaml
 
 __all__ = ["default_profile_dir", "load_profile_dir", "load_profiles", "profile_files"]
@@ -50,6 +52,9 @@ _FRAME_TYPES = {"u8": 1, "i8": 1, "bool": 1, "bit": 1, "u16": 2, "i16": 2, "u32"
 _OPS = ("==", "!=", ">", ">=", "<", "<=")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _DEFAULT_POLLING = {"alarm": 1.0, "status": 10.0, "inventory": 3600.0}
+# What a profile may describe (the console, readiness and tickets know each of them).
+KINDS = ("smoke_detector", "heat_detector", "gas_detector", "sprinkler_monitor", "fire_panel", "fire_cabinet",
+         "charging_box", "station_monitor", "camera", "power_meter", "water_pressure", "sounder")
 
 
 def default_profile_dir() -> Path:
@@ -67,8 +72,13 @@ def profile_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_profile_dir(path: Path | None = None) -> dict[str, Profile]:
-    return load_profiles(profile_files([path or default_profile_dir()]))
+def load_profile_dir(extra: Path | None = None) -> dict[str, Profile]:
+    """The shipped profiles, plus those in `extra` (a site's own folder adds to them, never replaces them:
+    a profile there with a shipped id is refused; `extends:` a shipped one instead)."""
+    folders = [default_profile_dir()]
+    if extra is not None and extra.resolve() != folders[0].resolve():
+        folders.append(extra)
+    return load_profiles(profile_files(folders))
 
 
 def load_profiles(files: Iterable[Path]) -> dict[str, Profile]:
@@ -130,9 +140,17 @@ def _parse_profile(top: Section, base: Profile | None) -> Profile:
 
     points: dict[str, Point] = {p.name: p for p in (base.points if base else ())}
     groups = dict(base.groups if base else {})
+    defined: set[str] = set()  # names this file defines (it may replace its base's, not its own)
+
+    def add(point: Point) -> None:
+        if point.name in defined:
+            raise ProfileError(f"point {point.name!r} is defined twice", file=top.file, line=point.line,
+                               field=point.name)
+        defined.add(point.name)
+        points[point.name] = point
     for spec in top.sections("points", []):
         for point in _parse_point(spec, polling, binary, prefix="", base_address=0, instance=None):
-            points[point.name] = point
+            add(point)
     for gspec in top.sections("groups", []):
         gspec.only("name", "count", "base", "stride", "points")
         gname = gspec.str("name")
@@ -146,7 +164,7 @@ def _parse_profile(top: Section, base: Profile | None) -> Profile:
             for spec in gspec.sections("points"):
                 for point in _parse_point(spec, polling, binary, prefix=f"{gname}{n}.",
                                           base_address=start + (n - 1) * stride, instance=n):
-                    points[point.name] = point
+                    add(point)
     point_list = tuple(points.values())
     _check_layout(top, point_list, quirks)
 
@@ -164,8 +182,12 @@ def _parse_profile(top: Section, base: Profile | None) -> Profile:
         top.fail("a Modbus profile needs identity.probe so a gateway can tell firmware versions apart")
 
     rules = {r.id: r for r in (base.rules if base else ())}
+    own_rules: set[str] = set()
     for rspec in top.sections("rules", []):
-        rule = _parse_rule(rspec, points, groups)
+        rule = _parse_rule(rspec, points, groups, quirks)
+        if rule.id in own_rules:
+            rspec.fail(f"rule id {rule.id!r} is used twice", "id")
+        own_rules.add(rule.id)
         rules[rule.id] = rule
     vectors = tuple(_parse_vector(v, transport, binary) for v in top.sections("vectors", []))
     if not abstract and not vectors:
@@ -182,7 +204,8 @@ def _parse_profile(top: Section, base: Profile | None) -> Profile:
                 top.fail(f"missing required key {key!r}")
     return Profile(
         id=top.str("id"), file=top.file, vendor=top.str("vendor", base.vendor if base else ""),
-        model=top.str("model", base.model if base else ""), kind=top.str("kind", base.kind if base else ""),
+        model=top.str("model", base.model if base else ""),
+        kind=top.choice("kind", KINDS, base.kind if base else "") if top.has("kind") or base else "",
         transport=transport, firmware=firmware, abstract=abstract, extends=top.str("extends", ""),
         description=top.str("description", ""), points=point_list, groups=groups, probe=probe,
         polling=polling, quirks=quirks, serial=serial, binary=binary, lines=lines,
@@ -250,9 +273,12 @@ def _parse_framing(sec: Section, top: Section) -> tuple[BinaryFraming | None, Li
     events = []
     for ev in sec.sections("events"):
         ev.only("name", "class", "condition", "match", "format")
+        risk = backtracking_risk(ev.str("match"))
+        if risk:
+            ev.fail(f"{risk}: write the pattern without nested repetition", "match")
         try:
             pattern = re.compile(ev.str("match"))
-        except re.error as exc:
+        except (re.error, RecursionError, OverflowError) as exc:
             ev.fail(f"bad regular expression: {exc}", "match")
         fields = {name: ("int" if "d}" in _field_spec(ev.str("format"), name) else "str")
                   for name in pattern.groupindex}
@@ -380,6 +406,9 @@ def _check_layout(top: Section, points: tuple[Point, ...], quirks: Quirks) -> No
     for p in points:
         key = f"frame:{p.frame}" if p.table == "frame" else p.table
         by_table.setdefault(key, []).append(p)
+        if p.table in REGISTER_TABLES and p.width > quirks.max_registers:
+            raise ProfileError(f"point {p.name!r} needs {p.width} registers, more than max_registers "
+                               f"{quirks.max_registers} allows in one read", file=top.file, line=p.line, field=p.name)
         if p.table in REGISTER_TABLES or p.table in BIT_TABLES:
             for first, last in quirks.forbidden:
                 if p.address <= last and p.end - 1 >= first:
@@ -409,21 +438,30 @@ def _parse_probe(sec: Section, points: dict[str, Point]) -> Probe:
         sec.fail(f"probe names unknown point {name!r}", "point")
     if not (sec.has("equals") or sec.has("min") or sec.has("max")):
         sec.fail("a probe needs equals, or min and/or max")
+    point = points[name]
+    equals = sec.raw("equals", None)
+    numeric = point.type not in ("string",) and point.enum is None
+    if equals is not None and numeric and (isinstance(equals, bool) or not isinstance(equals, (int, float))):
+        sec.fail(f"{name} is a number: equals {equals!r} in quotes would never match (write it unquoted, "
+                 "e.g. equals: 0x4E54)", "equals")
     return Probe(point=name, equals=sec.raw("equals", None), min=sec.number("min", None),
                  max=sec.number("max", None))
 
 
-def _parse_condition(sec: Section, key: str, names: set[str]) -> Condition:
+def _parse_condition(sec: Section, key: str, names: set[str], unreadable: frozenset[str] = frozenset()) -> Condition:
     cond = sec.section(key)
     cond.only("point", "op", "value")
     name = cond.str("point")
     if name not in names:
         cond.fail(f"unknown point {name!r}", "point")
+    if name in unreadable:
+        cond.fail(f"{name!r} is write-only (access: w): it is never read, so a rule on it could never hold",
+                  "point")
     return Condition(point=name, op=cond.choice("op", _OPS), value=cond.raw("value"))
 
 
-def _parse_rule(sec: Section, points: dict[str, Point], groups: dict[str, int]) -> Rule:
-    sec.only("id", "each", "when", "for", "clear", "raise", "actions", "latch")
+def _parse_rule(sec: Section, points: dict[str, Point], groups: dict[str, int], quirks: Quirks) -> Rule:
+    sec.only("id", "each", "when", "for", "clear", "raise", "actions", "latch", "text")
     each = sec.str("each", "")
     if each and each not in groups:
         sec.fail(f"unknown group {each!r}", "each")
@@ -441,13 +479,32 @@ def _parse_rule(sec: Section, points: dict[str, Point], groups: dict[str, int]) 
         full = f"{each}1.{target}" if each else target
         if not points[full].writable:
             act.fail(f"action writes read-only point {target!r}", "write")
+        try:
+            check_value(points[full], act.raw("value"), quirks.write_function)
+        except WriteRefused as exc:
+            act.fail(f"action value: {exc}", "value")
         actions.append((target, act.raw("value")))
-    return Rule(id=sec.str("id"), each=each, when=_parse_condition(sec, "when", names),
-                sustain_s=sec.duration("for", 0.0),
-                clear=_parse_condition(sec, "clear", names) if sec.has("clear") else None,
+    prefix = f"{each}1." if each else ""
+    unreadable = frozenset(n for n in names if not points[prefix + n].readable)
+    zh, en = _alarm_text(sec)
+    return Rule(id=sec.str("id"), each=each, when=_parse_condition(sec, "when", names, unreadable),
+                sustain_s=sec.duration("for", 0.0), text=zh, text_en=en,
+                clear=_parse_condition(sec, "clear", names, unreadable) if sec.has("clear") else None,
                 raise_class=raise_sec.choice("class", ALARM_CLASSES),
                 severity=raise_sec.int("severity", 2, lo=1, hi=5), actions=tuple(actions),
                 latch=sec.bool("latch", False), line=sec.line)
+
+
+def _alarm_text(sec: Section) -> tuple[str, str]:
+    """A rule's alarm text: `text: 端口过热` or `text: {zh: 端口过热, en: port overheating}`."""
+    if not sec.has("text"):
+        return "", ""
+    raw = sec.raw("text")
+    if isinstance(raw, str):
+        return raw[:200], ""
+    text = sec.section("text")
+    text.only("zh", "en")
+    return text.str("zh", "")[:200], text.str("en", "")[:200]
 
 
 def _parse_vector(sec: Section, transport: str, binary: BinaryFraming | None) -> Vector:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from devices.checked import Section
 from devices.errors import SiteConfigError
 from devices.profile import ALARM_CLASSES, Profile
+from devices.write_check import WriteRefused, check_value
 from devices.yaml_source import load_yaml
 
 __all__ = ["SITE_KINDS", "BusConfig", "DeviceConfig", "Interlock", "InterlockAction", "RuleOverride", "SiteConfig",
@@ -183,19 +184,33 @@ def load_site(path: Path, profiles: Mapping[str, Profile] | None = None) -> Site
                                        location=d.str("location", ""), initial=dict(initial), line=d.line)
     if indicator and indicator[0] not in devices:
         top.fail(f"gateway.indicator names unknown device {indicator[0]!r}", "gateway")
+    if indicator and profiles is not None and devices[indicator[0]].profile in profiles:
+        ind_profile = profiles[devices[indicator[0]].profile]
+        if indicator[1] not in ind_profile.point_names or not ind_profile.point(indicator[1]).writable:
+            top.fail(f"gateway.indicator: {indicator[0]} has no writable point {indicator[1]!r}", "gateway")
 
     rules = []
     for r in top.sections("rules", []):
         r.only("rule", "device", "group", "enabled", "for", "when_value")
-        device = r.str("device", "")
+        device, group = r.str("device", ""), r.str("group", "")
         if device and device not in devices:
             r.fail(f"unknown device {device!r}", "device")
+        if bool(device) == bool(group):
+            r.fail("a rule override names either a device or a group")
+        if group and group not in {g for dv in devices.values() for g in dv.groups}:
+            r.fail(f"no device is in group {group!r}", "group")
+        if profiles is not None:
+            targets = [devices[device]] if device else [dv for dv in devices.values() if group in dv.groups]
+            if not any(rl.id == r.str("rule") for dv in targets if dv.profile in profiles
+                       for rl in profiles[dv.profile].rules):
+                r.fail(f"no rule {r.str('rule')!r} in the profiles of {device or 'group ' + group}: the override "
+                       "would change nothing", "rule")
         rules.append(RuleOverride(rule=r.str("rule"), device=device, group=r.str("group", ""),
                                   enabled=r.bool("enabled", True), sustain_s=r.duration("for", None),
                                   when_value=r.raw("when_value", None), line=r.line))
 
     groups = {g for d in devices.values() for g in d.groups}
-    interlocks = tuple(_parse_interlock(sec, devices, groups) for sec in top.sections("interlocks", []))
+    interlocks = tuple(_parse_interlock(sec, devices, groups, profiles) for sec in top.sections("interlocks", []))
     return SiteConfig(file=str(path), id=site_id, name=site.str("name", site_id),
                       kind=site.choice("kind", SITE_KINDS), street=site.str("street"), lat=float(lat),
                       lon=float(lon), gateway_id=_checked_id(gw, "id"), indicator=indicator,
@@ -203,7 +218,8 @@ def load_site(path: Path, profiles: Mapping[str, Profile] | None = None) -> Site
                       interlocks=interlocks)
 
 
-def _parse_interlock(sec: Section, devices: Mapping[str, DeviceConfig], groups: set[str]) -> Interlock:
+def _parse_interlock(sec: Section, devices: Mapping[str, DeviceConfig], groups: set[str],
+                     profiles: Mapping[str, Profile] | None) -> Interlock:
     sec.only("id", "any", "all", "for", "raise", "latch", "actions")
     modes: list[Literal["any", "all"]] = [m for m in ("any", "all") if sec.has(m)]
     if len(modes) != 1:
@@ -226,6 +242,8 @@ def _parse_interlock(sec: Section, devices: Mapping[str, DeviceConfig], groups: 
             act.fail(f"unknown device {act.str('device')!r}", "device")
         if act.has("group") and act.str("group") not in groups:
             act.fail(f"no device is in group {act.str('group')!r}", "group")
+        if profiles is not None:
+            _check_action(act, devices, profiles)
         actions.append(InterlockAction(point=act.str("point"), value=act.raw("value"), device=act.str("device", ""),
                                        group=act.str("group", "")))
     return Interlock(id=_checked_id(sec, "id"), mode=modes[0], group=group,
@@ -234,6 +252,28 @@ def _parse_interlock(sec: Section, devices: Mapping[str, DeviceConfig], groups: 
                      alarm_class=cond.choice("class", ALARM_CLASSES, ""), offline=cond.bool("offline", False),
                      sustain_s=sec.duration("for", 0.0), latch=sec.bool("latch", False), actions=tuple(actions),
                      line=sec.line)
+
+
+def _check_action(act: Section, devices: Mapping[str, DeviceConfig], profiles: Mapping[str, Profile]) -> None:
+    """An interlock action must reach a writable point with a value it takes, or it protects nothing."""
+    point, value = act.str("point"), act.raw("value")
+    targets = [devices[act.str("device")]] if act.has("device") else \
+        [d for d in devices.values() if act.str("group") in d.groups]
+    matched = 0
+    for dev in targets:
+        profile = profiles.get(dev.profile)
+        if profile is None:
+            continue
+        for p in profile.points:
+            if p.writable and (p.name == point or p.name.endswith("." + point)):
+                matched += 1
+                try:
+                    check_value(p, value, profile.quirks.write_function, dev.id)
+                except WriteRefused as exc:
+                    act.fail(f"{dev.id}: {exc}", "value")
+    if not matched:
+        act.fail(f"point {point!r} matches nothing writable on {act.str('device', '') or 'group ' + act.str('group')}",
+                 "point")
 
 
 def _checked_id(sec: Section, key: str) -> str:

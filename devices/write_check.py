@@ -16,7 +16,7 @@ from typing import Any
 
 from devices.profile import Point, Profile
 
-__all__ = ["WriteRefused", "check_write"]
+__all__ = ["WriteRefused", "check_value", "check_write"]
 
 _WRITABLE_TABLES = ("coil", "holding_register", "frame")
 _INTEGER_TYPES = ("u16", "i16", "u32", "i32", "u64", "i64")
@@ -32,6 +32,13 @@ def check_write(profile: Profile, point_name: str, value: Any) -> Point:
         point = profile.point(point_name)
     except KeyError:
         raise WriteRefused(f"{profile.id} has no point {point_name!r}") from None
+    check_value(point, value, profile.quirks.write_function, profile.id)
+    return point
+
+
+def check_value(point: Point, value: Any, write_function: str = "multiple", device: str = "the device") -> None:
+    """WriteRefused unless `value` may be written to `point` (also used on profile and site actions at load)."""
+    point_name = point.name
     if not point.writable:
         raise WriteRefused(f"{point_name} is read-only")
     if point.table not in _WRITABLE_TABLES or (point.table == "frame" and not point.command):
@@ -39,15 +46,15 @@ def check_write(profile: Profile, point_name: str, value: Any) -> Point:
     if point.type in ("bool", "bit"):
         if not isinstance(value, bool):
             raise WriteRefused(f"{point_name} takes true or false, not {value!r}")
-        return point
+        return
     if point.enum is not None:
         if value not in point.enum.values():
             raise WriteRefused(f"{point_name} takes one of {', '.join(sorted(point.enum.values()))}, not {value!r}")
-        return point
+        return
     if point.type == "string":
         if not isinstance(value, str) or len(value.encode()) > max(point.length, 2 * point.width):
             raise WriteRefused(f"{point_name} takes text of at most {max(point.length, 2 * point.width)} bytes")
-        return point
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise WriteRefused(f"{point_name} takes a number{f' in {point.unit}' if point.unit else ''}, not {value!r}")
     if point.valid_range is not None:
@@ -59,7 +66,6 @@ def check_write(profile: Profile, point_name: str, value: Any) -> Point:
         raw = (value - point.offset) / point.scale
         if abs(raw - round(raw)) > 1e-6:
             raise WriteRefused(f"{point_name} moves in steps of {point.scale:g}: {value:g} is between two")
-    if point.table == "holding_register" and point.width > 1 and profile.quirks.write_function == "single":
-        raise WriteRefused(f"{point_name} spans {point.width} registers and {profile.id} writes one register "
+    if point.table == "holding_register" and point.width > 1 and write_function == "single":
+        raise WriteRefused(f"{point_name} spans {point.width} registers and {device} writes one register "
                            "at a time (write_function: single)")
-    return point

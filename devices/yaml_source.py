@@ -52,8 +52,23 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+MAX_BYTES = 2 * 1024 * 1024  # a profile or a site file is a few kB; refuse what cannot be one
+MAX_DEPTH = 64  # profiles and site files nest a handful of levels; deeper is an attack on the parser
+_ODD_BREAKS = {"\x85": "U+0085", "\u2028": "U+2028", "\u2029": "U+2029"}
+
+
 def load_yaml_text(text: str, file: str, error: type[ConfigError] = ConfigError) -> Any:
     """Parse YAML text; syntax errors and duplicate keys become `error` with file and line."""
+    if len(text) > MAX_BYTES:
+        raise error(f"{len(text)} characters: too large for a configuration file", file=file)
+    for char, name in _ODD_BREAKS.items():
+        at = text.find(char)
+        if at >= 0:
+            # YAML counts these as line breaks and editors do not: every line number after it would be wrong
+            raise error(f"a {name} line separator: use plain newlines", file=file, line=text.count("\n", 0, at) + 1)
+    depth = _nesting(text)
+    if depth > MAX_DEPTH:
+        raise error(f"nested more than {MAX_DEPTH} levels deep", file=file)
     try:
         return yaml.load(text, Loader=_Loader)
     except ConfigError as exc:
@@ -64,6 +79,26 @@ def load_yaml_text(text: str, file: str, error: type[ConfigError] = ConfigError)
         raise error(f"YAML syntax: {exc.problem or exc.context}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise error(f"YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise error("nested too deep to read", file=file) from None
+
+
+def _nesting(text: str) -> int:
+    """How deep YAML's collections nest, measured on the token stream (no objects are built)."""
+    depth = deepest = 0
+    try:
+        for token in yaml.scan(text, Loader=_Loader):
+            if isinstance(token, (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken,
+                                  yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)):
+                depth += 1
+                deepest = max(deepest, depth)
+                if deepest > MAX_DEPTH:
+                    return deepest  # enough: do not scan the rest (flow nesting scans in quadratic time)
+            elif isinstance(token, (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)):
+                depth -= 1
+    except yaml.YAMLError:
+        return deepest  # the parser says what is wrong with it, with its line
+    return deepest
 
 
 def load_yaml(path: Path, error: type[ConfigError] = ConfigError) -> Any:

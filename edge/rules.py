@@ -277,7 +277,7 @@ def build_instances(site: SiteConfig, profiles: Mapping[str, Profile]) -> list[R
                 suffix = f"/{prefix[:-1]}" if prefix else ""
                 instances.append(RuleInstance(
                     key=f"{dev.id}/{rule.id}{suffix}", device=dev.id, rule=rule.id, cls=rule.raise_class,
-                    severity=rule.severity, when=when, clear=clear, sustain_s=sustain, latch=rule.latch,
+                    severity=rule.severity, when=when, clear=clear, sustain_s=sustain, latch=rule.latch, text=rule.text,
                     actions=tuple(Action(dev.id, prefix + p, v) for p, v in rule.actions)))
         for point in profile.points:
             if point.alarm is None or point.name in watched:

@@ -97,7 +97,7 @@ WRITES = {  # endpoint -> the roles allowed
     ("POST", "/api/alarms/1/actions", '{"action": "acknowledge"}'): {"duty_officer", "admin"},
     ("POST", "/api/commands", '{"site": "s1", "gateway": "gw1", "action": "rebirth"}'): {"duty_officer", "admin"},
     ("POST", "/api/users", '{"name": "new", "password": "long enough", "role": "maintenance"}'): {"admin"},
-    ("POST", "/api/tickets/1/close", '{"notes": "battery replaced"}'): {"maintenance", "admin"},
+    ("POST", "/api/tickets/1/defer", '{"reason": "battery on order"}'): {"maintenance", "admin"},
     ("POST", "/api/alarms/1/mute", '{"how": "silence", "minutes": 10, "reason": "test"}'): {"duty_officer", "admin"},
 }
 

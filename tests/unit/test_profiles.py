@@ -172,3 +172,74 @@ def test_a_write_only_point_is_never_polled_nor_read_back(tmp_path: Path) -> Non
     device = PolledDevice(DeviceConfig(id="d1", profile="acme-t1", bus="b"), profile, [profile])
     polled = {p.name for blocks in device.plan.values() for block, _ in blocks for p in block.points}
     assert "reset" not in polled and "temperature" in polled
+
+
+POINT = "  - {name: temperature, table: input_register, address: 0, type: i16, scale: 0.1}\n"
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    # Issue 10.13, each let through on the old main:
+    ((POINT, POINT + "  - {name: temperature, table: input_register, address: 9, type: i16}\n"),
+     "point 'temperature' is defined twice"),
+    (("{point: model, equals: 7}", "{point: model, equals: '7'}"), "would never match"),
+    (("kind: smoke_detector", "kind: toaster"), "'toaster' is not one of"),
+    (("vectors:", "quirks: {max_registers: 1}\nvectors:"), "needs 2 registers"),
+    (("vectors:", "rules:\n  - {id: hot, when: {point: temperature, op: '>', value: 60}, for: 2,"
+                  " raise: {class: fault}}\nvectors:"), "needs its unit"),
+    (("vectors:", "rules:\n  - {id: hot, when: {point: temperature, op: '>', value: 60}, for: 99999999999999d,"
+                  " raise: {class: fault}}\nvectors:"), "longer than 30 days"),
+    (("vectors:", "rules:\n  - {id: a, when: {point: temperature, op: '>', value: 6}, raise: {class: fault}}\n"
+                  "  - {id: a, when: {point: temperature, op: '>', value: 9}, raise: {class: fault}}\nvectors:"),
+     "rule id 'a' is used twice"),
+    ((POINT, POINT + "  - {name: relay, table: coil, address: 0, access: rw}\n"
+                     "  - {name: reset, table: coil, address: 1, access: w}\n"),
+     None),
+])
+def test_the_profile_checker_refuses_what_would_not_protect_a_site(tmp_path: Path, change: tuple[str, str],
+                                                                  reason: str | None) -> None:
+    assert change[0] in MINIMAL
+    text = MINIMAL.replace(*change)
+    if reason is None:
+        profile = load_profiles([write(tmp_path, text)])["acme-t1"]
+        for bad, why in [("{write: relay, value: 7}", "true or false"), ("{write: relay, value: {a: [1, 2]}}",
+                                                                         "true or false")]:
+            rule = (f"rules:\n  - {{id: cut, when: {{point: temperature, op: '>', value: 60}}, "
+                    f"raise: {{class: fault}}, actions: [{bad}]}}\nvectors:")
+            assert why in refused(tmp_path, text.replace("vectors:", rule)).reason
+        on_write_only = ("rules:\n  - {id: r, when: {point: reset, op: '==', value: true}, raise: {class: fault}}\n"
+                         "vectors:")
+        assert "write-only" in refused(tmp_path, text.replace("vectors:", on_write_only)).reason
+        texts = ("rules:\n  - {id: cut, when: {point: temperature, op: '>', value: 60}, raise: {class: fault},"
+                 " text: {zh: 温度过高, en: too hot}}\nvectors:")
+        rule = load_profiles([write(tmp_path, text.replace("vectors:", texts))])["acme-t1"].rules[0]
+        assert (rule.text, rule.text_en) == ("温度过高", "too hot")
+        assert profile.point("reset").writable
+        return
+    error = refused(tmp_path, text)
+    assert reason in error.reason and error.line, error.describe()
+
+
+def test_hostile_files_are_refused_with_a_reason_not_a_traceback_or_a_hang(tmp_path: Path) -> None:
+    """Issue 11.9: `profiles check` hung on a catastrophic regex and showed a traceback on a 20,000-deep YAML
+    list and on a non-ASCII line terminator."""
+    import time
+
+    started = time.monotonic()
+    panel = (PROFILES / "beida-jbqb-rs232.yaml").read_text()
+    evil = panel.replace(r"FIRE +L(?P<loop>\d+)", r"FIRE +L(?P<loop>(\d+)+)", 1)
+    assert evil != panel
+    assert "exponential" in refused(tmp_path, evil).reason
+    assert "nested more than" in refused(tmp_path, "id: x\npoints: " + "[" * 20000 + "]" * 20000).reason
+    assert "line separator" in refused(tmp_path, MINIMAL.replace("vendor: Acme\n", "vendor: Acme\u2028")).reason
+    assert time.monotonic() - started < 10
+
+
+def test_a_site_folder_adds_to_the_shipped_profiles(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    write(folder, MINIMAL)
+    profiles = load_profile_dir(folder)
+    assert "acme-t1" in profiles and "xingdian-cb10" in profiles
+    write(folder, MINIMAL.replace("id: acme-t1", "id: xingdian-cb10"), "clash.yaml")
+    with pytest.raises(ProfileError, match="already defined"):
+        load_profile_dir(folder)

@@ -161,3 +161,25 @@ def test_a_gateway_whose_heartbeats_stop_is_lost_once_and_gets_one_ticket(tmp_pa
     assert store.alarms()[0]["condition"] == "cleared"
     assert [t["status"] for t in store.evaluate_tickets(NOW + 800, offline_after=600)] == ["review"]
     store.close()
+
+
+def test_a_fault_that_holds_cannot_be_closed_and_one_that_returns_reopens_its_ticket(tmp_path: Path) -> None:
+    """Issue 10.12, reproduced on the old main: an offline ticket was closed while the detector was still
+    offline; a new ticket opened seconds later with a fresh 15-day deadline and no link to the first."""
+    store = Store(tmp_path / "c.sqlite")
+    birth(store, [{"id": "sd3", "values": {}}])
+    offline = [{"id": "o:1", "type": "event", "device": "sd3", "kind": "device_offline", "details": {}, "t": NOW}]
+    store.store_records("s1", "gw1", checked(offline))
+    [ticket] = store.evaluate_tickets(NOW + 700)
+    with pytest.raises(Refused, match="still holds"):
+        store.close_ticket(ticket["id"], "tech-1", "replaced it")
+    deferred = store.defer_ticket(ticket["id"], "tech-1", "detector on order")
+    assert (deferred["status"], deferred["deadline"]) == ("deferred", ticket["deadline"])
+    assert store.evaluate_tickets(NOW + 800) == []  # still deferred while the fault holds
+    store.store_records("s1", "gw1", checked([{**offline[0], "id": "o:2", "kind": "device_online", "t": NOW + 900}]))
+    assert [t["status"] for t in store.evaluate_tickets(NOW + 900)] == ["review"]
+    store.close_ticket(ticket["id"], "tech-1", "new detector fitted", now=NOW + 1000)
+    store.store_records("s1", "gw1", checked([{**offline[0], "id": "o:3", "t": NOW + 2 * DAY}]))
+    again = store.evaluate_tickets(NOW + 2 * DAY + 700)
+    assert [(t["id"], t["status"], t["deadline"]) for t in again] == [(ticket["id"], "open", ticket["deadline"])]
+    store.close()

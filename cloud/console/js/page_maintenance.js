@@ -83,8 +83,11 @@ export function render({ main, can }) {
         h("td.optional", {}, clock(k.opened)), h("td", {}, t(`ticket_status.${k.status}`, {}, k.status)),
         h("td", {}, can("ticket.handle") ? h("form", { onsubmit: async (e) => {
           e.preventDefault();
-          try { await post(`/api/tickets/${k.id}/close`, { notes: notes.value }); await load(); } catch (err) { replace(message, err.message); }
-        } }, notes, " ", h("button", { type: "submit" }, t("maint.close"))) : null));
+          // a fault that still holds is deferred with a reason (deadline kept); one that has gone is closed
+          const [url, body] = k.status === "review" ? [`/api/tickets/${k.id}/close`, { notes: notes.value }]
+            : [`/api/tickets/${k.id}/defer`, { reason: notes.value }];
+          try { await post(url, body); await load(); } catch (err) { replace(message, err.message); }
+        } }, notes, " ", h("button", { type: "submit" }, t(k.status === "review" ? "maint.close" : "maint.defer"))) : null));
     }))));
   }
 
