@@ -32,6 +32,7 @@ class SimDevice:
         self.id = config.id
         self.faults = FaultSet(seed)
         self.held: set[str] = set()
+        self._before_hold: dict[str, Any] = {}  # a held signal's value before it was held: it returns to it
         self.hidden: dict[str, float] = {}  # physics state that has no register (state of charge...)
         self.requests = 0
         self.answered = 0
@@ -59,15 +60,24 @@ class SimDevice:
             else:
                 encode_point(point, value)
         for name, value in values.items():
+            if hold and name not in self.held:
+                self._before_hold[name] = self.signals.get(name)
             self.signals[name] = value
             if hold:
                 self.held.add(name)
 
     def release(self, names: Iterable[str] | None = None) -> None:
-        if names is None:
-            self.held.clear()
-        else:
-            self.held.difference_update(names)
+        """Let go of held signals: each returns to its normal state (an alarm point to its `normal`, any
+        other to what it was before it was held) and the physics takes it from there."""
+        released = set(self.held) if names is None else self.held & set(names)
+        self.held.difference_update(released)
+        for name in released:
+            point = self._points[name]
+            if point.alarm is not None:
+                self.signals[name] = point.alarm.normal
+            elif name in self._before_hold:
+                self.signals[name] = self._before_hold[name]
+            self._before_hold.pop(name, None)
 
     def update(self, name: str, value: Any) -> None:
         """Physics writes a signal unless a person holds it."""

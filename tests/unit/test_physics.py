@@ -91,3 +91,17 @@ def test_the_lid_smoke_sensor_of_the_serial_box_cuts_every_port() -> None:
     dev.set_signals({"lid_smoke": True}, hold=True)
     run(dev, 1)
     assert not any(dev.value(f"port{n}.relay") for n in range(1, 21))
+
+
+def test_a_released_alarm_signal_returns_to_normal() -> None:
+    """Issue 10.14, reproduced on the old main: after "the district returns to normal" sd1 still reported
+    smoke, so its fire could never be closed and the next round raised no new fire."""
+    detector = SimDevice(DeviceConfig(id="sd1", profile="hengan-sd100-fw1", bus="b", unit=11),
+                         PROFILE_SET["hengan-sd100-fw1"], "s1")
+    detector.set_signals({"smoke_alarm": True, "battery": 40}, hold=True)
+    run(detector, 3)
+    assert detector.value("smoke_alarm") is True
+    detector.release()
+    run(detector, 1)
+    assert detector.value("smoke_alarm") is False  # its alarm's normal
+    assert detector.value("battery") != 40  # back to what it was before it was held
