@@ -53,6 +53,7 @@ class SoakReport:
 
     def lines(self) -> list[str]:
         worst = max(self.delays, default=0.0)
+        median = sorted(self.delays)[len(self.delays) // 2] if self.delays else 0.0
         return [f"conditions injected   {self.cycles} raises + {self.cycles} clears",
                 f"crashes               agent SIGKILL x{self.agent_kills}, collector SIGKILL x{self.collector_kills}, "
                 f"mosquitto restart x{self.broker_restarts}",
@@ -60,8 +61,7 @@ class SoakReport:
                 f"lost                  {self.lost}",
                 f"duplicated            {self.duplicated}",
                 f"out of order          {self.out_of_order}",
-                f"injection -> API      median {sorted(self.delays)[len(self.delays) // 2] if self.delays else 0:.1f} s,"
-                f" worst {worst:.1f} s"]
+                f"injection -> API      median {median:.1f} s, worst {worst:.1f} s"]
 
 
 class _Agent:
