@@ -15,17 +15,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
 from cloud.alarm_lifecycle import Refused
-from cloud.auth import PERMISSIONS, Auth, Session, may
+from cloud.auth import PERMISSIONS, USER_NAME, Auth, LoginRefused, Session, may
 from cloud.console import console_routes
 from cloud.event_hub import EventHub
 from cloud.readiness import monthly_index
 from cloud.readiness_report import district_readiness
+from cloud.security_headers import SecurityHeaders
 from cloud.site_overview import device_page, district_sites, site_page
 from cloud.store import Store
 from devices.profile import Profile
@@ -68,17 +70,35 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     @endpoint(public=True)
     async def login(request: Request, _: Session | None) -> Response:
         """
-        summary: Sign in; returns a bearer token and sets a session cookie (writes then need X-CSRF-Token).
+        summary: Sign in. Sets a session cookie (writes then need X-CSRF-Token); with token set to true the
+          answer also carries a bearer token for API clients.
         """
         body = await _body(request)
+        name, password = body.get("user"), body.get("password")
+        if not isinstance(name, str) or not isinstance(password, str):
+            raise HttpError(400, "user and password are text")
+        address = request.client.host if request.client else ""
         try:
-            token, session = auth.login(str(body.get("user", "")), str(body.get("password", "")))
-        except PermissionError as exc:
-            store.audit(str(body.get("user", "")), "login refused", "", {"reason": str(exc)})
-            raise HttpError(429 if "too many" in str(exc) else 401, str(exc)) from None
-        store.audit(session.user, "login", "")
-        response = JSONResponse({"token": token, "csrf": session.csrf, "user": session.user, "role": session.role})
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+            token, session = auth.login(name, password, address)
+        except LoginRefused as exc:
+            if exc.delay:
+                await asyncio.sleep(exc.delay)
+            if exc.retry_after:
+                failures = len(auth.throttle.by_address.get(address, ()))
+                if failures == 6:  # one audit row when an address starts being held back, not one per try
+                    store.audit(name[:64], "login throttled", address, {"failures": failures})
+                return JSONResponse({"error": str(exc)}, status_code=429,
+                                    headers={"Retry-After": str(max(1, round(exc.retry_after)))})
+            if USER_NAME.match(name) and len(auth.throttle.by_address.get(address, ())) <= 5:
+                store.audit(name, "login refused", address, {"reason": str(exc)})
+            raise HttpError(401, str(exc)) from None
+        store.audit(session.user, "login", address)
+        answer: dict[str, Any] = {"csrf": session.csrf, "user": session.user, "role": session.role}
+        if body.get("token") is True:
+            answer["token"] = token  # API clients; a browser keeps to its HttpOnly cookie
+        response = JSONResponse(answer)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600,
+                            secure=_over_tls(request))
         return response
 
     @endpoint()
@@ -342,6 +362,18 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         return JSONResponse({"name": body.get("name"), "role": body.get("role")}, status_code=201)
 
     @endpoint("user.manage")
+    async def disable_user(request: Request, session: Session | None) -> Response:
+        """
+        summary: Disable a user (admin only); every session of that user ends at once.
+        """
+        assert session is not None
+        name = request.path_params["name"]
+        if not auth.disable_user(name):
+            raise HttpError(404, "no such user")
+        store.audit(session.user, "user disabled", name[:64])
+        return JSONResponse({"name": name, "disabled": True})
+
+    @endpoint("user.manage")
     async def audit(request: Request, session: Session | None) -> Response:
         """
         summary: The audit trail, newest first (admin only).
@@ -353,15 +385,22 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         """
         summary: Server-sent events of alarm changes (event `alarm`), with a keep-alive comment every 15 s.
         """
+        token = _token(request)
+
         async def events() -> AsyncIterator[str]:
             async with hub.subscribe() as queue:
                 yield "retry: 2000\n\n"
+                quiet = 0
                 while True:
                     try:
-                        async with asyncio.timeout(15):
+                        async with asyncio.timeout(5):
                             event = await queue.get()
                     except TimeoutError:
-                        yield ": keep-alive\n\n"
+                        if auth.session(token) is None:
+                            return  # signed out, demoted or disabled: the stream ends with the session
+                        quiet += 1
+                        if quiet % 3 == 0:
+                            yield ": keep-alive\n\n"
                         continue
                     if event is None:
                         return
@@ -392,6 +431,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         Route("/api/readiness/ranking", ranking),
         Route("/api/readiness/history", readiness_history),
         Route("/api/users", add_user, methods=["POST"]),
+        Route("/api/users/{name}/disable", disable_user, methods=["POST"]),
         Route("/api/audit", audit),
         Route("/api/stream", stream),
     ]
@@ -406,7 +446,8 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
 
     routes.append(Route("/api/openapi.json", openapi, include_in_schema=False))
     routes.extend(console_routes())
-    return Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse})
+    return Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse},
+                     middleware=[Middleware(SecurityHeaders)])
 
 
 def _check_write(store: Store, profiles: Mapping[str, Profile], site: str, cmd: dict[str, Any]) -> None:
@@ -428,6 +469,14 @@ def _check_write(store: Store, profiles: Mapping[str, Profile], site: str, cmd: 
         raise HttpError(422, str(exc)) from None
 
 
+def _over_tls(request: Request) -> bool:
+    """Served over TLS, directly or behind a proxy on loopback that says so."""
+    if request.url.scheme == "https":
+        return True
+    proxied = request.client is not None and request.client.host in ("127.0.0.1", "::1")
+    return proxied and request.headers.get("x-forwarded-proto") == "https"
+
+
 def _token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -447,12 +496,21 @@ def _session(request: Request, auth: Auth) -> Session:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
+    """The JSON object of a request, read no further than MAX_BODY (a 400 MB body is refused at its first
+    64 KiB, not after it has been read into memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
         raise HttpError(413, f"body over {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HttpError(413, f"body over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise HttpError(400, "body is not JSON") from None
     if not isinstance(body, dict):
         raise HttpError(400, "body must be a JSON object")
@@ -460,6 +518,8 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _int(text: str) -> int:
-    if not text.isdigit():
+    """An id from a path: ASCII digits only (superscripts and other scripts' digits are digits to Python),
+    and no wider than SQLite's integers."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise HttpError(404, "no such item")
     return int(text)

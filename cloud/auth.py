@@ -4,23 +4,28 @@ Passwords are hashed with scrypt (memory-hard, in the standard library): 16 MiB 
 user. A login gets a session token (a random 32-byte value; only its SHA-256 is stored) and a CSRF
 token. Browsers carry the session in an HttpOnly, SameSite=Strict cookie and must echo the CSRF token
 in `X-CSRF-Token` on every write; API clients send `Authorization: Bearer <token>` instead (no ambient
-credential, so no CSRF check). Failed logins are limited per user name: 5 in 5 minutes.
+credential, so no CSRF check). Failed logins are slowed per client address and per user name
+(cloud.login_throttle), never locking the real user out; a failed login costs the same time whether
+the name exists or not. A role change, a password reset or a disabled account ends that user's sessions
+(the store drops them, and a session counts only while its user holds the role it signed in with).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+
+from cloud.login_throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from cloud.store import Store
 
-__all__ = ["PERMISSIONS", "ROLES", "Auth", "Session", "may"]
+__all__ = ["PERMISSIONS", "ROLES", "USER_NAME", "Auth", "LoginRefused", "Session", "may"]
 
 ROLES: Final = ("duty_officer", "maintenance", "district_viewer", "admin")
 # What each write needs. Reads are open to every signed-in role.
@@ -33,7 +38,15 @@ PERMISSIONS: Final = {
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}
 SESSION_S = 12 * 3600
-FAILED_LOGINS_ALLOWED, FAILED_LOGIN_WINDOW_S = 5, 300.0
+USER_NAME = re.compile(r"^[\w.@-]{1,64}$")
+
+
+class LoginRefused(PermissionError):
+    """A refused login; `retry_after` (seconds) when the client must wait, `delay` to hold the answer."""
+
+    def __init__(self, reason: str, *, retry_after: float = 0.0, delay: float = 0.0) -> None:
+        super().__init__(reason)
+        self.retry_after, self.delay = retry_after, delay
 
 
 def may(role: str, permission: str) -> bool:
@@ -71,30 +84,42 @@ class Auth:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.users: dict[str, tuple[str, str]] = store.users()  # name -> (password hash, role)
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self.throttle = LoginThrottle()
+        self._dummy = hash_password(secrets.token_urlsafe(16))  # checked against for unknown names
+
+    @property
+    def users(self) -> dict[str, tuple[str, str]]:
+        return self.store.users()
 
     def add_user(self, name: str, password: str, role: str) -> None:
+        """Create a user or reset one (new password or role): its open sessions end."""
+        if not USER_NAME.match(name):
+            raise ValueError("a user name is 1 to 64 letters, digits and . _ @ -")
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        if len(password) < 8:
-            raise ValueError("a password needs at least 8 characters")
-        self.users[name] = (hash_password(password), role)
-        self.store.save_user(name, *self.users[name])
+        if not 8 <= len(password) <= 256:
+            raise ValueError("a password has 8 to 256 characters")
+        self.store.save_user(name, hash_password(password), role)
 
-    def login(self, name: str, password: str, now: float | None = None) -> tuple[str, Session]:
-        """(token, session); PermissionError with a reason when refused or rate limited."""
+    def disable_user(self, name: str) -> bool:
+        return self.store.disable_user(name)
+
+    def login(self, name: str, password: str, address: str = "", now: float | None = None) -> tuple[str, Session]:
+        """(token, session); LoginRefused with a reason (and how long to wait) otherwise."""
         now = time.time() if now is None else now
-        recent = self._failures[name]
-        while recent and now - recent[0] > FAILED_LOGIN_WINDOW_S:
-            recent.popleft()
-        if len(recent) >= FAILED_LOGINS_ALLOWED:
-            raise PermissionError("too many failed logins: try again in a few minutes")
-        user = self.users.get(name)
-        if user is None or not check_password(password, user[0]):
-            recent.append(now)
-            raise PermissionError("wrong user name or password")
-        recent.clear()
+        wait = self.throttle.wait_for(address, now)
+        if wait > 0:
+            raise LoginRefused(f"too many failed logins from this address: try again in {wait:.0f} s",
+                               retry_after=wait)
+        user = self.store.user(name) if USER_NAME.match(name) else None
+        # the same scrypt work whether or not the name exists: timing tells an attacker nothing
+        good = check_password(password[:256], user[0] if user else self._dummy) and user is not None
+        if not good:
+            delay = self.throttle.name_delay(name, now)
+            self.throttle.failed(address, name[:64], now)
+            raise LoginRefused("wrong user name or password", delay=delay)
+        assert user is not None
+        self.throttle.succeeded(address)
         token = secrets.token_urlsafe(32)
         session = Session(user=name, role=user[1], csrf=secrets.token_urlsafe(16), expires=now + SESSION_S)
         self.store.save_session(_digest(token), name, user[1], session.csrf, session.expires)

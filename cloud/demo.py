@@ -360,7 +360,7 @@ class Demo:
         self.say(f"status: {done}/{len(self.expect)} scenario alarms at the collector{online}")
 
     async def _login(self, client: httpx.AsyncClient) -> dict[str, str]:
-        response = await client.post(f"{self.api}/api/login", json={"user": "duty",
+        response = await client.post(f"{self.api}/api/login", json={"user": "duty", "token": True,
                                                                      "password": self.user_passwords["duty"]})
         response.raise_for_status()
         return {"Authorization": f"Bearer {response.json()['token']}"}

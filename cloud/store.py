@@ -119,6 +119,7 @@ def _m10_gateway_liveness(db: sqlite_utils.Database) -> None:
     db.table("gateways").add_column("clk_at", float)
     db.table("alarms").add_column("received_at", float)
     # the latest condition record applied per key, by when it happened: records may arrive out of order
+    db.table("users").add_column("disabled", int)
     db.table("conditions").create({"site": str, "key": str, "state": str, "occurred": float, "clk": str,
                                    "mono": float}, pk=("site", "key"))
     db.table("commands").create_index(["gateway", "state"])
@@ -524,11 +525,27 @@ class Store:
 
     # -- users and audit ---------------------------------------------------------------------------
     def users(self) -> dict[str, tuple[str, str]]:
-        return {r["name"]: (r["password_hash"], r["role"]) for r in self.db.table("users").rows}
+        """Active users: name -> (password hash, role)."""
+        return {r["name"]: (r["password_hash"], r["role"]) for r in self.db.table("users").rows
+                if not r.get("disabled")}
+
+    def user(self, name: str) -> tuple[str, str] | None:
+        row = self.db.execute("SELECT password_hash, role FROM users WHERE name = ? AND COALESCE(disabled, 0) = 0",
+                              (name,)).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
 
     def save_user(self, name: str, password_hash: str, role: str) -> None:
+        """Create a user, or change one's role or password: that ends every session it had."""
         with self.db.conn:
-            self.db.table("users").upsert({"name": name, "password_hash": password_hash, "role": role}, pk="name")
+            self.db.table("users").upsert({"name": name, "password_hash": password_hash, "role": role,
+                                           "disabled": 0}, pk="name")
+            self.db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+
+    def disable_user(self, name: str) -> bool:
+        with self.db.conn:
+            changed = self.db.execute("UPDATE users SET disabled = 1 WHERE name = ?", (name,)).rowcount
+            self.db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+        return bool(changed)
 
     def save_session(self, digest: str, user: str, role: str, csrf: str, expires: float) -> None:
         """A signed-in session (by the digest of its token only); expired ones are dropped on the way."""
@@ -538,7 +555,11 @@ class Store:
                                               "expires": expires})
 
     def session(self, digest: str) -> tuple[str, str, str, float] | None:
-        row = self.db.execute("SELECT user, role, csrf, expires FROM sessions WHERE digest = ?", (digest,)).fetchone()
+        """A session, only while its user is active with the role it signed in with."""
+        row = self.db.execute("SELECT s.user, s.role, s.csrf, s.expires FROM sessions s JOIN users u "
+                              "ON u.name = s.user AND u.role = s.role AND COALESCE(u.disabled, 0) = 0 "
+                              "WHERE s.digest = ?",
+                              (digest,)).fetchone()
         return (row[0], row[1], row[2], float(row[3])) if row else None
 
     def delete_session(self, digest: str) -> None:

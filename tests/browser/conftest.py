@@ -68,7 +68,7 @@ class District:
 
     async def api(self, path: str, user: str = "duty") -> Any:
         async with httpx.AsyncClient(base_url=self.collector.url, timeout=10) as client:
-            login = await client.post("/api/login", json={"user": user, "password": USERS[user][1]})
+            login = await client.post("/api/login", json={"user": user, "password": USERS[user][1], "token": True})
             login.raise_for_status()
             response = await client.get(path, headers={"Authorization": f"Bearer {login.json()['token']}"})
             response.raise_for_status()

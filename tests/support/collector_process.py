@@ -71,7 +71,8 @@ class CollectorProcess:
 
     async def token(self) -> str:
         async with httpx.AsyncClient() as client:
-            response = await client.post(f"{self.url}/api/login", json={"user": "duty", "password": PASSWORD})
+            response = await client.post(f"{self.url}/api/login", json={"user": "duty", "password": PASSWORD,
+                                                                         "token": True})
             response.raise_for_status()
             return str(response.json()["token"])
 

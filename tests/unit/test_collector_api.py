@@ -50,7 +50,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Store,
 
 
 async def bearer(client: httpx.AsyncClient, user: str) -> dict[str, str]:
-    response = await client.post("/api/login", json={"user": user, "password": PASSWORD})
+    response = await client.post("/api/login", json={"user": user, "password": PASSWORD, "token": True})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
@@ -135,12 +135,26 @@ async def test_browser_sessions_need_the_csrf_token(setup: tuple[httpx.AsyncClie
 
 
 async def test_logins_are_rate_limited_and_bad_requests_are_json(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
-    client, _, _ = setup
-    for _ in range(5):
-        assert (await client.post("/api/login", json={"user": "admin", "password": "wrong"})).status_code == 401
+    """Issue 11.8, reproduced on the old main: five wrong passwords for one name from anywhere locked the
+    real user out for 5 minutes, while guesses at unknown names were never slowed."""
+    client, store, _ = setup
+    for n in range(5):
+        name = "admin" if n % 2 else f"nobody{n}"  # unknown names count the same
+        assert (await client.post("/api/login", json={"user": name, "password": "wrong"})).status_code == 401
     limited = await client.post("/api/login", json={"user": "admin", "password": PASSWORD})
-    assert limited.status_code == 429 and "too many" in limited.json()["error"]
-    duty = await bearer(client, "duty_officer")
+    assert limited.status_code == 429 and "from this address" in limited.json()["error"]
+    assert int(limited.headers["retry-after"]) >= 1
+    app = client._transport.app  # type: ignore[attr-defined]
+    elsewhere = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.1.2.3", 5000)),
+                                  base_url="http://collector")
+    async with elsewhere:
+        real = await elsewhere.post("/api/login", json={"user": "admin", "password": PASSWORD})
+        assert real.status_code == 200, "the real user, from another address, was locked out"
+        assert "token" not in real.json()  # a browser session: the token stays in the HttpOnly cookie
+        duty = await bearer(elsewhere, "duty_officer")
+    too_long = await client.post("/api/login", json={"user": "x" * 60_000, "password": "p"})
+    assert too_long.status_code in (401, 429)
+    assert all(len(entry["who"]) <= 64 for entry in store.audit_log(1000))
     assert (await client.post("/api/alarms/1/actions", headers=duty, content=b"{oops")).json() == {
         "error": "body is not JSON"}
     assert (await client.get("/api/alarms/999", headers=duty)).status_code == 404
@@ -188,3 +202,51 @@ async def test_a_write_is_checked_against_the_devices_profile_before_it_is_sent(
         assert good.status_code == 202
         assert [c["point"] for _, _, c in sent.commands] == ["port1.relay"]
     store.close()
+
+
+async def test_hostile_requests_get_4xx_never_500(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    """Issue 11.6, reproduced on the old main: 18 HTTP 500s, several without signing in."""
+    client, _, _ = setup
+    duty = await bearer(client, "duty_officer")
+    deep = b"[" * 30_000
+    assert (await client.post("/api/login", content=deep)).status_code == 400
+    assert (await client.post("/api/alarms/1/actions", headers=duty, content=deep)).status_code == 400
+    for path in ("/api/alarms/99999999999999999999", "/api/alarms/%C2%B2", "/api/alarms/" + "7" * 5000,
+                 "/api/alarms/\U0001d7cf", "/api/alarms/\u00b9/actions"):
+        response = await client.request("POST" if "actions" in path else "GET", path, headers=duty, json={})
+        assert response.status_code == 404, (path[:40], response.status_code, response.text[:200])
+    big = await client.post("/api/login", content=b"{" + b" " * 200_000 + b"}")
+    assert big.status_code == 413
+
+
+async def test_a_role_change_a_password_reset_or_disabling_ends_the_users_sessions(
+        setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    """Issue 11.7, reproduced on the old main: after an admin re-created a user as district_viewer with a
+    new password, the old token still acted as admin and created another admin."""
+    client, _, _ = setup
+    admin = await bearer(client, "admin")
+    target = await bearer(client, "maintenance")
+    assert (await client.get("/api/me", headers=target)).json()["role"] == "maintenance"
+    demoted = await client.post("/api/users", headers=admin, json={"name": "maintenance", "password": "a new one!",
+                                                                  "role": "district_viewer"})
+    assert demoted.status_code == 201
+    assert (await client.get("/api/me", headers=target)).status_code == 401
+    again = {"Authorization": (await client.post("/api/login", json={"user": "maintenance", "password": "a new one!",
+                                                                     "token": True})).json()["token"]}
+    again["Authorization"] = f"Bearer {again['Authorization']}"
+    assert (await client.get("/api/me", headers=again)).json()["role"] == "district_viewer"
+    assert (await client.post("/api/users/maintenance/disable", headers=admin)).status_code == 200
+    assert (await client.get("/api/me", headers=again)).status_code == 401
+    refused = await client.post("/api/login", json={"user": "maintenance", "password": "a new one!"})
+    assert refused.status_code == 401
+
+
+async def test_every_response_carries_the_security_headers(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    client, _, _ = setup
+    duty = await bearer(client, "duty_officer")
+    for path in ("/api/alarms", "/api/nowhere", "/", "/static/app.css"):
+        response = await client.get(path, headers=duty)
+        assert "default-src 'self'" in response.headers["content-security-policy"], path
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+    assert (await client.get("/api/alarms", headers=duty)).headers["cache-control"] == "no-store"
