@@ -19,12 +19,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
-from starlette.schemas import SchemaGenerator
 
 from cloud.alarm_lifecycle import Refused
 from cloud.auth import PERMISSIONS, USER_NAME, Auth, LoginRefused, Session, may
 from cloud.console import console_routes
 from cloud.event_hub import EventHub
+from cloud.openapi import openapi_document
 from cloud.readiness import monthly_index
 from cloud.readiness_report import district_readiness
 from cloud.security_headers import SecurityHeaders
@@ -435,10 +435,10 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         Route("/api/audit", audit),
         Route("/api/stream", stream),
     ]
-    schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "firefleet collector", "version": "0.1"}})
+    document = openapi_document(routes)
 
     async def openapi(request: Request) -> Response:
-        return schemas.OpenAPIResponse(request=request)
+        return JSONResponse(document)
 
     async def refuse(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
