@@ -68,7 +68,7 @@ def test_whatever_a_gateway_sends_is_stored_or_quarantined_and_every_job_still_r
     before = store.count("records")
     verdict = Ingest({"gw1": "s1"}).check(f"ff/v1/s1/gw1/{LANE[kind]}", payload)
     if verdict.ok:
-        ids, new = store.store_records("s1", "gw1", verdict.records)
+        _, new = store.store_records("s1", "gw1", verdict.records)
         store.quarantine("s1", "gw1", "fuzz", verdict.rejects)
         assert spoiled or len(verdict.records) + len(verdict.rejects) == len(batch)
         assert store.count("records") == before + new
