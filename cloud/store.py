@@ -119,17 +119,20 @@ def _m10_gateway_liveness(db: sqlite_utils.Database) -> None:
     db.table("gateways").add_column("clk_at", float)
     db.table("alarms").add_column("received_at", float)
     # the latest condition record applied per key, by when it happened: records may arrive out of order
-    db.table("users").add_column("disabled", int)
     db.table("conditions").create({"site": str, "key": str, "state": str, "occurred": float, "clk": str,
                                    "mono": float}, pk=("site", "key"))
     db.table("commands").create_index(["gateway", "state"])
+
+
+def _m11_disabled_users(db: sqlite_utils.Database) -> None:
+    db.table("users").add_column("disabled", int)
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
                                                               _m9_ids_per_gateway_and_quarantine,
-                                                              _m10_gateway_liveness]
+                                                              _m10_gateway_liveness, _m11_disabled_users]
 REOPEN_WITHIN_S = 7 * 86400.0  # a fault back within a week reopens its ticket, first deadline and all
 SILENT_AFTER_BEATS = 2.5  # heartbeats missing this many intervals: the gateway is gone
 COMM_LOST = "comm-lost"
