@@ -101,6 +101,14 @@ class Auth:
             raise ValueError("a password has 8 to 256 characters")
         self.store.save_user(name, hash_password(password), role)
 
+    def ensure_user(self, name: str, password: str, role: str) -> None:
+        """`--user` at start: create or reset the user, unless it already has that password and role (a
+        restart of the collector must not sign everyone out)."""
+        known = self.store.user(name)
+        if known is not None and known[1] == role and check_password(password, known[0]):
+            return
+        self.add_user(name, password, role)
+
     def disable_user(self, name: str) -> bool:
         return self.store.disable_user(name)
 

@@ -63,7 +63,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         name, _, rest = spec.partition(":")
         role, _, password = rest.partition(":")
         try:
-            auth.add_user(name, password, role)
+            auth.ensure_user(name, password, role)
         except ValueError as exc:
             raise SiteConfigError(f"--user {name}: {exc}", field="--user") from None
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

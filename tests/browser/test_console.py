@@ -257,3 +257,27 @@ async def test_roles_shape_the_pages_and_errors_are_sentences(district: District
     await page.click("#sign-out")
     await expect(page.locator("#login-submit")).to_be_visible()
     assert district.problems == []
+
+
+async def test_an_unanswered_fire_cannot_be_shelved_and_a_shelved_alarm_stays_in_sight(district: District) -> None:
+    """Issue 10.6, reproduced on the old main: an unacknowledged fire shelved for 1,440 minutes vanished from
+    the queue and from the header's fire count, reachable only by URL."""
+    page = await district.page("duty")
+    await district.control("POST", f"/sites/{SHED}/devices/sd3/signals", {"values": {"smoke_alarm": True}})
+    row = page.locator('#alarm-queue tr[data-key="sd3/smoke"]')
+    await expect(row).to_be_visible(timeout=SLOW)
+    await row.click()
+    await expect(page.locator("#detail-handling")).to_have_text("待确认")
+    await expect(page.locator("#mute-form")).to_have_count(0)  # no way to hide it before someone answers
+    await page.click('#alarm-detail button[data-action="acknowledge"]')
+    await expect(page.locator("#detail-handling")).to_have_text("已受理")
+    await page.click("#mute-form summary")
+    await page.select_option("#mute-how", "shelve")
+    await page.fill("#mute-reason", "消防站已出动，现场核查中")
+    await page.click("#mute-submit")
+    shelved = page.locator('#shelved-queue tr[data-key="sd3/smoke"]')
+    await expect(shelved).to_be_visible(timeout=SLOW)  # listed, in its own section
+    await expect(page.locator("#queue-summary")).to_contain_text("已搁置")
+    await expect(page.locator("#fire-count")).to_be_visible()  # still counted: the fire still burns
+    await district.shot(page, "duty-shelved-zh")
+    await district.control("POST", f"/sites/{SHED}/devices/sd3/signals", {"values": {"smoke_alarm": False}})

@@ -125,7 +125,9 @@ export function render({ state, params, navigate, can, main }) {
       }, t(`action.${action}`)))) : null,
       closing ? closeForm() : null,
       message,
-      can("alarm.silence") && a.handling !== "closed" ? muteForm(a) : null,
+      // an unanswered fire can be neither silenced nor shelved: the form appears once it is acknowledged
+      can("alarm.silence") && a.handling !== "closed" && !(a.class === "fire" && a.handling === "raised")
+        ? muteForm(a) : null,
       can("command.send") ? commands(a, site, dev) : null,
       h("h2", {}, t("duty.readings")), readings(dev.values || {}),
       h("h2", {}, t("duty.timeline")), timeline(a.log || [], dev.events || []));
@@ -137,9 +139,9 @@ export function render({ state, params, navigate, can, main }) {
   const result = h("select", { id: "close-result", "aria-label": t("close.result") },
     RESULTS.map((r) => h("option", { value: r }, t(`result.${r}`))));
   const text = h("textarea", { id: "close-notes", rows: 2, placeholder: t("close.notes"), "aria-label": t("close.notes") });
-  const how = h("select", { "aria-label": t("mute.how") }, ["silence", "shelve"].map((m) => h("option", { value: m }, t(`mute.${m}`))));
+  const how = h("select", { id: "mute-how", "aria-label": t("mute.how") }, ["silence", "shelve"].map((m) => h("option", { value: m }, t(`mute.${m}`))));
   const minutes = h("input", { type: "number", min: 1, max: 1440, value: 30, "aria-label": t("mute.minutes"), style: "width:6em" });
-  const reason = h("input", { placeholder: t("mute.reason"), "aria-label": t("mute.reason") });
+  const reason = h("input", { id: "mute-reason", placeholder: t("mute.reason"), "aria-label": t("mute.reason") });
 
   function closeForm() {
     return h("form.inline", { id: "close-form", onsubmit: (e) => {
@@ -152,7 +154,7 @@ export function render({ state, params, navigate, can, main }) {
 
   function muteForm(a) {
     const until = Math.max(a.silenced_until || 0, a.shelved_until || 0);
-    return h("details", { open: muteOpen, ontoggle: (e) => { muteOpen = e.target.open; } }, h("summary", {}, t("mute.title"), until > now() ? ` (${t("mute.until")} ${clock(until)})` : ""),
+    return h("details", { id: "mute-form", open: muteOpen, ontoggle: (e) => { muteOpen = e.target.open; } }, h("summary", {}, t("mute.title"), until > now() ? ` (${t("mute.until")} ${clock(until)})` : ""),
       h("form.inline", { onsubmit: async (e) => {
         e.preventDefault();
         replace(message);
@@ -160,7 +162,7 @@ export function render({ state, params, navigate, can, main }) {
           await post(`/api/alarms/${a.id}/mute`, { how: how.value, minutes: Number(minutes.value), reason: reason.value });
           await loadDetail();
         } catch (err) { replace(message, err.message); }
-      } }, how, minutes, reason, h("button", { type: "submit" }, t("mute.apply"))));
+      } }, how, minutes, reason, h("button", { type: "submit", id: "mute-submit" }, t("mute.apply"))));
   }
 
   function commands(a, site, dev) {
