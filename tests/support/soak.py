@@ -95,11 +95,15 @@ class _Agent:
 
 async def _log_counts(http: httpx.AsyncClient) -> tuple[int, int, int]:
     """(raises, clears, out-of-order) in the alarm logs of the tamper key, oldest alarm first."""
-    alarms = [a for a in (await http.get("/api/alarms", params={"all": "1"})).json() if a["key"] == KEY]
+    listed = await http.get("/api/alarms", params={"all": "1"})
+    listed.raise_for_status()
+    alarms = [a for a in listed.json() if a["key"] == KEY]
     raises = clears = disorder = 0
     for alarm in sorted(alarms, key=lambda a: a["id"]):
         condition = None
-        for entry in (await http.get(f"/api/alarms/{alarm['id']}")).json()["log"]:
+        detail = await http.get(f"/api/alarms/{alarm['id']}")
+        detail.raise_for_status()
+        for entry in detail.json()["log"]:
             if entry["who"] != "site":
                 continue
             if entry["action"] in ("raised", "repeated"):
