@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +74,23 @@ class FakeClock(Clock):
         return self._trusted
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """Loaded once: find_library and CDLL cost about a millisecond each, and every record is stamped."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
 def _kernel_synchronised() -> bool:
     """adjtimex(2) answers TIME_ERROR while nothing disciplines the clock. Unknown -> True."""
+    libc = _libc()
+    if libc is None:
+        return True
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         timex = ctypes.create_string_buffer(256)  # struct timex (about 208 bytes on 64-bit Linux), zeroed: read only
         state = libc.adjtimex(timex)
         return bool(state != _TIME_ERROR)
-    except (OSError, AttributeError):
+    except AttributeError:
         return True
