@@ -38,7 +38,7 @@ from edge.backoff import next_delay
 from edge.modbus_link import LinkDown, ModbusLink
 from edge.polled_device import PolledDevice
 
-__all__ = ["BusCounters", "ModbusBusWorker", "Sink", "WriteRequest", "finish"]
+__all__ = ["BusCounters", "ModbusBusWorker", "Sink", "WriteRequest", "finish", "submit"]
 
 log = structlog.get_logger("firefleet.edge.bus")
 BUSY = 6
@@ -61,6 +61,13 @@ class WriteRequest:
     point: str
     value: Any
     done: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def submit(queue: asyncio.Queue[WriteRequest], request: WriteRequest) -> None:
+    try:
+        queue.put_nowait(request)
+    except asyncio.QueueFull:
+        finish(request, f"refused: {queue.maxsize} writes already wait on this bus")
 
 
 def finish(request: WriteRequest, result: str) -> None:
@@ -103,8 +110,10 @@ class ModbusBusWorker:
         self._wake.set()
 
     def submit(self, request: WriteRequest) -> None:
-        """Queue a write (never dropped: the queue holds 256, far beyond a site's writable points)."""
-        self.writes.put_nowait(request)
+        """Queue a write. The queue holds 256, far beyond a site's writable points; should it ever be full
+        (a line dead for minutes while commands pile up), the new write is refused with the reason, and the
+        bus goes on: an overflow never ends the agent."""
+        submit(self.writes, request)
         self._wake.set()
 
     async def run(self) -> None:

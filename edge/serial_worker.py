@@ -17,7 +17,7 @@ from devices.serial_frames import BinaryFrame, BinaryFramer, LineFramer, encode_
 from devices.site_config import BusConfig, DeviceConfig
 from devices.write_check import WriteRefused, check_write
 from edge.backoff import next_delay
-from edge.bus_worker import BusCounters, Sink, WriteRequest, finish
+from edge.bus_worker import BusCounters, Sink, WriteRequest, finish, submit
 from edge.device_health import DeviceHealth
 from edge.serial_link import SerialLink, SerialLinkDown
 
@@ -50,7 +50,7 @@ class SerialWorker:
         self._last_start: float | None = None
 
     def submit(self, request: WriteRequest) -> None:
-        self.writes.put_nowait(request)
+        submit(self.writes, request)
         self._wake.set()
 
     def stop(self) -> None:
