@@ -31,7 +31,7 @@ from edge.health import ProcessHealth
 from edge.modbus_link import ModbusLink
 from edge.outbox import Outbox
 from edge.polled_device import PolledDevice, candidates_for
-from edge.rules import RuleEngine, RuleInstance, Transition, build_instances, site_groups
+from edge.rules import OFFLINE, RuleEngine, RuleInstance, Transition, build_instances, site_groups
 from edge.serial_link import SerialLink
 from edge.serial_worker import SerialWorker
 from edge.state_store import StateStore
@@ -315,7 +315,7 @@ class EdgeAgent:
                             "configured_profile": dev.profile, "kind": profile.kind,
                             "location": dev.location, "bus": dev.bus, "unit": dev.unit,
                             "groups": list(dev.groups), "online": self._online(dev.id),
-                            "values": self.engine.values.get(dev.id, {})})
+                            "values": {k: v for k, v in self.engine.values.get(dev.id, {}).items() if k != OFFLINE}})
         place = {"name": self.site.name, "kind": self.site.kind, "street": self.site.street, "lat": self.site.lat,
                  "lon": self.site.lon}
         return {"site": self.site.id, "place": place, "agent_version": AGENT_VERSION, "devices": devices,

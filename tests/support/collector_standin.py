@@ -16,7 +16,7 @@ from typing import Any
 
 import aiomqtt
 
-from devices.contract import Batch, ContractError, decode_message, decode_record
+from devices.contract import Batch, Birth, ContractError, decode_message, decode_record
 from devices.protocol import COLLECTOR_STATE_TOPIC, decode, gateway_topic, parse_topic
 from tests.support.keys import signer
 
@@ -111,6 +111,8 @@ class CollectorStandIn:
         """What the agent sends must pass the collector's checks, field by field (devices.contract)."""
         try:
             decoded = decode_message(kind, payload)
+            if isinstance(decoded, Birth) and any(k.startswith("_") for d in decoded.devices for k in d.values):
+                self.errors.append("a birth carries internal values (_offline): they are the agent's, not points")
             if isinstance(decoded, Batch):
                 for raw in decoded.records:
                     decode_record(raw, kind)
