@@ -82,7 +82,7 @@ async def mqtt_watch(port: int, seen: dict[str, float], ready: asyncio.Event) ->
         await client.subscribe(f"ff/v1/{SITE}/+/alarms", qos=1)
         ready.set()
         async for message in client.messages:
-            for rec in decode(bytes(message.payload)).get("records", []):  # type: ignore[arg-type]
+            for rec in decode(bytes(message.payload)).get("records", []):
                 seen.setdefault(f"{rec['key']}:{rec['state']}", time.monotonic())
 
 

@@ -27,6 +27,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -86,7 +87,7 @@ class Process:
             self.proc.kill()
 
 
-def start_sim(site: Path, run: Path) -> tuple[Process, dict]:
+def start_sim(site: Path, run: Path) -> tuple[Process, dict[str, Any]]:
     run.mkdir(parents=True, exist_ok=True)
     sim = Process([sys.executable, "-m", "devices.cli", "sim", "--site", str(site), "--control-port", "0",
                    "--run-dir", str(run), "--pace", "real"], run.parent / f"sim-{site.stem}.log")
@@ -99,12 +100,12 @@ def start_sim(site: Path, run: Path) -> tuple[Process, dict]:
     return sim, json.loads((run / "served.json").read_text())
 
 
-def sim_requests(served: dict) -> int:
+def sim_requests(served: dict[str, Any]) -> int:
     with urllib.request.urlopen(served["control"] + "/devices", timeout=10) as response:
         return sum(d["requests"] for d in json.load(response))
 
 
-def measure(poller: Process, served: dict, seconds: float, warmup: float = 8.0) -> dict[str, float]:
+def measure(poller: Process, served: dict[str, Any], seconds: float, warmup: float = 8.0) -> dict[str, float]:
     time.sleep(warmup)
     r0, c0, t0 = sim_requests(served), poller.cpu_seconds(), time.monotonic()
     time.sleep(seconds)
@@ -144,7 +145,8 @@ async def sequential_loop(served_path: str, site_path: str, profiles_path: str, 
         await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
 
-def run_pair(site: Path, run: Path, profiles: Path, seconds: float, period: float) -> tuple[dict, dict]:
+def run_pair(site: Path, run: Path, profiles: Path, seconds: float,
+             period: float) -> tuple[dict[str, float], dict[str, float]]:
     results = []
     for who in ("agent", "sequential"):
         sim, served = start_sim(site, run / who)
@@ -180,7 +182,8 @@ def main() -> None:
     parser.add_argument("--sequential", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sequential:
-        asyncio.run(sequential_loop(*args.sequential[:3], float(args.sequential[3])))
+        served, site, profiles, period = args.sequential
+        asyncio.run(sequential_loop(served, site, profiles, float(period)))
         return
     folder = Path(tempfile.mkdtemp(prefix="firefleet-bench-"))
     print(f"part 1: 200 smoke detectors on 8 RS-485 lines at 115200 baud, alarm class every 1 s "

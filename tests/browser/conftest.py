@@ -46,7 +46,7 @@ class District:
 
     async def page(self, user: str = "duty", *, lang: str = "zh-CN", viewport: dict[str, int] | None = None) -> Page:
         """A new browser context signed in as `user`, showing the console in `lang`."""
-        context = await self.browser.new_context(viewport=viewport or DUTY_MONITOR, locale=lang)
+        context = await self.browser.new_context(viewport=viewport or DUTY_MONITOR, locale=lang)  # type: ignore[arg-type]
         page = await context.new_page()
         page.on("pageerror", lambda error: self.problems.append(f"{page.url}: {error}"))
         await page.goto(self.collector.url + "/")

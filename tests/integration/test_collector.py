@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 from simulators.harness import running_simulation
 from tests.conftest import SITES
@@ -36,7 +37,7 @@ async def start_collector(tmp_path: Path, broker: Mosquitto) -> asyncio.subproce
         stderr=asyncio.subprocess.DEVNULL)
 
 
-def query(tmp_path: Path, sql: str, *args: object) -> list[tuple]:
+def query(tmp_path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
     path = tmp_path / "cloud.sqlite"
     if not path.exists():
         return []
@@ -236,7 +237,7 @@ async def test_one_bad_record_neither_crash_loops_the_collector_nor_comes_back_f
 
             async def read_acks() -> None:
                 async for message in gw.messages:
-                    acked.extend(verifier.open("ack", bytes(message.payload))["ids"])  # type: ignore[arg-type]
+                    acked.extend(verifier.open("ack", bytes(message.payload))["ids"])
                     if len(acked) >= 7:
                         return
             async with asyncio.timeout(20):

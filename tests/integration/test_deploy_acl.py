@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
@@ -43,7 +44,7 @@ def account(dynsec: Path, name: str, *, collector: bool = False) -> str:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> tuple[Mosquitto, dict[str, str]]:
+def broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, dict[str, str]]]:
     dynsec = tmp_path / "dynamic-security.json"
     secret = {name: account(dynsec, name) for name in ("gw-a", "gw-b", "gw-z")}
     secret["collector"] = account(dynsec, "collector", collector=True)

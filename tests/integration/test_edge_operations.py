@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 from simulators.harness import running_simulation
 from tests.conftest import SITES
@@ -69,7 +70,7 @@ async def test_losing_the_collector_raises_a_local_fault_and_drives_the_indicato
             lost = asyncio.get_running_loop().time()
             key = "gw-station-wenxin-01/collector-link"
 
-            def link_alarms() -> list[dict]:
+            def link_alarms() -> list[dict[str, Any]]:
                 return [r.record for r in agent.outbox.next_batch(100, lane="alarm") if r.record["key"] == key]
             await eventually(lambda: any(a["state"] == "active" for a in link_alarms()), 30, "a local link fault")
             assert asyncio.get_running_loop().time() - lost <= 30

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -38,7 +39,7 @@ async def box_answers(client: AsyncModbusSerialClient) -> bool:
 
 
 @pytest.fixture
-async def rtu(shed: SimulationHandle) -> AsyncModbusSerialClient:
+async def rtu(shed: SimulationHandle) -> AsyncIterator[AsyncModbusSerialClient]:
     client = AsyncModbusSerialClient(port=shed.endpoint(SITE, "rs485-1")["path"], baudrate=9600, timeout=0.4,
                                      retries=0)
     assert await client.connect()

@@ -64,7 +64,7 @@ async def test_forged_acks_commands_and_collector_state_are_refused_by_the_agent
                 await collector.send_command(SITE, GATEWAY, {"id": "c-real", "action": "rebirth"})
                 async with asyncio.timeout(10):
                     async for message in listener.messages:
-                        captured.append(bytes(message.payload))  # type: ignore[arg-type]
+                        captured.append(bytes(message.payload))
                         break
                 await listener.publish(gateway_topic(SITE, GATEWAY, "command"), captured[0], qos=1)
             collector.acking = True

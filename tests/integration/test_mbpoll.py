@@ -34,7 +34,8 @@ async def mbpoll(*args: str) -> dict[int, int]:
 async def hold(control: httpx.AsyncClient, device: str, values: dict[str, object]) -> dict[str, object]:
     response = await control.post(f"/sites/{SITE}/devices/{device}/signals", json={"values": values, "hold": True})
     assert response.status_code == 200, response.text
-    return response.json()["signals"]
+    signals: dict[str, object] = response.json()["signals"]
+    return signals
 
 
 async def test_mbpoll_reads_a_charging_port_over_rtu(shed: SimulationHandle, control: httpx.AsyncClient) -> None:

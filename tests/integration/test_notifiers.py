@@ -7,6 +7,7 @@ import asyncio
 import json
 from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ class Sinks:
     """A loopback HTTP endpoint and SMTP server that keep what they are sent (peers, not mocks)."""
 
     def __init__(self) -> None:
-        self.posts: list[dict] = []
+        self.posts: list[dict[str, Any]] = []
         self.mails: list[bytes] = []
 
     async def http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -72,7 +73,7 @@ async def test_an_escalation_is_posted_and_mailed(tmp_path: Path) -> None:
     assert sinks.posts[0]["alarm"]["key"] == "sd1/smoke" and "西溪街道" in sinks.posts[0]["subject"]
     mail = message_from_bytes(sinks.mails[0])
     assert mail["To"] == "chief1@district.example" and "[fire]" in mail["Subject"]
-    assert all(n.failures == 0 for n in notifiers)
+    assert all(n.failures == 0 for n in notifiers)  # type: ignore[attr-defined]
     failing = WebhookNotifier("http://127.0.0.1:1/nothing-listens")
     await notify_all([failing], store.alarms()[0], "chief-1")
     assert failing.failures == 1  # counted and logged; the loop goes on

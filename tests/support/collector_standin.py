@@ -69,7 +69,7 @@ class CollectorStandIn:
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             try:
-                self._handle(str(message.topic), bytes(message.payload))  # type: ignore[arg-type]
+                self._handle(str(message.topic), bytes(message.payload))
             except (ValueError, KeyError, TypeError) as exc:
                 self.errors.append(f"{message.topic}: {exc!r}")
             self._ack_due.set()

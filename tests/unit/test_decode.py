@@ -7,7 +7,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devices.decode import BlockDecoder, decode_point, encode_point, plan_reads
+from devices.decode import BlockDecoder, ReadBlock, decode_point, encode_point, plan_reads
 from devices.profile import Point, Quirks
 from devices.profile_loader import load_profile_dir
 from tests.conftest import PROFILES
@@ -19,7 +19,7 @@ def reg(name: str, address: int, type_: str = "u16", width: int = 1, **kw: objec
     return Point(name=name, table="holding_register", address=address, type=type_, width=width, **kw)  # type: ignore[arg-type]
 
 
-def spans(blocks: list) -> list[tuple[int, int]]:
+def spans(blocks: list[ReadBlock]) -> list[tuple[int, int]]:
     return [(b.start, b.count) for b in blocks]
 
 

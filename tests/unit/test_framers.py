@@ -14,8 +14,9 @@ from devices.serial_frames import BinaryFramer, LineFramer, encode_binary, parse
 from tests.conftest import PROFILES
 
 PROFILE_SET = load_profile_dir(PROFILES)
-LN20 = PROFILE_SET["lvneng-ln20s"].binary
-PANEL = PROFILE_SET["beida-jbqb-rs232"].lines
+_LN20, _PANEL = PROFILE_SET["lvneng-ln20s"].binary, PROFILE_SET["beida-jbqb-rs232"].lines
+assert _LN20 is not None and _PANEL is not None
+LN20, PANEL = _LN20, _PANEL
 assert LN20 is not None and PANEL is not None
 
 READ = rtu_frame(11, bytes.fromhex("0400000006"))          # read 6 input registers of unit 11
@@ -29,7 +30,7 @@ def test_crc16_modbus_known_value() -> None:
 
 
 def drain_rtu(framer: RtuRequestFramer) -> list[object]:
-    out = []
+    out: list[object] = []
     while (item := framer.next_request()) is not None:
         out.append(item)
     return out

@@ -21,7 +21,8 @@ from cloud.store import Store
 from tests.support.records import checked
 
 NOW = 1_800_000_000.0
-GOOD = {"alarm": {"type": "alarm", "key": "sd1/smoke", "class": "fire", "severity": 1, "state": "active",
+GOOD: dict[str, dict[str, Any]] = {
+        "alarm": {"type": "alarm", "key": "sd1/smoke", "class": "fire", "severity": 1, "state": "active",
                   "device": "sd1", "rule": "smoke", "value": True, "text": ""},
         "event": {"type": "event", "device": "sd1", "kind": "device_offline", "details": {}},
         "command": {"type": "command", "command": "c-1", "state": "successful", "reason": ""},

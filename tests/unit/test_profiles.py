@@ -133,8 +133,9 @@ def test_identity_probe_picks_the_firmware() -> None:
     profiles = load_profile_dir(PROFILES)
     family = [profiles["hengan-sd100-fw1"], profiles["hengan-sd100-fw2"]]
     assert {p.name for p in probe_points(family)} == {"model_code", "firmware_version"}
-    assert match_profile(family, {"model_code": 0x5D10, "firmware_version": 0x0105}).id == "hengan-sd100-fw1"
-    assert match_profile(family, {"model_code": 0x5D10, "firmware_version": 0x0203}).id == "hengan-sd100-fw2"
+    first, second = (match_profile(family, {"model_code": 0x5D10, "firmware_version": v}) for v in (0x0105, 0x0203))
+    assert first is not None and first.id == "hengan-sd100-fw1"
+    assert second is not None and second.id == "hengan-sd100-fw2"
     assert match_profile(family, {"model_code": 0x5D10, "firmware_version": 0x0300}) is None  # re-flashed
     assert match_profile(family, {"model_code": 0x0C0A, "firmware_version": 0x0105}) is None  # swapped
 
@@ -211,8 +212,8 @@ def test_the_profile_checker_refuses_what_would_not_protect_a_site(tmp_path: Pat
         assert "write-only" in refused(tmp_path, text.replace("vectors:", on_write_only)).reason
         texts = ("rules:\n  - {id: cut, when: {point: temperature, op: '>', value: 60}, raise: {class: fault},"
                  " text: {zh: 温度过高, en: too hot}}\nvectors:")
-        rule = load_profiles([write(tmp_path, text.replace("vectors:", texts))])["acme-t1"].rules[0]
-        assert (rule.text, rule.text_en) == ("温度过高", "too hot")
+        loaded = load_profiles([write(tmp_path, text.replace("vectors:", texts))])["acme-t1"].rules[0]
+        assert (loaded.text, loaded.text_en) == ("温度过高", "too hot")
         assert profile.point("reset").writable
         return
     error = refused(tmp_path, text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from devices.profile import Condition
 from devices.profile_loader import load_profile_dir
 from devices.site_config import Interlock, load_site
-from edge.rules import Action, RuleEngine, RuleInstance, build_instances, site_groups
+from edge.rules import Action, RuleEngine, RuleInstance, Transition, build_instances, site_groups
 from tests.conftest import PROFILES, SITES
 
 PROFILE_SET = load_profile_dir(PROFILES)
@@ -21,7 +21,7 @@ def overheat(**kw: object) -> RuleInstance:
     return RuleInstance(**fields)  # type: ignore[arg-type]
 
 
-def kinds(transitions: list) -> list[str]:
+def kinds(transitions: list[Transition]) -> list[str]:
     return [t.kind for t in transitions]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def test_street_scores_and_the_monthly_ranking() -> None:
     assert monthly_index(daily) == [("文新街道", 85.0), ("西溪街道", 80.0), ("翠苑街道", 60.0)]
 
 
-def birth(store: Store, devices: list[dict]) -> None:
+def birth(store: Store, devices: list[dict[str, Any]]) -> None:
     store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "devices": devices}))
 
 
