@@ -10,7 +10,7 @@ Topics, under `ff/v1`:
     ff/v1/{site}/{gateway}/alarms     edge -> cloud  durable alarm records (first, always)     QoS 1
     ff/v1/{site}/{gateway}/events     edge -> cloud  durable event and command-result records  QoS 1
     ff/v1/{site}/{gateway}/telemetry  edge -> cloud  readings (thinned oldest first offline)    QoS 1
-    ff/v1/{site}/{gateway}/heartbeat  edge -> cloud  health, every 30 s                        QoS 0
+    ff/v1/{site}/{gateway}/heartbeat  edge -> cloud  health, every 30 s                        QoS 1
     ff/v1/{site}/{gateway}/ack        cloud -> edge  ids the collector has stored              QoS 1
     ff/v1/{site}/{gateway}/command    cloud -> edge  durable requests (cut a port, rebirth...)  QoS 1
     ff/v1/collector/state             cloud          retained {"online": bool}, will = offline  QoS 1
