@@ -23,7 +23,9 @@ def test_every_record_type_documents_exactly_its_fields() -> None:
     common = set(re.findall(r"`(\w+)`", DOC.split("Common fields:", 1)[1].split("\n", 1)[0]))
     assert common == COMMON
     rows = dict(re.findall(r"^\| `(\w+)` \| (.+) \|$", DOC.split("## Records", 1)[1].split("## Birth", 1)[0], re.M))
-    for tag, struct in {"alarm": Alarm, "event": Event, "command": CommandState, "reading": Reading}.items():
+    structs: dict[str, type[msgspec.Struct]] = {"alarm": Alarm, "event": Event, "command": CommandState,
+                                                "reading": Reading}
+    for tag, struct in structs.items():
         documented = {name for name in re.findall(r"`(\w+)`", rows[tag]) if "/" not in name}
         assert documented == wire_names(struct) - COMMON, tag
 
