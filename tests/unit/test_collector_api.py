@@ -250,3 +250,24 @@ async def test_every_response_carries_the_security_headers(setup: tuple[httpx.As
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
     assert (await client.get("/api/alarms", headers=duty)).headers["cache-control"] == "no-store"
+
+
+async def test_a_broker_drop_during_a_command_keeps_it_queued_instead_of_a_500(tmp_path: Path) -> None:
+    """Issue 12.2: aiomqtt.MqttError leaked into the API: a 500, and the command row stayed `init` for good."""
+    store = Store(tmp_path / "c.sqlite")
+    auth = Auth(store)
+    auth.add_user("duty", PASSWORD, "duty_officer")
+    store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "devices": []}))
+
+    async def broker_gone(site: str, gateway: str, command: dict[str, Any], ttl: float) -> None:
+        raise ConnectionError("the broker connection failed")
+    app = build_api(store, auth, EventHub(), broker_gone)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector") as client:
+        duty = await bearer(client, "duty")
+        response = await client.post("/api/commands", headers=duty,
+                                     json={"site": "s1", "gateway": "gw1", "action": "rebirth", "expires_in": 60})
+        assert response.status_code == 202
+        queued = store.command(response.json()["id"])
+        assert queued is not None and queued["state"] == "init" and queued["expires"] > 0
+        assert [c["id"] for c, _ in store.pending_commands("gw1", queued["created"])] == [queued["id"]]
+    store.close()
