@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from devices.profile import ALARM_CLASSES
+
 __all__ = ["ACTIONS", "CLASS_ORDER", "ESCALATE_AFTER", "HANDLING_STATES", "Refused", "escalation_due_at",
            "next_handling", "overdue_for_escalation"]
 
@@ -26,7 +28,7 @@ ACTIONS: Final = {
     "close": (("disposing", "false_alarm"), "closed"),
 }
 # Most urgent first: the duty queue's order and a site's colour on the map.
-CLASS_ORDER: Final = ("fire", "supervisory", "fault", "prewarning", "status")
+CLASS_ORDER: Final = ALARM_CLASSES
 # Unacknowledged this long -> escalate to the next person on the roster (seconds, by class).
 ESCALATE_AFTER: Final = {"fire": 60.0, "supervisory": 300.0, "fault": 1800.0, "prewarning": 600.0, "status": 3600.0}
 

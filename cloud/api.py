@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from cloud.alarm_lifecycle import Refused
+from cloud.alarm_lifecycle import ACTIONS, CLASS_ORDER, HANDLING_STATES, Refused
 from cloud.auth import PERMISSIONS, USER_NAME, Auth, LoginRefused, Session, may
 from cloud.console import console_routes
 from cloud.event_hub import EventHub
@@ -120,7 +121,8 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         """
         assert session is not None
         return JSONResponse({"user": session.user, "role": session.role, "csrf": session.csrf,
-                             "permissions": sorted(p for p in PERMISSIONS if may(session.role, p))})
+                             "permissions": sorted(p for p in PERMISSIONS if may(session.role, p)),
+                             "policy": POLICY})
 
     @endpoint()
     async def alarms(request: Request, session: Session | None) -> Response:
@@ -296,9 +298,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         """
         summary: Streets ranked by their monthly readiness index (?month=YYYY-MM, default this month).
         """
-        month = request.query_params.get("month") or time.strftime("%Y-%m")
-        if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():
-            raise HttpError(400, "month is YYYY-MM")
+        month = _month(request)
         ranked = monthly_index(store.readiness_history(month))
         return JSONResponse([{"rank": i + 1, "street": street, "index": index}
                              for i, (street, index) in enumerate(ranked)])
@@ -308,9 +308,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
         """
         summary: Daily readiness scores of a month (?month=YYYY-MM), for trend charts.
         """
-        month = request.query_params.get("month") or time.strftime("%Y-%m")
-        if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():
-            raise HttpError(400, "month is YYYY-MM")
+        month = _month(request)
         return JSONResponse([{"day": day, "street": street, "score": score}
                              for day, street, score in store.readiness_history(month)])
 
@@ -515,6 +513,20 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HttpError(400, "body must be a JSON object")
     return body
+
+
+# What the console must agree with the collector on, served from their one home rather than copied.
+POLICY: Final = {"class_order": list(CLASS_ORDER),
+                 "next_actions": {state: [a for a, (sources, _) in ACTIONS.items() if state in sources]
+                                  for state in HANDLING_STATES}}
+
+
+def _month(request: Request) -> str:
+    """?month=YYYY-MM (ASCII digits), this month by default."""
+    month = request.query_params.get("month") or time.strftime("%Y-%m")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
+        raise HttpError(400, "month is YYYY-MM")
+    return month
 
 
 def _int(text: str) -> int:

@@ -16,9 +16,9 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
-from cloud.alarm_lifecycle import Refused, escalation_due_at, next_handling
+from cloud.alarm_lifecycle import CLASS_ORDER, Refused, escalation_due_at, next_handling
 from cloud.ingest import Reject
-from cloud.tickets import DAY, OFFLINE_AFTER_S, faults_of, ticket_deadline
+from cloud.tickets import DAY, OFFLINE_AFTER_S, faults_of, low_battery, ticket_deadline
 from devices.contract import Alarm, Birth, CommandState, Event, Reading, Record
 
 __all__ = ["Store"]
@@ -219,8 +219,7 @@ class Store:
                 "last_seen": dev["last_seen"],
                 "stale": bool(dev["online"]) and now - float(dev["last_seen"] or 0) > STALE_AFTER_S,
                 "flapping": (dev["site"], dev["id"]) in flapping,
-                "battery": battery, "low_battery": values.get("low_battery") is True or (
-                    isinstance(battery, (int, float)) and not isinstance(battery, bool) and battery < 20),
+                "battery": battery, "low_battery": low_battery(values),
                 "faults": faults, "profile": dev["profile"],
                 "firmware_mismatch": bool(dev.get("configured_profile"))
                 and dev["profile"] != dev["configured_profile"],
@@ -469,8 +468,7 @@ class Store:
         where = "handling != 'closed'" if open_only else "1 = 1"
         if not include_shelved:
             where += f" AND (shelved_until IS NULL OR shelved_until < {time.time()})"
-        order = ("CASE class WHEN 'fire' THEN 0 WHEN 'supervisory' THEN 1 WHEN 'fault' THEN 2 "
-                 "WHEN 'prewarning' THEN 3 ELSE 4 END, raised_at")
+        order = _CLASS_RANK_SQL + ", raised_at"
         return [_with_escalation(r) for r in self.db.table("alarms").rows_where(where, order_by=order)]
 
     def alarm(self, alarm_id: int) -> dict[str, Any] | None:
@@ -762,6 +760,8 @@ class Store:
         return int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])
 
 
+_CLASS_RANK_SQL = "CASE class " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CLASS_ORDER)) + \
+    f" ELSE {len(CLASS_ORDER)} END"  # the duty queue's order, from its one home (devices.profile)
 _TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command", Reading: "reading"}
 
 

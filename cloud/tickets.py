@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["DAY", "OFFLINE_AFTER_S", "faults_of", "ticket_deadline"]
+__all__ = ["DAY", "LOW_BATTERY_PERCENT", "OFFLINE_AFTER_S", "faults_of", "low_battery", "ticket_deadline"]
 
 DAY: Final = 86400.0
+LOW_BATTERY_PERCENT: Final = 20.0
 OFFLINE_AFTER_S: Final = 600.0
 LEVEL: Final = {"offline": "street", "gateway_offline": "street", "low_battery": "street", "dirty_sensor": "street",
                 "firmware_mismatch": "district"}
@@ -25,6 +26,13 @@ def ticket_deadline(kind: str, opened: float) -> tuple[str, float]:
     return level, opened + DEADLINE_DAYS[level] * DAY
 
 
+def low_battery(values: Mapping[str, Any]) -> bool:
+    """The device says so, or its battery is below LOW_BATTERY_PERCENT."""
+    battery = values.get("battery")
+    return values.get("low_battery") is True or (
+        isinstance(battery, (int, float)) and not isinstance(battery, bool) and battery < LOW_BATTERY_PERCENT)
+
+
 def faults_of(device: Mapping[str, Any], now: float, offline_after: float = OFFLINE_AFTER_S) -> set[str]:
     """The persistent faults a device shows now: its kinds of ticket."""
     faults = set()
@@ -32,9 +40,7 @@ def faults_of(device: Mapping[str, Any], now: float, offline_after: float = OFFL
     # a device whose gateway is gone reads unknown (online None): its gateway gets the ticket, not each device
     if device.get("online") is False and now - float(device.get("offline_since") or now) >= offline_after:
         faults.add("offline")
-    battery = values.get("battery")
-    if values.get("low_battery") is True or (isinstance(battery, (int, float)) and not isinstance(battery, bool)
-                                             and battery < 20):
+    if low_battery(values):
         faults.add("low_battery")
     contamination = values.get("contamination")
     if values.get("dirty_chamber") is True or (isinstance(contamination, (int, float)) and contamination >= 60):

@@ -19,6 +19,8 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from devices.profile import ALARM_CLASSES
+
 __all__ = [
     "ALARM_CLASSES",
     "Alarm",
@@ -45,7 +47,7 @@ __all__ = [
     "record_id_of",
 ]
 
-ALARM_CLASSES: Final = ("fire", "supervisory", "fault", "prewarning", "status")
+# DESIGN section 6, in priority order: defined once, in devices.profile
 MAX_RECORDS: Final = 2000  # per message; the agent sends at most 200
 MAX_DEVICES: Final = 5000  # per birth
 

@@ -101,8 +101,9 @@ function upsertAlarm(alarm) {
   }
 }
 
-const CLASS_RANK = { fire: 0, supervisory: 1, fault: 2, prewarning: 3, status: 4 };
-const queueOrder = (a, b) => (CLASS_RANK[a.class] ?? 5) - (CLASS_RANK[b.class] ?? 5) || a.raised_at - b.raised_at;
+// the class order comes from the collector (/api/me policy): one home for it
+const rank = (cls) => { const i = state.me?.policy?.class_order?.indexOf(cls) ?? -1; return i < 0 ? 99 : i; };
+const queueOrder = (a, b) => rank(a.class) - rank(b.class) || a.raised_at - b.raised_at;
 
 async function loadAlarms() {
   const [alarms, sites] = await Promise.all([get("/api/alarms"), get("/api/sites")]);

@@ -8,10 +8,6 @@ import { alarmTitle, badge, clock, duration, h, now, replace, value } from "./do
 import { t } from "./i18n.js";
 import { relayControl, resetOnSite } from "./commands.js";
 
-const NEXT = {
-  raised: ["acknowledge"], acknowledged: ["verify"], verifying: ["confirm", "false_alarm"],
-  confirmed: ["dispose"], disposing: ["close"], false_alarm: ["close"], closed: [],
-};
 const KEYS = { a: "acknowledge", v: "verify", c: "confirm", f: "false_alarm", d: "dispose", x: "close" };
 const RESULTS = ["extinguished", "cause_removed", "false_alarm", "device_fault", "drill", "other"];
 
@@ -103,7 +99,8 @@ export function render({ state, params, navigate, can, main }) {
     const a = detail;
     const site = a.site_info || {};
     const dev = a.device_info || {};
-    const allowed = can("alarm.handle") ? NEXT[a.handling] || [] : [];
+    // the handling state machine is the collector's (/api/me policy), not a copy here
+    const allowed = can("alarm.handle") ? state.me?.policy?.next_actions?.[a.handling] || [] : [];
     replace(side,
       h("h2", {}, badge(a.class), " ", alarmTitle(a)),
       h("dl.facts", {},
