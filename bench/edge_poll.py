@@ -195,6 +195,11 @@ def main() -> None:
           f"CPU {agent['cpu_percent']:5.1f} %  peak RSS {agent['peak_rss_mb']:5.1f} MB")
     print(f"  sequential loop: {seq['requests_per_s']:7.1f} requests/s (alarm class only; 200/s needed)  "
           f"CPU {seq['cpu_percent']:5.1f} %  peak RSS {seq['peak_rss_mb']:5.1f} MB")
+    per_k = {who: 10 * r["cpu_percent"] / max(r["requests_per_s"], 1e-9) for who, r in (("agent", agent),
+                                                                                        ("sequential", seq))}
+    print(f"  CPU per 1,000 requests: firefleet edge {per_k['agent']:.2f} CPU-s, sequential loop "
+          f"{per_k['sequential']:.2f} CPU-s: ratio {per_k['agent'] / max(per_k['sequential'], 1e-9):.2f}x "
+          "(target <= 1x, with everything the agent does beyond the loop)")
     profiles = detector_profiles(folder, "10ms", pause=False)
     registers = 1  # a detector's alarm class is one status register
     print("part 2: one line, 8 detectors, alarm class polled as fast as the line allows", flush=True)

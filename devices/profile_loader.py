@@ -73,12 +73,19 @@ def profile_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def load_profile_dir(extra: Path | None = None) -> dict[str, Profile]:
-    """The shipped profiles, plus those in `extra` (a site's own folder adds to them, never replaces them:
-    a profile there with a shipped id is refused; `extends:` a shipped one instead)."""
-    folders = [default_profile_dir()]
-    if extra is not None and extra.resolve() != folders[0].resolve():
-        folders.append(extra)
-    return load_profiles(profile_files(folders))
+    """The shipped profiles, plus those in `extra`: a site's own folder adds to the shipped set, and a
+    profile there with a shipped profile's id replaces that one (a corrected copy); the rest stay."""
+    shipped = profile_files([default_profile_dir()])
+    if extra is None or extra.resolve() == default_profile_dir().resolve():
+        return load_profiles(shipped)
+    own = profile_files([extra])
+    replaced = {_profile_id(path) for path in own} - {""}
+    return load_profiles([path for path in shipped if _profile_id(path) not in replaced] + own)
+
+
+def _profile_id(path: Path) -> str:
+    data = load_yaml(path, ProfileError)
+    return str(data.get("id", "")) if isinstance(data, dict) else ""
 
 
 def load_profiles(files: Iterable[Path]) -> dict[str, Profile]:

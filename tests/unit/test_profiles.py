@@ -241,6 +241,10 @@ def test_a_site_folder_adds_to_the_shipped_profiles(tmp_path: Path) -> None:
     write(folder, MINIMAL)
     profiles = load_profile_dir(folder)
     assert "acme-t1" in profiles and "xingdian-cb10" in profiles
-    write(folder, MINIMAL.replace("id: acme-t1", "id: xingdian-cb10"), "clash.yaml")
-    with pytest.raises(ProfileError, match="already defined"):
-        load_profile_dir(folder)
+    shipped = load_profile_dir()["hengan-sd100-base"]
+    corrected = (PROFILES / "hengan-sd100-base.yaml").read_text().replace("timeout: 300ms", "timeout: 400ms")
+    assert corrected != (PROFILES / "hengan-sd100-base.yaml").read_text()
+    write(folder, corrected, "hengan-sd100-base.yaml")  # a site's corrected copy of a shipped profile
+    mine = load_profile_dir(folder)
+    assert mine["hengan-sd100-base"].quirks.timeout_ms == 400 != shipped.quirks.timeout_ms
+    assert mine["hengan-sd100-fw1"].quirks.timeout_ms == 400  # what extends it follows the copy
