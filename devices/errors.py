@@ -7,7 +7,8 @@
     └── DeviceError                 the device's side: what came over the wire was wrong or missing
         ├── FrameError              garbage, bad checksum or CRC, a frame that does not parse
         ├── DeviceTimeout           no answer in time
-        └── ExceptionReply          the device answered with a Modbus exception code
+        ├── ExceptionReply          the device answered with a Modbus exception code
+        └── LinkDown                the bus itself: serial adapter missing, TCP endpoint refusing
 
 Ids (file, line, device, code) are attributes, never only text, so that callers can count and group.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "ExceptionReply",
     "FirefleetError",
     "FrameError",
+    "LinkDown",
     "ProfileError",
     "SiteConfigError",
 ]
@@ -72,6 +74,10 @@ class FrameError(DeviceError):
 
 class DeviceTimeout(DeviceError):
     """The device did not answer within its timeout."""
+
+
+class LinkDown(DeviceError):
+    """The bus itself is unavailable: a serial adapter missing, a TCP endpoint refusing."""
 
 
 class ExceptionReply(DeviceError):

@@ -29,14 +29,14 @@ import structlog
 
 from devices.decode import ReadBlock, decode_point, encode_point
 from devices.episodes import Episodes
-from devices.errors import DeviceTimeout, ExceptionReply, FrameError
+from devices.errors import DeviceTimeout, ExceptionReply, FrameError, LinkDown
 from devices.identity import match_profile, probe_points
 from devices.profile import BIT_TABLES, Point
 from devices.site_config import BusConfig
 from devices.write_check import WriteRefused, check_write
 from edge.backoff import next_delay
-from edge.modbus_link import LinkDown, ModbusLink
 from edge.polled_device import PolledDevice
+from edge.register_link import RegisterLink
 
 __all__ = ["BusCounters", "ModbusBusWorker", "Sink", "WriteRequest", "finish", "submit"]
 
@@ -90,7 +90,7 @@ class BusCounters:
 
 
 class ModbusBusWorker:
-    def __init__(self, bus: BusConfig, devices: list[PolledDevice], link: ModbusLink, sink: Sink, *,
+    def __init__(self, bus: BusConfig, devices: list[PolledDevice], link: RegisterLink, sink: Sink, *,
                  write_attempts: int = 3) -> None:
         self.bus = bus
         self.devices = {d.id: d for d in devices}

@@ -25,16 +25,12 @@ from typing import Any
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from devices.errors import DeviceError, DeviceTimeout, ExceptionReply, FrameError
+from devices.errors import DeviceTimeout, ExceptionReply, FrameError, LinkDown
 
 __all__ = ["LinkDown", "ModbusLink"]
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # we log transitions ourselves, once each
 _LIBRARY_TIMEOUT = 30.0
-
-
-class LinkDown(DeviceError):
-    """The bus itself is unavailable: serial device missing, TCP endpoint refusing."""
 
 
 class ModbusLink:

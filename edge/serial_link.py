@@ -11,13 +11,9 @@ import contextlib
 
 import serial
 
-from devices.errors import DeviceError
+from devices.errors import LinkDown
 
-__all__ = ["SerialLink", "SerialLinkDown"]
-
-
-class SerialLinkDown(DeviceError):
-    """The serial device is missing or cannot be opened."""
+__all__ = ["LinkDown", "SerialLink"]
 
 
 class SerialLink:
@@ -35,7 +31,7 @@ class SerialLink:
                                  stopbits=serial.STOPBITS_TWO if self.stop_bits == 2 else serial.STOPBITS_ONE,
                                  timeout=0, write_timeout=0)
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise SerialLinkDown(f"{self.path}: {exc}") from None
+            raise LinkDown(f"{self.path}: {exc}") from None
         port.reset_input_buffer()
         self._port = port
         asyncio.get_running_loop().add_reader(port.fileno(), self._readable.set)
@@ -60,7 +56,7 @@ class SerialLink:
                 data = port.read(4096)
             except (serial.SerialException, OSError) as exc:
                 self.close()
-                raise SerialLinkDown(f"{self.path}: {exc}") from None
+                raise LinkDown(f"{self.path}: {exc}") from None
             if data:
                 return bytes(data)
             remaining = deadline - asyncio.get_running_loop().time()
@@ -82,7 +78,7 @@ class SerialLink:
                     await asyncio.sleep(0.001)
         except (serial.SerialException, OSError) as exc:
             self.close()
-            raise SerialLinkDown(f"{self.path}: {exc}") from None
+            raise LinkDown(f"{self.path}: {exc}") from None
 
     def discard_input(self) -> None:
         if self._port is not None:
@@ -91,5 +87,5 @@ class SerialLink:
 
     def _require(self) -> serial.Serial:
         if self._port is None:
-            raise SerialLinkDown(f"{self.path}: not open")
+            raise LinkDown(f"{self.path}: not open")
         return self._port

@@ -19,7 +19,7 @@ from devices.write_check import WriteRefused, check_write
 from edge.backoff import next_delay
 from edge.bus_worker import BusCounters, Sink, WriteRequest, finish, submit
 from edge.device_health import DeviceHealth
-from edge.serial_link import SerialLink, SerialLinkDown
+from edge.serial_link import LinkDown, SerialLink
 
 __all__ = ["LineSink", "SerialWorker"]
 
@@ -65,7 +65,7 @@ class SerialWorker:
                 if not self.link.is_open:
                     try:
                         self.link.open()
-                    except SerialLinkDown as exc:
+                    except LinkDown as exc:
                         attempt += 1
                         self.counters.link_errors += 1
                         self._episodes.problem("link", "serial device missing", reason=exc.reason)
@@ -79,7 +79,7 @@ class SerialWorker:
                         await self._binary_pass(self.profile.binary)
                     elif self.profile.lines is not None:
                         await self._line_pass(self.profile.lines)
-                except SerialLinkDown as exc:
+                except LinkDown as exc:
                     self.counters.link_errors += 1
                     self._episodes.problem("link", "serial device lost", reason=exc.reason)
         finally:

@@ -1,0 +1,123 @@
+"""The bus worker through its link seam (edge.register_link.FakeRegisterLink): what it reports, how it
+writes, how a dead unit is handled, and that cancelling a poll mid-request really cancels it (issue 12.2:
+the bus worker had no unit tests, because it could only be built on a real Modbus line)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from devices.profile import Profile
+from devices.profile_loader import load_profile_dir
+from devices.site_config import BusConfig, DeviceConfig
+from edge.bus_worker import ModbusBusWorker, WriteRequest
+from edge.polled_device import PolledDevice, candidates_for
+from edge.register_link import FakeRegisterLink
+
+PROFILES = load_profile_dir()
+BUS = BusConfig(id="rs485-1", type="modbus_rtu", port="/dev/null")
+
+
+@dataclass
+class Sink:
+    values: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    health: list[tuple[str, bool]] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_values(self, device: str, values: dict[str, Any]) -> None:
+        self.values.append((device, values))
+        self.changed.set()
+
+    def on_health(self, device: str, online: bool, reason: str) -> None:
+        self.health.append((device, online))
+        self.changed.set()
+
+    def on_event(self, device: str, kind: str, details: dict[str, Any]) -> None:
+        self.events.append((device, kind))
+        self.changed.set()
+
+    async def until(self, predicate: Any, timeout: float = 10.0) -> None:
+        """Wait on what the worker reports (events, not sleeps); fail after `timeout` s."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def identity(profile: Profile) -> dict[str, dict[int, int]]:
+    """Register words that make the worker identify this firmware."""
+    tables: dict[str, dict[int, int]] = {}
+    for probe in profile.probe:
+        point = profile.point(probe.point)
+        tables.setdefault(point.table, {})[point.address] = int(probe.equals if probe.equals is not None
+                                                                else probe.min or 0)
+    return tables
+
+
+def device(dev_id: str, unit: int, profile_id: str) -> PolledDevice:
+    profile = PROFILES[profile_id]
+    return PolledDevice(DeviceConfig(id=dev_id, profile=profile_id, bus=BUS.id, unit=unit), profile,
+                        candidates_for(profile, PROFILES))
+
+
+@pytest.fixture
+async def line() -> AsyncIterator[tuple[FakeRegisterLink, Sink, ModbusBusWorker]]:
+    link = FakeRegisterLink(tables={11: identity(PROFILES["hengan-sd100-fw1"]),
+                                    12: identity(PROFILES["hengan-sd100-fw2"])})
+    sink = Sink()
+    worker = ModbusBusWorker(BUS, [device("sd1", 11, "hengan-sd100-fw1"), device("sd2", 12, "hengan-sd100-fw2")],
+                             link, sink)
+    task = asyncio.get_running_loop().create_task(worker.run())
+    yield link, sink, worker
+    worker.stop()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_silent_unit_goes_offline_once_while_its_neighbour_keeps_being_polled(
+        line: tuple[FakeRegisterLink, Sink, ModbusBusWorker]) -> None:
+    link, sink, _ = line
+    await sink.until(lambda: sum(d == "sd2" for d, _ in sink.values) >= 2)
+    link.silent.add(12)
+    await sink.until(lambda: ("sd2", False) in sink.health)
+    before = sum(d == "sd1" for d, _ in sink.values)
+    await sink.until(lambda: sum(d == "sd1" for d, _ in sink.values) >= before + 3)  # sd1 is not stalled
+    assert sink.health.count(("sd2", False)) == 1  # logged and reported once, not per poll
+    link.silent.clear()
+    await sink.until(lambda: ("sd2", True) in sink.health)
+
+
+async def test_a_write_goes_out_with_the_profiles_function_and_is_read_back(
+        line: tuple[FakeRegisterLink, Sink, ModbusBusWorker]) -> None:
+    link, sink, worker = line
+    await sink.until(lambda: any(d == "sd2" for d, _ in sink.values))
+    request = WriteRequest("sd2", "sounder", True)
+    worker.submit(request)
+    assert await asyncio.wait_for(request.done, 5) == "verified"
+    sounder = PROFILES["hengan-sd100-fw2"].point("sounder")
+    assert (12, "coil", sounder.address, [1], "single") in link.writes
+    refused = WriteRequest("sd2", "sounder", 7)  # the agent checks again: a relay takes true or false
+    worker.submit(refused)
+    assert (await asyncio.wait_for(refused.done, 5)).startswith("refused: sounder takes true or false")
+    assert len(link.writes) == 1
+
+
+async def test_cancelling_a_poll_mid_request_really_cancels_it() -> None:
+    gate = asyncio.Event()  # never set: the first read hangs as on a dead line
+    link = FakeRegisterLink(tables={11: identity(PROFILES["hengan-sd100-fw1"])}, gate=gate)
+    sink = Sink()
+    worker = ModbusBusWorker(BUS, [device("sd1", 11, "hengan-sd100-fw1")], link, sink)
+    task = asyncio.get_running_loop().create_task(worker.run())
+    async with asyncio.timeout(5):
+        while not link.reads:
+            await asyncio.sleep(0)  # let the worker reach its first read (yields, no wall time)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert link.closed == 1 and not link.connected  # the line is released in `finally`
