@@ -32,6 +32,7 @@ import aiomqtt
 import msgspec
 import structlog
 
+from cloud.gateway_session import GatewaySession
 from cloud.ingest import Ingest, Reject, Verdict
 from cloud.store import Store
 from devices.broker_url import BrokerConfig
@@ -50,14 +51,6 @@ WILL_TTL_S = 30 * 86400.0
 
 
 @dataclass
-class _GatewaySession:
-    boot: str = ""
-    bdseq: int = -1
-    seq: int = 0
-    rebirth_requested: bool = False
-
-
-@dataclass
 class Collector:
     broker: BrokerConfig
     store: Store
@@ -66,7 +59,7 @@ class Collector:
     shared: bool = True
     on_alarm_change: Callable[[list[int]], None] = lambda alarms: None
     on_health_change: Callable[[dict[str, Any]], None] = lambda change: None
-    sessions: dict[str, _GatewaySession] = field(default_factory=dict)
+    sessions: dict[str, GatewaySession] = field(default_factory=dict)
     gaps: int = 0
     failures: int = 0  # messages whose handling raised: logged, not acknowledged (the gateway resends)
     connected: bool = False
@@ -146,18 +139,18 @@ class Collector:
             self._refused(topic, payload, verdict)
             return
         site, gateway, message = verdict.site, verdict.gateway, verdict.message
-        session = self.sessions.setdefault(gateway, _GatewaySession())
+        session = self.sessions.setdefault(gateway, GatewaySession())
         if isinstance(message, Birth):
             self.store.touched = []
             self.store.save_birth(site, gateway, message)
             if self.store.touched:
                 self.on_alarm_change(list(self.store.touched))  # its communication fault cleared
             self.on_health_change({"gateway": gateway, "site": site, "online": True})
-            self.sessions[gateway] = _GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
+            self.sessions[gateway] = GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
             await self._resend_pending(client, site, gateway)
             return
         if isinstance(message, Death):
-            if message.boot == session.boot and message.bdseq == session.bdseq:
+            if session.believes_death(message.boot, message.bdseq):
                 log.info("gateway offline", gateway=gateway, site=site)
                 alarm = self.store.gateway_lost(site, gateway, "death: the broker lost the gateway")
                 self.on_health_change({"gateway": gateway, "site": site, "online": False})
@@ -201,17 +194,14 @@ class Collector:
         if alarm is not None:
             self.on_alarm_change([alarm])
 
-    async def _follow_sequence(self, client: aiomqtt.Client, site: str, gateway: str, session: _GatewaySession,
+    async def _follow_sequence(self, client: aiomqtt.Client, site: str, gateway: str, session: GatewaySession,
                                boot: str, seq: int) -> None:
-        if boot == session.boot and seq <= session.seq + 1:
-            session.seq = max(session.seq, seq)
-            return
-        if boot == session.boot:
+        expected = session.seq + 1
+        step = session.follow(boot, seq)
+        if step.gap:
             self.gaps += 1
-            log.info("sequence gap", gateway=gateway, expected=session.seq + 1, got=seq)
-        session.seq = seq
-        if not session.rebirth_requested or boot != session.boot:
-            session.rebirth_requested = True
+            log.info("sequence gap", gateway=gateway, expected=expected, got=seq)
+        if step.ask_rebirth:
             await self._ask_rebirth(client, site, gateway)
 
     async def _resend_pending(self, client: aiomqtt.Client, site: str, gateway: str) -> None:
