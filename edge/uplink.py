@@ -32,6 +32,7 @@ from devices.downlink_auth import DownlinkRefused, Verifier
 from devices.episodes import Episodes
 from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, encode, gateway_topic
 from edge.backoff import next_delay
+from edge.inflight import Inflight
 from edge.outbox import Outbox
 
 __all__ = ["BrokerConfig", "Uplink"]
@@ -66,7 +67,7 @@ class Uplink:
         self.connected_since = 0.0
         self.sent = 0
         self.rejected_downlink = 0
-        self._inflight: dict[int, float] = {}  # outbox row -> monotonic time sent
+        self.inflight = Inflight(resend_after=resend_after, limit=MAX_INFLIGHT)
         self._more = asyncio.Event()
         self._rebirth_due = False
         self._stopped = False
@@ -111,7 +112,7 @@ class Uplink:
                 self._episodes.problem("broker", "broker unreachable", reason=str(group.exceptions[0]))
             finally:
                 self.connected = self.collector_online = False
-                self._inflight.clear()
+                self.inflight.clear()
             await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))
 
     def _client(self) -> aiomqtt.Client:
@@ -199,7 +200,7 @@ class Uplink:
                         if isinstance(record_id, str) and record_id.startswith(self.outbox.outbox_id + ":"):
                             tail = record_id.rsplit(":", 1)[1]
                             if tail.isdigit():
-                                self._inflight.pop(int(tail), None)
+                                self.inflight.acked(int(tail))
                     self._more.set()
             else:
                 self._on_command(body)  # runs in its own task: acks and state keep being read meanwhile
@@ -210,20 +211,15 @@ class Uplink:
                 self._rebirth_due = False
                 await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
             if self.collector_live():
-                now = time.monotonic()
-                for row, sent_at in list(self._inflight.items()):
-                    if now - sent_at > self.resend_after:
-                        del self._inflight[row]
+                self.inflight.expire(time.monotonic())
                 sent_any = False
-                for lane in ("alarm", "event", "telemetry") if len(self._inflight) < MAX_INFLIGHT else ():
-                    batch = self.outbox.next_batch(BATCH[lane], skip_rows=self._inflight, lane=lane)
+                for lane in ("alarm", "event", "telemetry") if self.inflight.room() else ():
+                    batch = self.outbox.next_batch(BATCH[lane], skip_rows=self.inflight.rows, lane=lane)
                     if not batch:
                         continue
                     records = [{"id": r.id, "historical": r.created < self.connected_since, **r.record} for r in batch]
                     await self._publish(client, LANE_TOPIC[lane], {"records": records})
-                    sent_at = time.monotonic()
-                    for r in batch:
-                        self._inflight[r.row] = sent_at
+                    self.inflight.sent((r.row for r in batch), time.monotonic())
                     self.sent += len(batch)
                     sent_any = True
                     break  # look again from the top: a new alarm goes before the next telemetry batch
