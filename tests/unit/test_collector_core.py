@@ -190,3 +190,16 @@ def test_a_clear_that_overtakes_its_raise_is_applied_in_the_order_they_happened(
     store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:3", "t": 1_800_000_020.0}]))  # a new raise
     assert store.alarms()[0]["condition"] == "active"
     store.close()
+
+
+def test_the_next_escalation_is_one_query_and_agrees_with_the_life_cycle(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    store.store_records("s1", "gw1", checked([{**ALARM, "t": 1_800_000_000.0},
+                                              {**ALARM, "id": "o:2", "key": "sd2/fault", "class": "fault",
+                                               "t": 1_799_999_000.0}]))
+    by_key = {a["key"]: a for a in store.alarms()}
+    assert store.next_escalation() == min(a["escalate_at"] for a in by_key.values()) == 1_800_000_060.0
+    store.handle(by_key["sd1/smoke"]["id"], "acknowledge", "duty-1")
+    assert store.next_escalation() == by_key["sd2/fault"]["escalate_at"] == 1_799_999_000.0 + 1800
+    store.handle(by_key["sd2/fault"]["id"], "acknowledge", "duty-1")
+    assert store.next_escalation() is None
