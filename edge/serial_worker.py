@@ -12,14 +12,15 @@ import structlog
 
 from devices.decode import decode_frame_points
 from devices.episodes import Episodes
+from devices.errors import LinkDown
 from devices.profile import BinaryFraming, LineEvent, LineFraming, Profile
 from devices.serial_frames import BinaryFrame, BinaryFramer, LineFramer, encode_binary, parse_line_event
 from devices.site_config import BusConfig, DeviceConfig
 from devices.write_check import WriteRefused, check_write
 from edge.backoff import next_delay
 from edge.bus_worker import BusCounters, Sink, WriteRequest, finish, submit
+from edge.byte_link import ByteLink
 from edge.device_health import DeviceHealth
-from edge.serial_link import LinkDown, SerialLink
 
 __all__ = ["LineSink", "SerialWorker"]
 
@@ -31,7 +32,7 @@ class LineSink(Sink, Protocol):
 
 
 class SerialWorker:
-    def __init__(self, bus: BusConfig, device: DeviceConfig, profile: Profile, link: SerialLink,
+    def __init__(self, bus: BusConfig, device: DeviceConfig, profile: Profile, link: ByteLink,
                  sink: LineSink) -> None:
         self.bus = bus
         self.device = device
