@@ -35,6 +35,7 @@ import structlog
 from cloud.gateway_session import GatewaySession
 from cloud.ingest import Ingest, Reject, Verdict
 from cloud.store import Store
+from devices.backoff import next_delay
 from devices.broker_url import BrokerConfig
 from devices.contract import Birth, Death, Heartbeat
 from devices.downlink_auth import BROADCAST, Signer
@@ -91,7 +92,7 @@ class Collector:
             finally:
                 self.connected = False
                 self.client = None
-            await asyncio.sleep(min(10.0, 0.5 * 2 ** min(attempt, 5)))
+            await asyncio.sleep(next_delay(attempt, base=0.5, cap=10.0))  # the one reconnect policy, jittered
 
     async def _session(self) -> None:
         will = aiomqtt.Will(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from devices.backoff import next_delay
 from devices.decode import ReadBlock, decode_point, encode_point
 from devices.episodes import Episodes
 from devices.errors import DeviceTimeout, ExceptionReply, FrameError, LinkDown
@@ -34,7 +35,6 @@ from devices.identity import match_profile, probe_points
 from devices.profile import BIT_TABLES, Point
 from devices.site_config import BusConfig
 from devices.write_check import WriteRefused, check_write
-from edge.backoff import next_delay
 from edge.polled_device import PolledDevice
 from edge.register_link import RegisterLink
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from devices.backoff import next_delay
 from devices.decode import decode_frame_points
 from devices.episodes import Episodes
 from devices.errors import LinkDown
@@ -17,7 +18,6 @@ from devices.profile import BinaryFraming, LineEvent, LineFraming, Profile
 from devices.serial_frames import BinaryFrame, BinaryFramer, LineFramer, encode_binary, parse_line_event
 from devices.site_config import BusConfig, DeviceConfig
 from devices.write_check import WriteRefused, check_write
-from edge.backoff import next_delay
 from edge.bus_worker import BusCounters, Sink, WriteRequest, finish, submit
 from edge.byte_link import ByteLink
 from edge.device_health import DeviceHealth

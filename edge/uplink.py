@@ -27,11 +27,11 @@ from typing import Any
 import aiomqtt
 import structlog
 
+from devices.backoff import next_delay
 from devices.broker_url import BrokerConfig
 from devices.downlink_auth import DownlinkRefused, Verifier
 from devices.episodes import Episodes
 from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, encode, gateway_topic
-from edge.backoff import next_delay
 from edge.inflight import Inflight
 from edge.outbox import Outbox
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiomqtt
 
+from devices.backoff import next_delay
 from devices.broker_url import BrokerConfig
 from devices.downlink_auth import DownlinkRefused, TrustedKeys, Verifier
 from devices.protocol import ProtocolError, encode, gateway_topic, parse_topic
@@ -85,11 +86,13 @@ async def run_fleet(plan_file: Path, broker: BrokerConfig, keys: TrustedKeys, *,
 async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: random.Random, stop: asyncio.Event,
                       report_every: float, *, name: str) -> None:
     by_gateway = {g.gateway: g for g in group}
+    attempt = 0
     while not stop.is_set():
         try:
             async with aiomqtt.Client(broker.host, broker.port, username=broker.username, password=broker.password,
                                       identifier=f"ff-{name}", keepalive=30, timeout=20) as client:
                 client.pending_calls_threshold = 10_000
+                attempt = 0
                 for g in group:
                     await client.subscribe(gateway_topic(g.site, g.gateway, "ack"), qos=1)
                     await client.subscribe(gateway_topic(g.site, g.gateway, "command"), qos=1)
@@ -100,7 +103,8 @@ async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: rand
                     life.cancel()
                     down.cancel()
         except (aiomqtt.MqttError, OSError):
-            await asyncio.sleep(rng.uniform(2, 5))  # the broker is restarting: come back
+            attempt += 1
+            await asyncio.sleep(next_delay(attempt, base=2.0, cap=15.0, rng=rng))  # the broker is restarting
 
 
 async def _life(group: list[LightGateway], client: aiomqtt.Client, rng: random.Random, stop: asyncio.Event,

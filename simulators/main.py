@@ -19,10 +19,10 @@ from pathlib import Path
 
 import uvicorn
 
+from devices.logs import configure_logging
 from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
 from simulators.control_api import build_app
-from simulators.logs import configure_logging
 from simulators.scenario import Scenario, load_scenario, play
 from simulators.simulation import Simulation
 

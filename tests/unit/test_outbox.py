@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.backoff import next_delay
+from devices.backoff import next_delay
 from edge.device_health import DeviceHealth
 from edge.outbox import Outbox
 

@@ -1,4 +1,5 @@
-"""structlog for the simulators: readable on a terminal, one JSON object a line otherwise."""
+"""structlog for firefleet's processes (agent, simulators): readable on a terminal, one JSON object a line
+under systemd, in files or pipes."""
 
 from __future__ import annotations
 
@@ -15,12 +16,8 @@ def configure_logging(level: int = logging.INFO) -> None:
         structlog.dev.ConsoleRenderer(colors=False) if sys.stderr.isatty() else structlog.processors.JSONRenderer()
     )
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
