@@ -89,7 +89,7 @@ def _operation(key: tuple[str, str], route: Route) -> dict[str, Any]:
                       if path != "/api/stream" else {"description": "server-sent events",
                                                      "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                       **{code: {"description": why, "content": {"application/json": {"schema": _ERROR}}}
-                         for code, why in _ERRORS(method, key)}},
+                         for code, why in _errors(method, key)}},
     }
     if key in BODIES:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": BODIES[key]}}}
@@ -98,7 +98,7 @@ def _operation(key: tuple[str, str], route: Route) -> dict[str, Any]:
     return operation
 
 
-def _ERRORS(method: str, key: tuple[str, str]) -> list[tuple[str, str]]:
+def _errors(method: str, key: tuple[str, str]) -> list[tuple[str, str]]:
     codes = [("400", "a bad request, with the reason"), ("404", "no such item")]
     if key not in _PUBLIC:
         codes += [("401", "sign in first"), ("403", "this role may not")]

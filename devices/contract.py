@@ -41,7 +41,6 @@ __all__ = [
     "Value",
     "as_birth",
     "as_record",
-    "decode_batch",
     "decode_message",
     "decode_record",
     "record_id_of",
@@ -212,12 +211,6 @@ def decode_message(kind: str, payload: bytes) -> Birth | Death | Heartbeat | Bat
         raise MalformedPayload(str(exc)) from None
     except (ValueError, TypeError, RecursionError) as exc:
         raise ContractError(f"not a {kind} message: {exc}") from None
-    return message
-
-
-def decode_batch(payload: bytes) -> Batch:
-    message = decode_message("alarms", payload)
-    assert isinstance(message, Batch)
     return message
 
 

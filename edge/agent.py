@@ -252,7 +252,7 @@ class EdgeAgent:
     # -- interlocks outrank people -----------------------------------------------------------------
     def _holding(self, device: str, point: str, value: Any) -> RuleInstance | None:
         """The active rule whose action wants this point otherwise (latched ones too: reset them first)."""
-        for inst in self.engine.active():
+        for inst in self.engine.acting():
             for action in inst.actions:
                 if (action.device, action.point) == (device, point) and action.value != value:
                     return inst
@@ -261,7 +261,7 @@ class EdgeAgent:
     def _reassert(self, device: str, values: Mapping[str, Any]) -> None:
         """An interlock whose condition holds puts its action back after any write that undid it (a person
         at the box, a forged or mistaken command): within one poll of the point, unless overridden."""
-        for inst in self.engine.active():
+        for inst in self.engine.acting():
             for action in inst.actions:
                 if action.device != device or action.point not in values or values[action.point] == action.value:
                     continue

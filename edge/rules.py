@@ -113,6 +113,7 @@ class RuleEngine:
         self.values: dict[str, dict[str, Any]] = {}
         self._history = _History()
         self._unconfirmed: set[str] = set()  # restored active instances whose inputs were not read yet
+        self._acting: dict[str, RuleInstance] = {}  # active instances with actions: checked on every poll
 
     # -- inputs ------------------------------------------------------------------------------------
     def update(self, device: str, values: Mapping[str, Any], now: float) -> list[Transition]:
@@ -150,6 +151,10 @@ class RuleEngine:
     def active(self) -> list[RuleInstance]:
         return [self.instances[k] for k, s in self._state.items() if s.active]
 
+    def acting(self) -> list[RuleInstance]:
+        """The active instances that have actions (interlocks that hold): few, kept as they change."""
+        return list(self._acting.values())
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {k: {"pending_since": s.pending_since, "active": s.active, "latched": s.latched,
                     "acknowledged": s.acknowledged} for k, s in self._state.items()
@@ -165,6 +170,8 @@ class RuleEngine:
                                           acknowledged=bool(data.get("acknowledged")))
                 if self._state[key].active:
                     self._unconfirmed.add(key)
+                    if self.instances[key].actions:
+                        self._acting[key] = self.instances[key]
 
     def _inputs_read(self, inst: RuleInstance) -> bool:
         """Whether every input of a restored instance has been read since the restart."""
@@ -214,6 +221,8 @@ class RuleEngine:
             if now - state.pending_since >= inst.sustain_s:
                 state.active, state.pending_since, state.latched = True, None, inst.latch
                 state.acknowledged = False
+                if inst.actions:
+                    self._acting[inst.key] = inst
                 return [Transition("raise", inst, value, now)]
             return []
         state.pending_since = None
@@ -230,6 +239,7 @@ class RuleEngine:
         if state.latched and not state.acknowledged:
             return []
         state.active = state.latched = state.acknowledged = False
+        self._acting.pop(inst.key, None)
         return [Transition("clear", inst, value, now)]
 
     def _evaluate_interlocks(self, now: float) -> list[Transition]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -17,17 +16,18 @@ from devices.site_config import BusConfig, DeviceConfig
 from edge.bus_worker import ModbusBusWorker, WriteRequest
 from edge.polled_device import PolledDevice, candidates_for
 from edge.register_link import FakeRegisterLink
+from tests.support.sinks import EventSink
 
 PROFILES = load_profile_dir()
 BUS = BusConfig(id="rs485-1", type="modbus_rtu", port="/dev/null")
 
 
-@dataclass
-class Sink:
-    values: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    health: list[tuple[str, bool]] = field(default_factory=list)
-    events: list[tuple[str, str]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+class Sink(EventSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[tuple[str, dict[str, Any]]] = []
+        self.health: list[tuple[str, bool]] = []
+        self.events: list[tuple[str, str]] = []
 
     def on_values(self, device: str, values: dict[str, Any]) -> None:
         self.values.append((device, values))
@@ -40,13 +40,6 @@ class Sink:
     def on_event(self, device: str, kind: str, details: dict[str, Any]) -> None:
         self.events.append((device, kind))
         self.changed.set()
-
-    async def until(self, predicate: Any, timeout: float = 10.0) -> None:
-        """Wait on what the worker reports (events, not sleeps); fail after `timeout` s."""
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
 
 
 def identity(profile: Profile) -> dict[str, dict[int, int]]:

@@ -5,7 +5,6 @@ adapter and a silent box reported once each (issue 12.2: the serial worker had n
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 from devices.profile import LineEvent
@@ -16,6 +15,7 @@ from edge.bus_worker import WriteRequest
 from edge.byte_link import FakeByteLink
 from edge.serial_worker import SerialWorker
 from simulators.device import SimDevice
+from tests.support.sinks import EventSink
 
 PROFILE = load_profile_dir()["lvneng-ln20s"]
 assert PROFILE.binary is not None
@@ -23,11 +23,11 @@ FRAMING = PROFILE.binary
 CONFIG = DeviceConfig(id="box2", profile="lvneng-ln20s", bus="box2-serial", unit=1)
 
 
-@dataclass
-class Sink:
-    values: list[dict[str, Any]] = field(default_factory=list)
-    health: list[bool] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+class Sink(EventSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[dict[str, Any]] = []
+        self.health: list[bool] = []
 
     def on_values(self, device: str, values: dict[str, Any]) -> None:
         self.values.append(values)
@@ -42,12 +42,6 @@ class Sink:
 
     def on_line_event(self, device: str, event: LineEvent, fields: dict[str, Any]) -> None:
         self.changed.set()
-
-    async def until(self, predicate: Any, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
 
 
 def box() -> tuple[SimDevice, FakeByteLink, dict[str, bool]]:
