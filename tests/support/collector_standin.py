@@ -44,6 +44,7 @@ class CollectorStandIn:
         self._unacked: dict[tuple[str, str], list[str]] = {}
         self._client: aiomqtt.Client | None = None
         self._ack_due = asyncio.Event()
+        self.ready = asyncio.Event()  # subscribed and online: a gateway started now is heard from its birth
         self.errors: list[str] = []
 
     async def run(self) -> None:
@@ -58,6 +59,7 @@ class CollectorStandIn:
                     await client.publish(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": True}, ttl=3600),
                                          qos=1, retain=True)
                     await client.subscribe("ff/v1/+/+/+", qos=1)
+                    self.ready.set()
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._receive(client))
                         tg.create_task(self._acker(client))
@@ -150,6 +152,8 @@ async def running_standin(port: int) -> AsyncIterator[CollectorStandIn]:
     standin = CollectorStandIn(port)
     task = asyncio.get_running_loop().create_task(standin.run(), name="collector-standin")
     try:
+        async with asyncio.timeout(15):
+            await standin.ready.wait()  # else a gateway's birth could reach the broker before we listen
         yield standin
     finally:
         task.cancel()
