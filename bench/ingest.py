@@ -30,6 +30,7 @@ from cloud.ingest import Ingest  # noqa: E402
 from cloud.store import Store  # noqa: E402
 from devices.broker_url import BrokerConfig  # noqa: E402
 from devices.contract import as_birth  # noqa: E402
+from devices.mqtt_transport import MqttConnector  # noqa: E402
 from devices.protocol import decode, encode  # noqa: E402
 from tests.support.keys import signer  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
@@ -78,7 +79,8 @@ async def bare_subscriber(port: int, messages: int) -> float:
 
 async def collector_consumer(port: int, messages: int, folder: Path) -> tuple[float, int]:
     store = Store(folder / "cloud.sqlite")
-    collector = Collector(BrokerConfig("127.0.0.1", port), store, Ingest({GATEWAY: SITE}), signer(), shared=False)
+    collector = Collector(MqttConnector(BrokerConfig("127.0.0.1", port)), store, Ingest({GATEWAY: SITE}), signer(),
+                          shared=False)
     task = asyncio.get_running_loop().create_task(collector.run())
     while not collector.connected:
         await asyncio.sleep(0.05)

@@ -1,4 +1,5 @@
-"""The one module of the collector that imports aiomqtt: consume gateways' messages, store, acknowledge.
+"""The collector's MQTT side: consume gateways' messages, store, acknowledge. It talks to the broker through
+a `Connector` (devices.mqtt_transport; unit tests pass devices.mqtt_fake's in-process broker).
 
 Theory of operation. The collector announces itself with a retained `ff/v1/collector/state` online and a
 will that sets it offline. It consumes through a shared subscription (`$share/ff-collectors/...`) so that
@@ -21,14 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiomqtt
 import msgspec
 import structlog
 
@@ -36,10 +35,11 @@ from cloud.gateway_session import GatewaySession
 from cloud.ingest import Ingest, Reject, Verdict
 from cloud.store import Store
 from devices.backoff import next_delay
-from devices.broker_url import BrokerConfig
 from devices.contract import Birth, Death, Heartbeat
 from devices.downlink_auth import BROADCAST, Signer
 from devices.episodes import Episodes
+from devices.errors import BrokerUnavailable
+from devices.mqtt_transport import Connector, Session, Will
 from devices.protocol import COLLECTOR_STATE_TOPIC, gateway_topic
 
 __all__ = ["Collector"]
@@ -53,18 +53,19 @@ WILL_TTL_S = 30 * 86400.0
 
 @dataclass
 class Collector:
-    broker: BrokerConfig
+    connector: Connector
     store: Store
     ingest: Ingest
     signer: Signer
     shared: bool = True
+    reconnect_cap: float = 10.0
     on_alarm_change: Callable[[list[int]], None] = lambda alarms: None
     on_health_change: Callable[[dict[str, Any]], None] = lambda change: None
     sessions: dict[str, GatewaySession] = field(default_factory=dict)
     gaps: int = 0
     failures: int = 0  # messages whose handling raised: logged, not acknowledged (the gateway resends)
     connected: bool = False
-    client: aiomqtt.Client | None = None
+    client: Session | None = None
     _episodes: Episodes = field(default_factory=lambda: Episodes(log))
 
     async def send_command(self, site: str, gateway: str, command: dict[str, Any], ttl: float = 300.0) -> None:
@@ -74,7 +75,7 @@ class Collector:
         try:
             await self.client.publish(gateway_topic(site, gateway, "command"),
                                       self.signer.seal("command", gateway, command, ttl=ttl), qos=1)
-        except aiomqtt.MqttError as exc:
+        except BrokerUnavailable as exc:
             raise ConnectionError(f"the broker connection failed: {exc}") from None
 
     def _state(self, online: bool) -> bytes:
@@ -86,55 +87,50 @@ class Collector:
             try:
                 await self._session()
                 attempt = 0
-            except* aiomqtt.MqttError as group:
+            except* BrokerUnavailable as group:
                 attempt += 1
                 log.warning("broker unreachable", reason=str(group.exceptions[0]))
             finally:
                 self.connected = False
                 self.client = None
-            await asyncio.sleep(next_delay(attempt, base=0.5, cap=10.0))  # the one reconnect policy, jittered
+            await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))  # the one reconnect policy, jittered
 
     async def _session(self) -> None:
-        will = aiomqtt.Will(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)
-        tls = ssl.create_default_context(cafile=self.broker.ca_file) if self.broker.tls else None
-        async with aiomqtt.Client(self.broker.host, self.broker.port, username=self.broker.username,
-                                  password=self.broker.password, identifier=f"ff-collector-{uuid.uuid4().hex[:8]}",
-                                  will=will, keepalive=15, timeout=10, tls_context=tls) as client:
-            client.pending_calls_threshold = 1000
+        will = Will(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)
+        async with self.connector.connect(f"ff-collector-{uuid.uuid4().hex[:8]}", will) as client:
             topic = "ff/v1/+/+/+"
             await client.subscribe(f"$share/{SHARE_GROUP}/{topic}" if self.shared else topic, qos=1)
             await client.publish(COLLECTOR_STATE_TOPIC, self._state(True), qos=1, retain=True)
             self.connected = True
             self.client = client
-            log.info("collector online", host=self.broker.host, port=self.broker.port, shared=self.shared)
+            log.info("collector online", broker=self.connector.describe, shared=self.shared)
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._renew_state(client), name="collector-state")
                     tg.create_task(self._consume(client), name="collector-consume")
             except asyncio.CancelledError:
-                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                with contextlib.suppress(BrokerUnavailable, TimeoutError):
                     async with asyncio.timeout(2.0):
                         await client.publish(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)
                 raise
 
-    async def _renew_state(self, client: aiomqtt.Client) -> None:
+    async def _renew_state(self, client: Session) -> None:
         while True:
             await asyncio.sleep(STATE_RENEW_S)
             await client.publish(COLLECTOR_STATE_TOPIC, self._state(True), qos=1, retain=True)
 
-    async def _consume(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload if isinstance(message.payload, (bytes, bytearray)) else b""
+    async def _consume(self, client: Session) -> None:
+        async for message in client.messages():
             try:
-                await self._handle(client, str(message.topic), bytes(payload))
-            except (aiomqtt.MqttError, asyncio.CancelledError):
+                await self._handle(client, message.topic, message.payload)
+            except (BrokerUnavailable, asyncio.CancelledError):
                 raise
             except Exception as exc:  # one message must not stop the collector
                 # Nothing was acknowledged for it: the gateway sends its records again.
                 self.failures += 1
-                log.error("message not handled", topic=str(message.topic), error=f"{type(exc).__name__}: {exc}")
+                log.error("message not handled", topic=message.topic, error=f"{type(exc).__name__}: {exc}")
 
-    async def _handle(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+    async def _handle(self, client: Session, topic: str, payload: bytes) -> None:
         verdict = self.ingest.check(topic, payload)
         if not verdict.ok:
             self._refused(topic, payload, verdict)
@@ -195,7 +191,7 @@ class Collector:
         if alarm is not None:
             self.on_alarm_change([alarm])
 
-    async def _follow_sequence(self, client: aiomqtt.Client, site: str, gateway: str, session: GatewaySession,
+    async def _follow_sequence(self, client: Session, site: str, gateway: str, session: GatewaySession,
                                boot: str, seq: int) -> None:
         expected = session.seq + 1
         step = session.follow(boot, seq)
@@ -205,7 +201,7 @@ class Collector:
         if step.ask_rebirth:
             await self._ask_rebirth(client, site, gateway)
 
-    async def _resend_pending(self, client: aiomqtt.Client, site: str, gateway: str) -> None:
+    async def _resend_pending(self, client: Session, site: str, gateway: str) -> None:
         """Gateways connect with a clean session: a command sent while it was away is sent again now, if it
         has not expired (the agent runs each command id once, so a copy it already had does nothing)."""
         now = time.time()
@@ -214,7 +210,7 @@ class Collector:
                                  self.signer.seal("command", gateway, command, ttl=expires - now), qos=1)
             log.info("command sent again", gateway=gateway, command=command.get("id"))
 
-    async def _ask_rebirth(self, client: aiomqtt.Client, site: str, gateway: str) -> None:
+    async def _ask_rebirth(self, client: Session, site: str, gateway: str) -> None:
         command = {"id": f"rebirth-{uuid.uuid4().hex[:8]}", "action": "rebirth"}
         await client.publish(gateway_topic(site, gateway, "command"), self.signer.seal("command", gateway, command),
                              qos=1)

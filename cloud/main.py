@@ -29,6 +29,7 @@ from cloud.store import Store
 from devices.broker_url import BrokerConfig
 from devices.downlink_auth import Signer, generate_keys
 from devices.errors import SiteConfigError
+from devices.mqtt_transport import MqttConnector
 from devices.profile import Profile
 from devices.profile_loader import load_profile_dir
 
@@ -76,7 +77,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if not gateways and not args.open_enrolment:
         raise SiteConfigError("no gateway would be accepted: give --inventory, or --open-enrolment for a lab",
                               field="--inventory")
-    collector = Collector(broker, store, Ingest(gateways, open_enrolment=args.open_enrolment),
+    collector = Collector(MqttConnector(broker), store, Ingest(gateways, open_enrolment=args.open_enrolment),
                           _signer(args.signing_key or Path(args.db).parent / "collector-signing.key"),
                           shared=not args.no_shared)
     notifiers: list[Any] = []

@@ -9,6 +9,7 @@
         ├── DeviceTimeout           no answer in time
         ├── ExceptionReply          the device answered with a Modbus exception code
         └── LinkDown                the bus itself: serial adapter missing, TCP endpoint refusing
+    BrokerUnavailable               the network's side: the MQTT broker refused, dropped or never answered
 
 Ids (file, line, device, code) are attributes, never only text, so that callers can count and group.
 """
@@ -16,6 +17,7 @@ Ids (file, line, device, code) are attributes, never only text, so that callers 
 from __future__ import annotations
 
 __all__ = [
+    "BrokerUnavailable",
     "ConfigError",
     "DeviceError",
     "DeviceTimeout",
@@ -86,3 +88,8 @@ class ExceptionReply(DeviceError):
     def __init__(self, code: int, *, device: str | None = None) -> None:
         self.code = code
         super().__init__(f"Modbus exception {code}", device=device)
+
+
+class BrokerUnavailable(FirefleetError):
+    """The MQTT broker refused the connection, dropped it, or did not answer in time (one class for every
+    MQTT library error: only devices.mqtt_transport knows that library's names)."""

@@ -21,8 +21,10 @@ from typing import Any
 
 import structlog
 
+from devices.broker_url import BrokerConfig
 from devices.downlink_auth import TrustedKeys, Verifier
 from devices.errors import SiteConfigError
+from devices.mqtt_transport import Connector, MqttConnector
 from devices.profile import LineEvent, Profile
 from devices.site_config import SiteConfig
 from edge.bus_worker import ModbusBusWorker, WriteRequest
@@ -35,7 +37,7 @@ from edge.rules import OFFLINE, RuleEngine, RuleInstance, Transition, build_inst
 from edge.serial_link import SerialLink
 from edge.serial_worker import SerialWorker
 from edge.state_store import StateStore
-from edge.uplink import BrokerConfig, Uplink
+from edge.uplink import Uplink
 from edge.watchdog import notify, watchdog_period
 
 __all__ = ["EdgeAgent"]
@@ -49,7 +51,7 @@ COMMANDS_REMEMBERED_S = 86400.0  # a command id run within a day is never run ag
 
 class EdgeAgent:
     def __init__(self, site: SiteConfig, profiles: Mapping[str, Profile], data_dir: Path, *,
-                 broker: BrokerConfig | None = None, bus_map: Mapping[str, Mapping[str, Any]] | None = None,
+                 broker: BrokerConfig | Connector | None = None, bus_map: Mapping[str, Mapping[str, Any]] | None = None,
                  clock: Clock | None = None, heartbeat_s: float = 30.0, reconnect_cap: float = 15.0,
                  link_fault_after: float = LINK_FAULT_AFTER_S,
                  collector_keys: TrustedKeys | None = None) -> None:
@@ -84,10 +86,11 @@ class EdgeAgent:
                                   "it believes no command, ack or collector state that key did not sign",
                                   field="--collector-key")
         verifier = Verifier(collector_keys or {}, site.gateway_id)
-        self.uplink = Uplink(broker, site.id, site.gateway_id, self.outbox, birth=self._birth, health=self._health,
+        connector = MqttConnector(broker) if isinstance(broker, BrokerConfig) else broker
+        self.uplink = Uplink(connector, site.id, site.gateway_id, self.outbox, birth=self._birth, health=self._health,
                              on_command=self._command, verifier=verifier, on_refused=self._downlink_refused,
                              heartbeat_s=heartbeat_s, reconnect_cap=reconnect_cap,
-                             clock_trusted=self.clock.trusted) if broker else None
+                             clock_trusted=self.clock.trusted) if connector else None
         self._log = log.bind(site=site.id, gateway=site.gateway_id)
 
     # -- construction ------------------------------------------------------------------------------

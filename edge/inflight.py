@@ -24,8 +24,9 @@ class Inflight:
         """What the next batch must skip."""
         return self._sent
 
-    def room(self) -> bool:
-        return len(self._sent) < self.limit
+    def room(self) -> int:
+        """How many more records may be sent before acks come back."""
+        return max(0, self.limit - len(self._sent))
 
     def sent(self, rows: Iterable[int], at: float) -> None:
         for row in rows:

@@ -11,13 +11,13 @@ from typing import Any
 
 import structlog
 
+from devices.broker_url import BrokerConfig
 from devices.downlink_auth import TrustedKeys, load_public_keys
 from devices.errors import SiteConfigError
 from devices.logs import configure_logging
 from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
 from edge.agent import EdgeAgent
-from edge.uplink import BrokerConfig
 
 __all__ = ["run_from_args"]
 

@@ -1,4 +1,5 @@
-"""The one module that imports aiomqtt: the agent's MQTT session with the collector (docs/protocol.md).
+"""The agent's MQTT session with the collector (docs/protocol.md), over a `Connector` (devices.mqtt_transport;
+unit tests pass devices.mqtt_fake's in-process broker).
 
 On every connect: a will (death) carrying this connection's `bdseq`, then subscriptions (collector state,
 acks, commands), then a birth with the full snapshot. While the collector's retained state says online,
@@ -18,24 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import aiomqtt
 import structlog
 
 from devices.backoff import next_delay
-from devices.broker_url import BrokerConfig
 from devices.downlink_auth import DownlinkRefused, Verifier
 from devices.episodes import Episodes
+from devices.errors import BrokerUnavailable
+from devices.mqtt_transport import Connector, Session, Will
 from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, encode, gateway_topic
 from edge.inflight import Inflight
 from edge.outbox import Outbox
 
-__all__ = ["BrokerConfig", "Uplink"]
+__all__ = ["Uplink"]
 
 log = structlog.get_logger("firefleet.edge.uplink")
 BATCH = {"alarm": 50, "event": 100, "telemetry": 200}
@@ -43,13 +43,15 @@ MAX_INFLIGHT = 4000  # records sent and not yet acknowledged; past this, wait fo
 
 
 class Uplink:
-    def __init__(self, broker: BrokerConfig, site: str, gateway: str, outbox: Outbox, *,
+    def __init__(self, connector: Connector, site: str, gateway: str, outbox: Outbox, *,
                  birth: Callable[[], dict[str, Any]], health: Callable[[], dict[str, Any]],
                  on_command: Callable[[dict[str, Any]], None], verifier: Verifier,
                  on_refused: Callable[[str, str], None] = lambda kind, reason: None, heartbeat_s: float = 30.0,
                  resend_after: float = 10.0, reconnect_cap: float = 15.0, clock_trusted: Callable[[], bool] =
-                 lambda: True) -> None:
-        self.broker = broker
+                 lambda: True, monotonic: Callable[[], float] = time.monotonic,
+                 max_inflight: int = MAX_INFLIGHT) -> None:
+        self.connector = connector
+        self._monotonic = monotonic
         self.site, self.gateway = site, gateway
         self.outbox = outbox
         self._birth, self._health, self._on_command = birth, health, on_command
@@ -67,7 +69,7 @@ class Uplink:
         self.connected_since = 0.0
         self.sent = 0
         self.rejected_downlink = 0
-        self.inflight = Inflight(resend_after=resend_after, limit=MAX_INFLIGHT)
+        self.inflight = Inflight(resend_after=resend_after, limit=max_inflight)
         self._more = asyncio.Event()
         self._rebirth_due = False
         self._stopped = False
@@ -107,7 +109,7 @@ class Uplink:
             try:
                 await self._session()
                 attempt = 0
-            except* aiomqtt.MqttError as group:  # raised bare by connect, grouped by the session's tasks
+            except* BrokerUnavailable as group:  # raised bare by connect, grouped by the session's tasks
                 attempt += 1
                 self._episodes.problem("broker", "broker unreachable", reason=str(group.exceptions[0]))
             finally:
@@ -115,25 +117,15 @@ class Uplink:
                 self.inflight.clear()
             await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))
 
-    def _client(self) -> aiomqtt.Client:
-        # bdseq counts connections, not attempts: the will carries the next number, which becomes this
-        # session's only once the broker has accepted the connection (see _session)
-        will = aiomqtt.Will(self.topic("death"), encode({"boot": self.boot, "bdseq": self.bdseq + 1}), qos=1)
-        tls_context = None
-        if self.broker.tls:
-            tls_context = ssl.create_default_context(cafile=self.broker.ca_file)
-        client = aiomqtt.Client(self.broker.host, self.broker.port, username=self.broker.username,
-                                password=self.broker.password, identifier=f"ff-{self.gateway}", will=will,
-                                clean_session=True, keepalive=15, timeout=10, tls_context=tls_context)
-        client.pending_calls_threshold = 1000
-        return client
-
     async def _session(self) -> None:
-        async with self._client() as client:
+        # bdseq counts connections, not attempts: the will carries the next number, which becomes this
+        # session's only once the broker has accepted the connection
+        will = Will(self.topic("death"), encode({"boot": self.boot, "bdseq": self.bdseq + 1}), qos=1)
+        async with self.connector.connect(f"ff-{self.gateway}", will) as client:
             self.bdseq += 1
             self.connected = True
             self.connected_since = time.time()
-            self._episodes.resolved("broker", "broker connected", host=self.broker.host, port=self.broker.port)
+            self._episodes.resolved("broker", "broker connected", broker=self.connector.describe)
             for kind in ("ack", "command"):
                 await client.subscribe(self.topic(kind), qos=1)
             await client.subscribe(COLLECTOR_STATE_TOPIC, qos=1)
@@ -149,13 +141,13 @@ class Uplink:
                     tg.create_task(self._heartbeats(client, over), name="uplink-heartbeat")
             except asyncio.CancelledError:
                 # A clean disconnect does not fire the will: say goodbye ourselves (bounded wait).
-                with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                with contextlib.suppress(BrokerUnavailable, TimeoutError):
                     async with asyncio.timeout(2.0):
                         await client.publish(self.topic("death"),
                                              encode({"boot": self.boot, "bdseq": self.bdseq}), qos=1)
                 raise
 
-    async def _publish(self, client: aiomqtt.Client, kind: str, body: dict[str, Any]) -> None:
+    async def _publish(self, client: Session, kind: str, body: dict[str, Any]) -> None:
         self.seq += 1
         mine = self.seq
         try:
@@ -165,21 +157,20 @@ class Uplink:
                 self.seq -= 1  # never sent: the next message takes its number, so no gap is seen
             raise
 
-    async def _receive(self, client: aiomqtt.Client, over: asyncio.Event) -> None:
+    async def _receive(self, client: Session, over: asyncio.Event) -> None:
         try:
             await self._receive_messages(client)
         finally:
             over.set()
 
-    async def _receive_messages(self, client: aiomqtt.Client) -> None:
+    async def _receive_messages(self, client: Session) -> None:
         kinds = {COLLECTOR_STATE_TOPIC: "state", self.topic("ack"): "ack", self.topic("command"): "command"}
-        async for message in client.messages:
-            kind = kinds.get(str(message.topic))
+        async for message in client.messages():
+            kind = kinds.get(message.topic)
             if kind is None:
                 continue
-            payload = bytes(message.payload) if isinstance(message.payload, (bytes, bytearray)) else b""
             try:
-                body = self.verifier.open(kind, payload, trusted=self._clock_trusted())
+                body = self.verifier.open(kind, message.payload, trusted=self._clock_trusted())
             except DownlinkRefused as exc:
                 self.rejected_downlink += 1
                 if self._episodes.problem(f"downlink:{kind}", "downlink refused", kind=kind, reason=str(exc)):
@@ -205,21 +196,22 @@ class Uplink:
             else:
                 self._on_command(body)  # runs in its own task: acks and state keep being read meanwhile
 
-    async def _drain(self, client: aiomqtt.Client, over: asyncio.Event) -> None:
+    async def _drain(self, client: Session, over: asyncio.Event) -> None:
         while not over.is_set():
             if self._rebirth_due:
                 self._rebirth_due = False
                 await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
             if self.collector_live():
-                self.inflight.expire(time.monotonic())
+                self.inflight.expire(self._monotonic())
                 sent_any = False
-                for lane in ("alarm", "event", "telemetry") if self.inflight.room() else ():
-                    batch = self.outbox.next_batch(BATCH[lane], skip_rows=self.inflight.rows, lane=lane)
+                room = self.inflight.room()
+                for lane in ("alarm", "event", "telemetry") if room else ():
+                    batch = self.outbox.next_batch(min(BATCH[lane], room), skip_rows=self.inflight.rows, lane=lane)
                     if not batch:
                         continue
                     records = [{"id": r.id, "historical": r.created < self.connected_since, **r.record} for r in batch]
                     await self._publish(client, LANE_TOPIC[lane], {"records": records})
-                    self.inflight.sent((r.row for r in batch), time.monotonic())
+                    self.inflight.sent((r.row for r in batch), self._monotonic())
                     self.sent += len(batch)
                     sent_any = True
                     break  # look again from the top: a new alarm goes before the next telemetry batch
@@ -230,7 +222,7 @@ class Uplink:
                 async with asyncio.timeout(1.0):
                     await self._more.wait()
 
-    async def _heartbeats(self, client: aiomqtt.Client, over: asyncio.Event) -> None:
+    async def _heartbeats(self, client: Session, over: asyncio.Event) -> None:
         while not over.is_set():
             await self._publish(client, "heartbeat", {"health": self._health()})
             with contextlib.suppress(TimeoutError):

@@ -6,7 +6,7 @@ a command is answered (rebirth works; anything else fails with the reason that t
 behind it). There are no devices, rules or outbox: values drift a little, a few detectors are offline,
 a few cabinet doors open now and then. Many gateways share one MQTT connection (the embedded demo broker
 cannot hold thousands), so a lightweight gateway has no death of its own: its connection's will is
-nobody's. This module is the simulators' only aiomqtt importer.
+nobody's. The broker is reached through devices.mqtt_transport.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
-
 from devices.backoff import next_delay
 from devices.broker_url import BrokerConfig
 from devices.downlink_auth import DownlinkRefused, TrustedKeys, Verifier
+from devices.errors import BrokerUnavailable
+from devices.mqtt_transport import Connector, MqttConnector, Session
 from devices.protocol import ProtocolError, encode, gateway_topic, parse_topic
 
 __all__ = ["LightGateway", "run_fleet"]
@@ -73,25 +73,24 @@ async def run_fleet(plan_file: Path, broker: BrokerConfig, keys: TrustedKeys, *,
     gateways = [LightGateway(s["id"], s["gateway"], {k: s[k] for k in ("name", "kind", "street", "lat", "lon")},
                              s["devices"], Verifier(keys, s["gateway"]), heartbeat_s=report_every) for s in plan]
     stop = stop or asyncio.Event()
+    connector = MqttConnector(broker, keepalive=30, timeout=20, pending_calls_threshold=10_000)
     print(f"{len(gateways)} lightweight gateways over {-(-len(gateways) // per_connection)} MQTT connections",
           flush=True)
     async with asyncio.TaskGroup() as tg:
         for start in range(0, len(gateways), per_connection):
-            tg.create_task(_connection(gateways[start:start + per_connection], broker, random.Random(seed + start),
+            tg.create_task(_connection(gateways[start:start + per_connection], connector, random.Random(seed + start),
                                        stop, report_every, name=f"fleet-{start // per_connection}"))
         await stop.wait()
     return 0
 
 
-async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: random.Random, stop: asyncio.Event,
+async def _connection(group: list[LightGateway], connector: Connector, rng: random.Random, stop: asyncio.Event,
                       report_every: float, *, name: str) -> None:
     by_gateway = {g.gateway: g for g in group}
     attempt = 0
     while not stop.is_set():
         try:
-            async with aiomqtt.Client(broker.host, broker.port, username=broker.username, password=broker.password,
-                                      identifier=f"ff-{name}", keepalive=30, timeout=20) as client:
-                client.pending_calls_threshold = 10_000
+            async with connector.connect(f"ff-{name}") as client:
                 attempt = 0
                 for g in group:
                     await client.subscribe(gateway_topic(g.site, g.gateway, "ack"), qos=1)
@@ -102,12 +101,12 @@ async def _connection(group: list[LightGateway], broker: BrokerConfig, rng: rand
                     await stop.wait()
                     life.cancel()
                     down.cancel()
-        except (aiomqtt.MqttError, OSError):
+        except* (BrokerUnavailable, OSError):
             attempt += 1
             await asyncio.sleep(next_delay(attempt, base=2.0, cap=15.0, rng=rng))  # the broker is restarting
 
 
-async def _life(group: list[LightGateway], client: aiomqtt.Client, rng: random.Random, stop: asyncio.Event,
+async def _life(group: list[LightGateway], client: Session, rng: random.Random, stop: asyncio.Event,
                 report_every: float) -> None:
     """Births spread over half a minute (at most), then a tenth of the group reports every tenth of `report_every`."""
     for g in group:
@@ -137,7 +136,7 @@ async def _life(group: list[LightGateway], client: aiomqtt.Client, rng: random.R
                     await client.publish(gateway_topic(g.site, g.gateway, kind), g.message({"records": [rec]}), qos=1)
 
 
-async def _door(client: aiomqtt.Client, g: LightGateway, rng: random.Random) -> None:
+async def _door(client: Session, g: LightGateway, rng: random.Random) -> None:
     values = g.devices[0]["values"]
     values["door_open"] = not values["door_open"]
     await _send(client, g, *g.record("alarms", {
@@ -146,17 +145,17 @@ async def _door(client: aiomqtt.Client, g: LightGateway, rng: random.Random) -> 
         "value": values["door_open"]}))
 
 
-async def _downlink(by_gateway: dict[str, LightGateway], client: aiomqtt.Client) -> None:
-    async for message in client.messages:
+async def _downlink(by_gateway: dict[str, LightGateway], client: Session) -> None:
+    async for message in client.messages():
         try:
-            _, gateway, kind = parse_topic(str(message.topic))
+            _, gateway, kind = parse_topic(message.topic)
         except ProtocolError:
             continue
         g = by_gateway.get(gateway)
-        if g is None or not isinstance(message.payload, (bytes, bytearray)):
+        if g is None:
             continue
         try:
-            body = g.verifier.open(kind, bytes(message.payload))
+            body = g.verifier.open(kind, message.payload)
         except DownlinkRefused:
             g.refused += 1
             continue
@@ -173,7 +172,7 @@ async def _downlink(by_gateway: dict[str, LightGateway], client: aiomqtt.Client)
                                                          "reason": reason}))
 
 
-async def _send(client: aiomqtt.Client, g: LightGateway, kind: str, rec: dict[str, Any]) -> None:
+async def _send(client: Session, g: LightGateway, kind: str, rec: dict[str, Any]) -> None:
     await client.publish(gateway_topic(g.site, g.gateway, kind), g.message({"records": [rec]}), qos=1)
 
 

@@ -7,10 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from devices.broker_url import BrokerConfig
 from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
 from edge.agent import EdgeAgent
-from edge.uplink import BrokerConfig
 from simulators.harness import SimulationHandle
 from tests.support.keys import trusted_keys
 
