@@ -93,7 +93,7 @@ class Collector:
             finally:
                 self.connected = False
                 self.client = None
-            await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))  # the one reconnect policy, jittered
+            await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))  # the one policy, jittered
 
     async def _session(self) -> None:
         will = Will(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)

@@ -92,7 +92,7 @@ async def test_birth_then_records_only_while_the_collector_is_online_alarms_firs
         order = [m.topic.rsplit("/", 1)[1] for m in rig.broker.published if m.topic.endswith(("alarms", "telemetry"))]
         assert order == ["alarms", "telemetry"]
         assert rig.ids_sent("alarms") == [alarm] and rig.ids_sent("telemetry") == [telemetry]
-        seqs = [m["seq"] for m in rig.sent("birth") + rig.sent("heartbeat") + rig.sent("alarms") + rig.sent("telemetry")]
+        seqs = [m["seq"] for kind in ("birth", "heartbeat", "alarms", "telemetry") for m in rig.sent(kind)]
         assert sorted(seqs) == list(range(1, len(seqs) + 1))  # numbered without a gap
 
         rig.ack([alarm, telemetry])
