@@ -24,10 +24,12 @@ from devices.profile import ALARM_CLASSES
 __all__ = [
     "ALARM_CLASSES",
     "Alarm",
+    "AlarmClass",
     "Batch",
     "Birth",
     "BirthDevice",
     "CommandState",
+    "CommandStep",
     "ContractError",
     "Death",
     "Event",
@@ -63,6 +65,10 @@ Value = Scalar | Annotated[list[Scalar], msgspec.Meta(max_length=200)] | \
 Values = Annotated[dict[Name, Value], msgspec.Meta(max_length=2000)]
 
 
+AlarmClass = Literal["fire", "supervisory", "fault", "prewarning", "status"]  # ALARM_CLASSES, as a type
+CommandStep = Literal["executing", "successful", "failed", "refused"]
+
+
 class ContractError(ValueError):
     """A message or record that does not fit the contract; the text names the field and the reason."""
 
@@ -71,7 +77,7 @@ class MalformedPayload(ContractError):
     """Not msgpack at all (garbage, truncated, trailing bytes)."""
 
 
-class _Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+class _Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
     id: RecordId
     site: Name
     t: Time
@@ -83,7 +89,7 @@ class _Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
 class Alarm(_Record, frozen=True, tag="alarm"):
     key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    cls: Literal["fire", "supervisory", "fault", "prewarning", "status"] = msgspec.field(name="class")
+    cls: AlarmClass = msgspec.field(name="class")
     severity: Annotated[int, msgspec.Meta(ge=1, le=5)]
     state: Literal["active", "cleared"]
     device: Name = ""
@@ -100,7 +106,7 @@ class Event(_Record, frozen=True, tag="event"):
 
 class CommandState(_Record, frozen=True, tag="command"):
     command: RecordId
-    state: Literal["executing", "successful", "failed", "refused"]
+    state: CommandStep
     reason: LongText = ""
 
 

@@ -22,9 +22,11 @@ a collector sees gaps and asks for a rebirth. Every durable record has an `id` t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import msgpack
+import msgspec
 
 __all__ = [
     "COLLECTOR_STATE_TOPIC",
@@ -69,8 +71,13 @@ def parse_topic(topic: str) -> tuple[str, str, str]:
     return site, gateway, kind
 
 
-def encode(message: dict[str, Any]) -> bytes:
-    data: bytes = msgpack.packb(message, use_bin_type=True)
+_ENCODER: Final = msgspec.msgpack.Encoder()
+
+
+def encode(message: Mapping[str, Any] | msgspec.Struct) -> bytes:
+    """msgpack of a message: a contract type (devices.contract) or a map; records kept as stored bytes
+    (`msgspec.Raw`) go into it unchanged."""
+    data = _ENCODER.encode(message)
     if len(data) > MAX_PAYLOAD:
         raise ValueError(f"message of {len(data)} bytes exceeds {MAX_PAYLOAD}")
     return data

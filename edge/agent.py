@@ -19,9 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 
 from devices.broker_url import BrokerConfig
+from devices.contract import Alarm, Birth, BirthDevice, CommandStep, Health, Place, Reading
 from devices.downlink_auth import TrustedKeys, Verifier
 from devices.errors import SiteConfigError
 from devices.mqtt_transport import Connector, MqttConnector
@@ -33,6 +35,7 @@ from edge.health import ProcessHealth
 from edge.modbus_link import ModbusLink
 from edge.outbox import Outbox
 from edge.polled_device import PolledDevice, candidates_for
+from edge.records import UNASSIGNED, RecordMaker
 from edge.rules import OFFLINE, RuleEngine, RuleInstance, Transition, build_instances, site_groups
 from edge.serial_link import SerialLink
 from edge.serial_worker import SerialWorker
@@ -66,7 +69,8 @@ class EdgeAgent:
         self.health = ProcessHealth(data_dir)
         self.workers: dict[str, ModbusBusWorker | SerialWorker] = {}
         self._worker_of: dict[str, ModbusBusWorker | SerialWorker] = {}
-        self._telemetry: list[dict[str, Any]] = []
+        self.records = RecordMaker(site.id, self.clock)
+        self._telemetry: list[Reading] = []
         self._reported: dict[str, dict[str, Any]] = {}
         self._profile_of = {d.id: profiles[d.profile] for d in site.devices}  # for deadbands, per poll
         self._pending_actions: set[asyncio.Task[None]] = set()
@@ -170,8 +174,7 @@ class EdgeAgent:
         self._reassert(device, values)
         changed = self._report_on_change(device, values)
         if changed:
-            self._telemetry.append({"type": "reading", "site": self.site.id, "device": device, "values": changed,
-                                    **self.clock.stamp().as_fields()})
+            self._telemetry.append(self.records.reading(device, changed))
             if len(self._telemetry) >= 5000:
                 self._flush_telemetry()
 
@@ -188,10 +191,9 @@ class EdgeAgent:
         """A fire panel's printed event: an alarm in its own right, keyed by loop, zone and address."""
         where = f"L{fields.get('loop', 0)}-Z{fields.get('zone', 0)}-A{fields.get('address', 0)}"
         key = f"{device}/{where}/{event.cls}"
-        self._alarm({"key": key, "device": device, "rule": f"panel-{event.cls}", "class": event.cls,
-                     "severity": 1 if event.cls == "fire" else 3,
-                     "state": "active" if event.condition == "active" else "cleared",
-                     "value": fields, "text": str(fields.get("text", ""))})
+        self._alarm(self.records.alarm(key=key, device=device, rule=f"panel-{event.cls}", cls=event.cls,
+                                       severity=1 if event.cls == "fire" else 3, active=event.condition == "active",
+                                       value=fields, text=str(fields.get("text", ""))))
 
     # -- records -----------------------------------------------------------------------------------
     def _report_on_change(self, device: str, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,18 +211,17 @@ class EdgeAgent:
     def _flush_telemetry(self) -> None:
         if self._telemetry:
             batch, self._telemetry = self._telemetry, []
-            self.outbox.append_many("telemetry", batch)
+            self.outbox.append_many(batch)
             self._kick()
 
-    def _alarm(self, body: dict[str, Any]) -> None:
+    def _alarm(self, alarm: Alarm) -> None:
         self.alarms_recorded += 1
-        self.outbox.append("alarm", {"type": "alarm", "site": self.site.id, **body, **self.clock.stamp().as_fields()})
-        self._log.info("alarm " + body["state"], key=body["key"], cls=body["class"])
+        self.outbox.append(alarm)
+        self._log.info("alarm " + alarm.state, key=alarm.key, cls=alarm.cls)
         self._kick()
 
-    def _event(self, device: str, kind: str, details: dict[str, Any]) -> None:
-        self.outbox.append("event", {"type": "event", "site": self.site.id, "device": device, "kind": kind,
-                                     "details": details, **self.clock.stamp().as_fields()})
+    def _event(self, device: str, kind: str, details: Mapping[str, Any]) -> None:
+        self.outbox.append(self.records.event(device, kind, details))
         self._kick()
 
     def _kick(self) -> None:
@@ -233,9 +234,9 @@ class EdgeAgent:
             return
         for tr in transitions:
             inst = tr.instance
-            self._alarm({"key": inst.key, "device": inst.device, "rule": inst.rule, "class": inst.cls,
-                         "severity": inst.severity, "state": "active" if tr.kind == "raise" else "cleared",
-                         "value": tr.value, "text": inst.text})
+            self._alarm(self.records.alarm(key=inst.key, device=inst.device, rule=inst.rule, cls=inst.cls,
+                                           severity=inst.severity, active=tr.kind == "raise", value=tr.value,
+                                           text=inst.text))
             if tr.kind == "raise":
                 for action in inst.actions:
                     self.write(action.device, action.point, action.value, cause=inst.key)
@@ -301,29 +302,33 @@ class EdgeAgent:
             self._link_alarm("active")
 
     def _link_alarm(self, state: str) -> None:
-        self._alarm({"key": f"{self.site.gateway_id}/collector-link", "device": "", "rule": "collector-link",
-                     "class": "fault", "severity": 2, "state": state, "value": None, "text": "与监控中心通信中断"})
+        self._alarm(self.records.alarm(key=f"{self.site.gateway_id}/collector-link", device="", rule="collector-link",
+                                       cls="fault", severity=2, active=state == "active", value=None,
+                                       text="与监控中心通信中断"))
         if self.site.indicator is not None:
             device, point = self.site.indicator
             self.write(device, point, state == "active", cause="collector-link")
 
     # -- uplink callbacks --------------------------------------------------------------------------
-    def _birth(self) -> dict[str, Any]:
+    def _birth(self) -> Birth:
+        """The full snapshot; the uplink numbers it (boot, seq, bdseq) as it sends it."""
         devices = []
         for dev in self.site.devices:
             worker = self._worker_of.get(dev.id)
             polled = worker.devices.get(dev.id) if isinstance(worker, ModbusBusWorker) else None
             profile = polled.profile if polled else self._profile_of[dev.id]
-            devices.append({"id": dev.id, "name": dev.name, "profile": profile.id,
-                            "configured_profile": dev.profile, "kind": profile.kind,
-                            "location": dev.location, "bus": dev.bus, "unit": dev.unit,
-                            "groups": list(dev.groups), "online": self._online(dev.id),
-                            "values": {k: v for k, v in self.engine.values.get(dev.id, {}).items() if k != OFFLINE}})
-        place = {"name": self.site.name, "kind": self.site.kind, "street": self.site.street, "lat": self.site.lat,
-                 "lon": self.site.lon}
-        return {"site": self.site.id, "place": place, "agent_version": AGENT_VERSION, "devices": devices,
-                "heartbeat_s": self.uplink.heartbeat_s if self.uplink is not None else 30.0,
-                "active_alarms": [i.key for i in self.engine.active()], **self.clock.stamp().as_fields()}
+            devices.append(BirthDevice(
+                id=dev.id, name=dev.name, profile=profile.id, configured_profile=dev.profile, kind=profile.kind,
+                location=dev.location, bus=dev.bus, unit=dev.unit, groups=list(dev.groups),
+                online=self._online(dev.id),
+                values={k: v for k, v in self.engine.values.get(dev.id, {}).items() if k != OFFLINE}))
+        place = Place(name=self.site.name, kind=self.site.kind, street=self.site.street, lat=self.site.lat,
+                      lon=self.site.lon)
+        stamp = self.records.stamp()
+        return Birth(boot=UNASSIGNED, site=self.site.id, place=place, agent_version=AGENT_VERSION, devices=devices,
+                     heartbeat_s=self.uplink.heartbeat_s if self.uplink is not None else 30.0,
+                     active_alarms=[i.key for i in self.engine.active()], t=stamp["t"], mono=stamp["mono"],
+                     trusted=stamp["trusted"], clk=stamp["clk"])
 
     def _online(self, device: str) -> bool:
         worker = self._worker_of.get(device)
@@ -331,11 +336,12 @@ class EdgeAgent:
             return worker.devices[device].health.online
         return worker.health.online if worker is not None else False
 
-    def _health(self) -> dict[str, Any]:
-        return {**self.health.sample(), "outbox": self.outbox.depth(), "clock_trusted": self.clock.trusted(),
-                "buses": {bus_id: w.counters.as_dict() for bus_id, w in self.workers.items()},
-                "devices_offline": [d.id for d in self.site.devices if not self._online(d.id)],
-                "downlink_refused": self.uplink.rejected_downlink if self.uplink is not None else 0}
+    def _health(self) -> Health:
+        return msgspec.structs.replace(
+            self.health.sample(), outbox=self.outbox.depth(), clock_trusted=self.clock.trusted(),
+            buses={bus_id: w.counters.as_dict() for bus_id, w in self.workers.items()},
+            devices_offline=[d.id for d in self.site.devices if not self._online(d.id)],
+            downlink_refused=self.uplink.rejected_downlink if self.uplink is not None else 0)
 
     def _command(self, command: dict[str, Any]) -> None:
         """A signed command from the collector: run in its own task (the MQTT receive loop goes on reading
@@ -410,9 +416,8 @@ class EdgeAgent:
         """Someone sent this gateway an unsigned, forged, expired or replayed message: tell the collector."""
         self._event("", "downlink_refused", {"kind": kind, "reason": reason[:200]})
 
-    def _command_state(self, cid: str, state: str, reason: str) -> None:
-        self.outbox.append("event", {"type": "command", "site": self.site.id, "command": cid, "state": state,
-                                     "reason": reason, **self.clock.stamp().as_fields()})
+    def _command_state(self, cid: str, state: CommandStep, reason: str) -> None:
+        self.outbox.append(self.records.command_state(cid, state, reason))
         self._kick()
 
 

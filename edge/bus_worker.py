@@ -85,7 +85,7 @@ class BusCounters:
     link_errors: int = 0
     writes: int = 0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
 
 

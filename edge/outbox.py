@@ -13,7 +13,9 @@ value over the run (so a temperature spike survives the thinning), repeatedly, o
 lane fits. Alarms and events are never thinned; if the disk fills, appends fail loudly instead.
 
 Ids are `{outbox uuid}:{row}`: AUTOINCREMENT never reuses a row number, and the uuid is drawn when the
-file is created, so a replaced SD card cannot repeat an id the collector has seen.
+file is created, so a replaced SD card cannot repeat an id the collector has seen. Records come in as the
+contract's types (devices.contract) with no id yet; the outbox picks the row, writes the id into the
+record, and stores it as the msgpack the wire carries, so the uplink sends stored bytes as they are.
 """
 
 from __future__ import annotations
@@ -21,14 +23,24 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgpack
+import msgspec
 
-__all__ = ["Outbox", "OutboxRecord"]
+from devices.contract import Alarm, CommandState, Event, Reading, Record
+
+__all__ = ["Outbox", "OutboxRecord", "lane_of"]
+
+_LANE_OF: Final[dict[type, str]] = {Alarm: "alarm", Event: "event", CommandState: "event", Reading: "telemetry"}
+_ENCODER: Final = msgspec.msgpack.Encoder()
+
+
+def lane_of(record: Record) -> str:
+    return _LANE_OF[type(record)]
 
 _LANE_RANK = {"alarm": 0, "event": 1, "telemetry": 2}
 _THIN_RUN = 4
@@ -53,7 +65,12 @@ class OutboxRecord:
     row: int
     lane: str
     created: float
-    record: dict[str, Any]
+    body: bytes  # the record as the wire carries it (msgpack), its id included
+
+    @property
+    def record(self) -> dict[str, Any]:
+        fields: dict[str, Any] = msgpack.unpackb(self.body, raw=False)
+        return fields
 
 
 class Outbox:
@@ -74,6 +91,10 @@ class Outbox:
             self.outbox_id = row[0]
         self._telemetry_bytes = self._db.execute(
             "SELECT COALESCE(SUM(size), 0) FROM records WHERE lane = 'telemetry'").fetchone()[0]
+        # this process is the file's only writer: it numbers rows itself, after every number ever used
+        self._next_row = 1 + self._db.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0), "
+            "COALESCE((SELECT MAX(row) FROM records), 0))").fetchone()[0]
 
     def close(self) -> None:
         self._db.close()
@@ -82,25 +103,28 @@ class Outbox:
         return f"{self.outbox_id}:{row}"
 
     # -- appending ---------------------------------------------------------------------------------
-    def append(self, lane: str, record: dict[str, Any], *, created: float | None = None) -> str:
-        return self.append_many(lane, [record], created=created)[0]
+    def append(self, record: Record, *, created: float | None = None) -> str:
+        return self.append_many([record], created=created)[0]
 
-    def append_many(self, lane: str, records: Iterable[dict[str, Any]], *, created: float | None = None) -> list[str]:
-        """Store records durably (one transaction); returns their ids."""
-        rank = _LANE_RANK[lane]
+    def append_many(self, records: Sequence[Record], *, created: float | None = None) -> list[str]:
+        """Store records durably (one transaction), each with its id written in; returns the ids."""
         now = time.time() if created is None else created
         ids = []
         added = 0
-        with self._transaction():
-            for record in records:
-                body = msgpack.packb(record, use_bin_type=True)
-                cur = self._db.execute(
-                    "INSERT INTO records (rank, lane, device, created, size, body) VALUES (?, ?, ?, ?, ?, ?)",
-                    (rank, lane, str(record.get("device", "")), now, len(body), body))
-                assert cur.lastrowid is not None
-                ids.append(self.record_id(cur.lastrowid))
+        rows = []
+        for record in records:
+            lane = _LANE_OF[type(record)]
+            row, self._next_row = self._next_row, self._next_row + 1
+            record_id = self.record_id(row)
+            body = _ENCODER.encode(msgspec.structs.replace(record, id=record_id))
+            rows.append((row, _LANE_RANK[lane], lane, getattr(record, "device", ""), now, len(body), body))
+            ids.append(record_id)
+            if lane == "telemetry":
                 added += len(body)
-        if lane == "telemetry":
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO records (row, rank, lane, device, created, size, body) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        if added:
             self._telemetry_bytes += added
             if self._telemetry_bytes > self.telemetry_budget:
                 self._thin()
@@ -118,8 +142,7 @@ class Outbox:
         for row, row_lane, created, body in cursor:
             if row in skip:
                 continue
-            out.append(OutboxRecord(self.record_id(row), row, row_lane, created,
-                                    msgpack.unpackb(body, raw=False)))
+            out.append(OutboxRecord(self.record_id(row), row, row_lane, created, body))
             if len(out) >= limit:
                 break
         cursor.close()
@@ -147,8 +170,8 @@ class Outbox:
         self._telemetry_bytes -= freed
         return deleted
 
-    def depth(self) -> dict[str, dict[str, int]]:
-        out = {lane: {"records": 0, "bytes": 0} for lane in _LANE_RANK}
+    def depth(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {lane: {"records": 0, "bytes": 0} for lane in _LANE_RANK}
         for lane, count, size in self._db.execute("SELECT lane, COUNT(*), SUM(size) FROM records GROUP BY lane"):
             out[lane] = {"records": count, "bytes": size}
         return out
@@ -172,6 +195,7 @@ class Outbox:
                     for i in range(0, len(rows) - _THIN_RUN + 1, _THIN_RUN):
                         run = rows[i:i + _THIN_RUN]
                         record = _merge([msgpack.unpackb(r[3], raw=False) for r in run])
+                        record["id"] = self.record_id(run[0][0])  # it takes the run's first place, and its id
                         body = msgpack.packb(record, use_bin_type=True)
                         marks = ",".join("?" * len(run))
                         self._db.execute(f"DELETE FROM records WHERE row IN ({marks})", [r[0] for r in run])

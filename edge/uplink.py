@@ -24,9 +24,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import msgpack
+import msgspec
 import structlog
 
 from devices.backoff import next_delay
+from devices.contract import Batch, Birth, Death, Health, Heartbeat
 from devices.downlink_auth import DownlinkRefused, Verifier
 from devices.episodes import Episodes
 from devices.errors import BrokerUnavailable
@@ -44,7 +47,7 @@ MAX_INFLIGHT = 4000  # records sent and not yet acknowledged; past this, wait fo
 
 class Uplink:
     def __init__(self, connector: Connector, site: str, gateway: str, outbox: Outbox, *,
-                 birth: Callable[[], dict[str, Any]], health: Callable[[], dict[str, Any]],
+                 birth: Callable[[], Birth], health: Callable[[], Health],
                  on_command: Callable[[dict[str, Any]], None], verifier: Verifier,
                  on_refused: Callable[[str, str], None] = lambda kind, reason: None, heartbeat_s: float = 30.0,
                  resend_after: float = 10.0, reconnect_cap: float = 15.0, clock_trusted: Callable[[], bool] =
@@ -120,7 +123,7 @@ class Uplink:
     async def _session(self) -> None:
         # bdseq counts connections, not attempts: the will carries the next number, which becomes this
         # session's only once the broker has accepted the connection
-        will = Will(self.topic("death"), encode({"boot": self.boot, "bdseq": self.bdseq + 1}), qos=1)
+        will = Will(self.topic("death"), encode(Death(boot=self.boot, bdseq=self.bdseq + 1)), qos=1)
         async with self.connector.connect(f"ff-{self.gateway}", will) as client:
             self.bdseq += 1
             self.connected = True
@@ -129,7 +132,7 @@ class Uplink:
             for kind in ("ack", "command"):
                 await client.subscribe(self.topic(kind), qos=1)
             await client.subscribe(COLLECTOR_STATE_TOPIC, qos=1)
-            await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
+            await self._publish(client, "birth", msgspec.structs.replace(self._birth(), bdseq=self.bdseq))
             # Python 3.11's asyncio.wait_for (inside the MQTT client's publish) can swallow a cancellation
             # that lands as a PUBACK arrives; so the senders also stop when the receiver ends, whatever
             # happened to their own cancellation.
@@ -143,15 +146,16 @@ class Uplink:
                 # A clean disconnect does not fire the will: say goodbye ourselves (bounded wait).
                 with contextlib.suppress(BrokerUnavailable, TimeoutError):
                     async with asyncio.timeout(2.0):
-                        await client.publish(self.topic("death"),
-                                             encode({"boot": self.boot, "bdseq": self.bdseq}), qos=1)
+                        await client.publish(self.topic("death"), encode(Death(boot=self.boot, bdseq=self.bdseq)),
+                                             qos=1)
                 raise
 
-    async def _publish(self, client: Session, kind: str, body: dict[str, Any]) -> None:
+    async def _publish(self, client: Session, kind: str, message: Birth | Heartbeat | Batch) -> None:
         self.seq += 1
         mine = self.seq
         try:
-            await client.publish(self.topic(kind), encode({"boot": self.boot, "seq": mine, **body}), qos=1)
+            await client.publish(self.topic(kind), encode(msgspec.structs.replace(message, boot=self.boot, seq=mine)),
+                                 qos=1)
         except BaseException:
             if self.seq == mine:
                 self.seq -= 1  # never sent: the next message takes its number, so no gap is seen
@@ -200,7 +204,7 @@ class Uplink:
         while not over.is_set():
             if self._rebirth_due:
                 self._rebirth_due = False
-                await self._publish(client, "birth", {"bdseq": self.bdseq, **self._birth()})
+                await self._publish(client, "birth", msgspec.structs.replace(self._birth(), bdseq=self.bdseq))
             if self.collector_live():
                 self.inflight.expire(self._monotonic())
                 sent_any = False
@@ -209,8 +213,9 @@ class Uplink:
                     batch = self.outbox.next_batch(min(BATCH[lane], room), skip_rows=self.inflight.rows, lane=lane)
                     if not batch:
                         continue
-                    records = [{"id": r.id, "historical": r.created < self.connected_since, **r.record} for r in batch]
-                    await self._publish(client, LANE_TOPIC[lane], {"records": records})
+                    records = [msgspec.Raw(_historical(r.body) if r.created < self.connected_since else r.body)
+                               for r in batch]
+                    await self._publish(client, LANE_TOPIC[lane], Batch(boot=self.boot, records=records))
                     self.inflight.sent((r.row for r in batch), self._monotonic())
                     self.sent += len(batch)
                     sent_any = True
@@ -224,7 +229,14 @@ class Uplink:
 
     async def _heartbeats(self, client: Session, over: asyncio.Event) -> None:
         while not over.is_set():
-            await self._publish(client, "heartbeat", {"health": self._health()})
+            await self._publish(client, "heartbeat", Heartbeat(boot=self.boot, health=self._health()))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.heartbeat_s):
                     await over.wait()
+
+
+def _historical(body: bytes) -> bytes:
+    """A stored record marked as accepted before this connection (replayed backlog, not live news)."""
+    fields = msgpack.unpackb(body, raw=False)
+    fields["historical"] = True
+    return encode(fields)

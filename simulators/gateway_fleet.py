@@ -20,8 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from devices.backoff import next_delay
 from devices.broker_url import BrokerConfig
+from devices.contract import (
+    Alarm,
+    Batch,
+    Birth,
+    BirthDevice,
+    CommandState,
+    Event,
+    Health,
+    Heartbeat,
+    Place,
+    Reading,
+    Record,
+)
 from devices.downlink_auth import DownlinkRefused, TrustedKeys, Verifier
 from devices.errors import BrokerUnavailable
 from devices.mqtt_transport import Connector, MqttConnector, Session
@@ -36,41 +51,46 @@ RESEND_AFTER_S = 30.0
 class LightGateway:
     site: str
     gateway: str
-    place: dict[str, Any]
+    place: Place
     devices: list[dict[str, Any]]
     verifier: Verifier
     boot: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     seq: int = 0
     counter: int = 0
-    unacked: dict[str, tuple[str, dict[str, Any], float]] = field(default_factory=dict)  # id -> (kind, record, sent)
+    unacked: dict[str, tuple[str, Record, float]] = field(default_factory=dict)  # id -> (kind, record, sent)
     refused: int = 0  # downlink messages not signed by the collector
     heartbeat_s: float = 60.0
 
-    def message(self, body: dict[str, Any]) -> bytes:
+    def message(self, message: Birth | Heartbeat | Batch) -> bytes:
         self.seq += 1
-        return encode({"boot": self.boot, "seq": self.seq, **body})
+        return encode(msgspec.structs.replace(message, boot=self.boot, seq=self.seq))
 
     def birth(self) -> bytes:
-        devices = [{"id": d["id"], "name": d["name"], "kind": d["kind"], "profile": d["profile"],
-                    "configured_profile": d["profile"], "location": "", "online": d.get("online", True),
-                    "values": d["values"]} for d in self.devices]
-        return self.message({"bdseq": 0, "site": self.site, "place": self.place, "agent_version": "light",
-                             "heartbeat_s": self.heartbeat_s, "devices": devices, "active_alarms": [],
-                             "t": time.time(), "trusted": True})
+        devices = [BirthDevice(id=d["id"], name=d["name"], kind=d["kind"], profile=d["profile"],
+                               configured_profile=d["profile"], online=d.get("online", True), values=d["values"])
+                   for d in self.devices]
+        return self.message(Birth(boot=self.boot, site=self.site, place=self.place, agent_version="light",
+                                  heartbeat_s=self.heartbeat_s, devices=devices, t=time.time(), trusted=True))
 
-    def record(self, kind: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def batch(self, record: Record) -> bytes:
+        return self.message(Batch(boot=self.boot, records=[msgspec.Raw(encode(record))]))
+
+    def stamp(self) -> dict[str, Any]:
+        """A new record's id and times."""
         self.counter += 1
-        rec = {"id": f"{self.gateway}-{self.boot}-{self.counter}", "site": self.site, "t": time.time(),
-               "mono": time.monotonic(), "trusted": True, **body}
-        self.unacked[rec["id"]] = (kind, rec, time.monotonic())
-        return kind, rec
+        return {"id": f"{self.gateway}-{self.boot}-{self.counter}", "site": self.site, "t": time.time(),
+                "mono": time.monotonic(), "trusted": True}
+
+    def record(self, kind: str, record: Record) -> tuple[str, Record]:
+        self.unacked[record.id] = (kind, record, time.monotonic())
+        return kind, record
 
 
 async def run_fleet(plan_file: Path, broker: BrokerConfig, keys: TrustedKeys, *, per_connection: int = 100,
                     seed: int = 7, report_every: float = 60.0, stop: asyncio.Event | None = None) -> int:
     """Run the plan's gateways until `stop`; each sends a heartbeat and a reading every `report_every` s."""
     plan = json.loads(plan_file.read_text())
-    gateways = [LightGateway(s["id"], s["gateway"], {k: s[k] for k in ("name", "kind", "street", "lat", "lon")},
+    gateways = [LightGateway(s["id"], s["gateway"], Place(s["name"], s["kind"], s["street"], s["lat"], s["lon"]),
                              s["devices"], Verifier(keys, s["gateway"]), heartbeat_s=report_every) for s in plan]
     stop = stop or asyncio.Event()
     connector = MqttConnector(broker, keepalive=30, timeout=20, pending_calls_threshold=10_000)
@@ -113,36 +133,36 @@ async def _life(group: list[LightGateway], client: Session, rng: random.Random, 
         await client.publish(gateway_topic(g.site, g.gateway, "birth"), g.birth(), qos=1)
         for dev in g.devices:
             if not dev.get("online", True):
-                await _send(client, g, *g.record("events", {"type": "event", "device": dev["id"],
-                                                             "kind": "device_offline", "details": {}}))
+                await _send(client, g, *g.record("events", Event(device=dev["id"], kind="device_offline",
+                                                                 **g.stamp())))
         await asyncio.sleep(min(30.0, report_every) / max(1, len(group)))
     turn = 0
     while not stop.is_set():
         await asyncio.sleep(report_every / 10)
         turn += 1
         for g in group[turn % 10::10]:
+            health = Health(outbox=len(g.unacked), light=True, downlink_refused=g.refused)
             await client.publish(gateway_topic(g.site, g.gateway, "heartbeat"),
-                                 g.message({"health": {"outbox": len(g.unacked), "light": True,
-                                                       "downlink_refused": g.refused}}), qos=1)
+                                 g.message(Heartbeat(boot=g.boot, health=health)), qos=1)
             for dev in g.devices:
                 if dev.get("online", True):
-                    await _send(client, g, *g.record("telemetry", {"type": "reading", "device": dev["id"],
-                                                                    "values": _drift(dev["values"], rng)}))
-            if g.place["kind"] == "fire_cabinets" and rng.random() < 0.002:
+                    await _send(client, g, *g.record("telemetry", Reading(
+                        device=dev["id"], values=_drift(dev["values"], rng), **g.stamp())))
+            if g.place.kind == "fire_cabinets" and rng.random() < 0.002:
                 await _door(client, g, rng)
             for rid, (kind, rec, sent) in list(g.unacked.items()):
                 if time.monotonic() - sent > RESEND_AFTER_S:
                     g.unacked[rid] = (kind, rec, time.monotonic())
-                    await client.publish(gateway_topic(g.site, g.gateway, kind), g.message({"records": [rec]}), qos=1)
+                    await client.publish(gateway_topic(g.site, g.gateway, kind), g.batch(rec), qos=1)
 
 
 async def _door(client: Session, g: LightGateway, rng: random.Random) -> None:
     values = g.devices[0]["values"]
     values["door_open"] = not values["door_open"]
-    await _send(client, g, *g.record("alarms", {
-        "type": "alarm", "key": "fc1/door_open", "device": "fc1", "rule": "door_open", "class": "supervisory",
-        "severity": 4, "state": "active" if values["door_open"] else "cleared", "text": "柜门打开",
-        "value": values["door_open"]}))
+    await _send(client, g, *g.record("alarms", Alarm(
+        key="fc1/door_open", device="fc1", rule="door_open", cls="supervisory", severity=4,
+        state="active" if values["door_open"] else "cleared", text="柜门打开", value=values["door_open"],
+        **g.stamp())))
 
 
 async def _downlink(by_gateway: dict[str, LightGateway], client: Session) -> None:
@@ -167,13 +187,12 @@ async def _downlink(by_gateway: dict[str, LightGateway], client: Session) -> Non
             if ok:
                 await client.publish(gateway_topic(g.site, g.gateway, "birth"), g.birth(), qos=1)
             reason = "" if ok else "a lightweight simulated gateway has no devices to act on"
-            await _send(client, g, *g.record("events", {"type": "command", "command": body["id"],
-                                                         "state": "successful" if ok else "failed",
-                                                         "reason": reason}))
+            await _send(client, g, *g.record("events", CommandState(
+                command=body["id"], state="successful" if ok else "failed", reason=reason, **g.stamp())))
 
 
-async def _send(client: Session, g: LightGateway, kind: str, rec: dict[str, Any]) -> None:
-    await client.publish(gateway_topic(g.site, g.gateway, kind), g.message({"records": [rec]}), qos=1)
+async def _send(client: Session, g: LightGateway, kind: str, rec: Record) -> None:
+    await client.publish(gateway_topic(g.site, g.gateway, kind), g.batch(rec), qos=1)
 
 
 def _drift(values: dict[str, Any], rng: random.Random) -> dict[str, Any]:

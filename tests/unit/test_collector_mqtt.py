@@ -15,6 +15,7 @@ import pytest
 from cloud.collector import Collector
 from cloud.ingest import Ingest
 from cloud.store import Store
+from devices.contract import Birth, BirthDevice, Health
 from devices.downlink_auth import Verifier
 from devices.mqtt_fake import FakeBroker
 from devices.mqtt_transport import Message
@@ -22,6 +23,7 @@ from devices.protocol import COLLECTOR_STATE_TOPIC, encode, gateway_topic
 from edge.outbox import Outbox
 from edge.uplink import Uplink
 from tests.support.keys import signer, trusted_keys
+from tests.support.records import new_alarm
 from tests.unit.test_uplink import until
 
 pytestmark = pytest.mark.unit
@@ -119,10 +121,9 @@ async def test_a_command_with_no_broker_is_a_connection_error_not_a_crash(tmp_pa
 async def test_an_alarm_from_an_agents_outbox_reaches_the_store_and_leaves_the_outbox(tmp_path: Path) -> None:
     broker = FakeBroker()
     outbox = Outbox(tmp_path / "outbox.sqlite")
-    record = {k: v for k, v in ALARM.items() if k != "id"}
-    outbox.append("alarm", record)
-    uplink = Uplink(broker, "s1", "gw1", outbox, birth=lambda: {"site": "s1", "devices": [{"id": "sd1"}]},
-                    health=lambda: {}, on_command=lambda command: None, verifier=Verifier(trusted_keys(), "gw1"))
+    outbox.append(new_alarm("sd1/smoke", device="sd1"))
+    uplink = Uplink(broker, "s1", "gw1", outbox, birth=lambda: Birth(boot="", site="s1", devices=[BirthDevice("sd1")]),
+                    health=Health, on_command=lambda command: None, verifier=Verifier(trusted_keys(), "gw1"))
     async with collector(tmp_path, broker) as coll:
         task = asyncio.create_task(uplink.run())
         try:

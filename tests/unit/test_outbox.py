@@ -7,13 +7,14 @@ from pathlib import Path
 from devices.backoff import next_delay
 from edge.device_health import DeviceHealth
 from edge.outbox import Outbox
+from tests.support.records import new_alarm, new_event, new_reading
 
 
 def test_alarms_leave_first_and_only_an_ack_deletes(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite")
-    box.append_many("telemetry", [{"device": "d", "values": {"t": i}} for i in range(3)])
-    box.append("event", {"device": "d", "kind": "action"})
-    alarm = box.append("alarm", {"device": "d", "key": "d/smoke"})
+    box.append_many([new_reading("d", t=i) for i in range(3)])
+    box.append(new_event("action", device="d"))
+    alarm = box.append(new_alarm("d/smoke", device="d"))
     order = [r.lane for r in box.next_batch(10)]
     assert order == ["alarm", "event", "telemetry", "telemetry", "telemetry"]
     assert box.next_batch(10)[0].id == alarm
@@ -24,25 +25,25 @@ def test_alarms_leave_first_and_only_an_ack_deletes(tmp_path: Path) -> None:
 
 def test_records_and_ids_survive_reopening(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite")
-    first = box.append("alarm", {"key": "a"})
+    first = box.append(new_alarm("a"))
     box.close()
     again = Outbox(tmp_path / "o.sqlite")
     assert [r.id for r in again.next_batch(5)] == [first]
-    second = again.append("alarm", {"key": "b"})
+    second = again.append(new_alarm("b"))
     assert second != first and second.split(":")[0] == first.split(":")[0]
     again.ack([first, second])
-    third = again.append("alarm", {"key": "c"})
+    third = again.append(new_alarm("c"))
     assert third not in (first, second)  # row numbers are never reused
     again.close()
 
 
 def test_telemetry_is_thinned_oldest_first_keeping_extremes_and_never_alarms(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite", telemetry_budget=20_000)
-    box.append("alarm", {"key": "keep-me"})
+    box.append(new_alarm("keep-me"))
     spike_at = 7
     for i in range(600):
         temperature = 95.0 if i == spike_at else 20.0 + (i % 5)
-        box.append("telemetry", {"device": "box1", "values": {"temperature": temperature}, "t": float(i)})
+        box.append(new_reading("box1", t=float(i), temperature=temperature))
     depth = box.depth()
     assert depth["telemetry"]["bytes"] <= 20_000
     assert depth["alarm"]["records"] == 1

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from devices.contract import Birth, Health
 from devices.downlink_auth import BROADCAST, Signer, Verifier, generate_keys
 from devices.mqtt_fake import FakeBroker
 from devices.mqtt_transport import Message
@@ -19,6 +20,7 @@ from devices.protocol import COLLECTOR_STATE_TOPIC, decode, gateway_topic
 from edge.outbox import Outbox
 from edge.uplink import Uplink
 from tests.support.keys import signer, trusted_keys
+from tests.support.records import new_alarm, new_event, new_reading
 
 pytestmark = pytest.mark.unit
 
@@ -39,8 +41,8 @@ class Rig:
         self.now = 100.0
         self.commands: list[dict[str, Any]] = []
         self.refusals: list[tuple[str, str]] = []
-        self.uplink = Uplink(self.broker, "s1", "gw1", self.outbox, birth=lambda: {"site": "s1", "devices": []},
-                             health=lambda: {"outbox": 0}, on_command=self.commands.append,
+        self.uplink = Uplink(self.broker, "s1", "gw1", self.outbox, birth=lambda: Birth(boot="", site="s1"),
+                             health=lambda: Health(outbox=0), on_command=self.commands.append,
                              verifier=Verifier(trusted_keys(), "gw1"),
                              on_refused=lambda kind, reason: self.refusals.append((kind, reason)),
                              reconnect_cap=0.001, monotonic=lambda: self.now, max_inflight=3)
@@ -75,8 +77,8 @@ async def running(rig: Rig) -> AsyncIterator[Rig]:
 
 async def test_birth_then_records_only_while_the_collector_is_online_alarms_first(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    telemetry = rig.outbox.append("telemetry", {"type": "reading", "device": "d1", "values": {"t": 1}})
-    alarm = rig.outbox.append("alarm", {"type": "alarm", "key": "d1/smoke", "state": "active"})
+    telemetry = rig.outbox.append(new_reading("d1", t=1.0))
+    alarm = rig.outbox.append(new_alarm("d1/smoke"))
     async with running(rig):
         await until(lambda: bool(rig.sent("birth")))
         birth = rig.sent("birth")[0]
@@ -102,7 +104,7 @@ async def test_birth_then_records_only_while_the_collector_is_online_alarms_firs
 
 async def test_an_unacknowledged_record_goes_again_after_resend_after_and_at_most_max_inflight(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    ids = [rig.outbox.append("event", {"type": "event", "kind": "k", "n": i}) for i in range(5)]
+    ids = [rig.outbox.append(new_event("k", n=i)) for i in range(5)]
     rig.collector_online()
     async with running(rig):
         await until(lambda: len(rig.ids_sent("events")) >= 3)
@@ -122,7 +124,7 @@ async def test_an_unacknowledged_record_goes_again_after_resend_after_and_at_mos
 
 async def test_a_dropped_connection_fires_the_will_and_the_next_birth_counts_up(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    alarm = rig.outbox.append("alarm", {"type": "alarm", "key": "d1/smoke", "state": "active"})
+    alarm = rig.outbox.append(new_alarm("d1/smoke"))
     rig.collector_online()
     async with running(rig):
         await until(lambda: len(rig.ids_sent("alarms")) == 1)
@@ -136,7 +138,7 @@ async def test_a_dropped_connection_fires_the_will_and_the_next_birth_counts_up(
 
 async def test_a_forged_ack_and_an_unsigned_command_are_refused_and_counted(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
-    alarm = rig.outbox.append("alarm", {"type": "alarm", "key": "d1/smoke", "state": "active"})
+    alarm = rig.outbox.append(new_alarm("d1/smoke"))
     rig.collector_online()
     stranger = Signer.from_file(generate_keys(tmp_path / "stranger")[0])
     async with running(rig):
@@ -161,7 +163,7 @@ async def test_a_collector_that_says_offline_stops_the_drain(tmp_path: Path) -> 
         await until(lambda: rig.uplink.link_ok)
         rig.collector_online(False)
         await until(lambda: not rig.uplink.link_ok)
-        rig.outbox.append("alarm", {"type": "alarm", "key": "d1/smoke", "state": "active"})
+        rig.outbox.append(new_alarm("d1/smoke"))
         rig.uplink.kick()
         for _ in range(200):
             await asyncio.sleep(0)
