@@ -632,7 +632,10 @@ class Store:
 
     def device(self, site: str, device: str) -> dict[str, Any] | None:
         rows = list(self.db.table("devices").rows_where("site = ? AND id = ?", [site, device]))
-        return rows[0] if rows else None
+        if not rows:
+            return None
+        row = rows[0]
+        return {**{k: v for k, v in row.items() if k != "values_json"}, "values": _parsed(row["values_json"], {})}
 
     def devices(self) -> list[dict[str, Any]]:
         """Devices with their latest values; `online` is null (unknown) while their gateway is gone."""
@@ -774,8 +777,12 @@ _TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command
 
 
 def _with_escalation(row: dict[str, Any]) -> dict[str, Any]:
-    """An alarm row with `escalate_at` (when it goes up the roster unless someone acknowledges it first)
-    and whether it is shelved or silenced now."""
+    """An alarm as the API serves it: the row's JSON columns parsed (`value`, `disposition`: a column
+    name never reaches the browser), `escalate_at` (when it goes up the roster unless someone
+    acknowledges it first) and whether it is shelved or silenced now."""
+    row = dict(row)
+    row["value"] = _parsed(row.pop("value_json", None), None)
+    row["disposition"] = _parsed(row.pop("disposition_json", None), None)
     try:
         due = escalation_due_at(row["handling"], row["class"], float(row["raised_at"]), int(row["escalated"] or 0))
     except (TypeError, ValueError):  # a row from before records were checked: shown, never escalated
@@ -783,3 +790,13 @@ def _with_escalation(row: dict[str, Any]) -> dict[str, Any]:
     now = time.time()
     return {**row, "escalate_at": due, "shelved": (row.get("shelved_until") or 0) > now,
             "silenced": (row.get("silenced_until") or 0) > now}
+
+
+def _parsed(text: str | None, empty: Any) -> Any:
+    """A JSON column's value; `empty` for none (and for a value written before it was JSON)."""
+    if not text:
+        return empty
+    try:
+        return json.loads(text)
+    except ValueError:
+        return empty

@@ -117,7 +117,7 @@ async def test_the_officer_takes_the_alarm_to_a_closed_loop_with_the_keyboard_an
 
     closed = [a for a in await district.api("/api/alarms?all=1") if a["key"] == "sd2/smoke"]
     assert closed[-1]["handling"] == "closed"
-    assert json.loads(closed[-1]["disposition_json"])["result"] == "extinguished"
+    assert closed[-1]["disposition"]["result"] == "extinguished"
     log = (await district.api(f"/api/alarms/{closed[-1]['id']}"))["log"]
     assert [e["action"] for e in log if e["who"] == "duty"] == [
         "acknowledge", "verify", "confirm", "dispose", "close"]

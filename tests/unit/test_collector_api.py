@@ -77,6 +77,8 @@ async def test_the_whole_life_cycle_through_http(setup: tuple[httpx.AsyncClient,
     assert closed.status_code == 200 and closed.json()["handling"] == "closed"
     detail = (await client.get(f"/api/alarms/{alarms[0]['id']}", headers=duty)).json()
     assert [e["who"] for e in detail["log"]][-1] == "duty_officer"
+    assert detail["disposition"] == {"result": "kitchen smoke", "notes": "ok", "who": "duty_officer"}
+    assert not [k for k in {*detail, *alarms[0]} if k.endswith("_json")]  # typed JSON, never a column name
     assert (await client.get("/api/alarms", headers=duty)).json() == []
 
 

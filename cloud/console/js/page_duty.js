@@ -115,7 +115,7 @@ export function render({ state, params, navigate, can, main }) {
         a.received_at && a.received_at - a.raised_at > 5 ? fact(t("col.received"), clock(a.received_at)) : null,
         fact(t("col.escalation"), a.escalated ? [t("duty.escalated_level", { level: a.escalated }), " · ", countdown(a.escalate_at)]
           : countdown(a.escalate_at)),
-        fact(t("col.value"), value(parse(a.value_json)))),
+        fact(t("col.value"), value(a.value))),
       allowed.length ? h("div.actions", {}, notes, allowed.map((action) => h(action === "close" ? "button" : "button.primary", {
         "data-action": action, "aria-keyshortcuts": Object.keys(KEYS).find((k) => KEYS[k] === action),
         onclick: () => (action === "close" ? openClose() : act(action)),
@@ -196,10 +196,6 @@ export function render({ state, params, navigate, can, main }) {
 
 const fact = (label, content) => [h("dt", {}, label), h("dd", {}, content)];
 const naturally = (a, b) => a.localeCompare(b, "en", { numeric: true });
-
-function parse(text) {
-  try { return JSON.parse(text); } catch { return text; }
-}
 
 function readings(values) {
   const keys = Object.keys(values).filter((k) => !k.startsWith("_")).sort(naturally);
