@@ -217,7 +217,7 @@ async def test_link_outages_leave_no_gap_in_seq_and_bdseq_counts_connections(tmp
     """Issue 10.11, reproduced on the old main: after every outage seq jumped (4 -> 6), which made the
     collector ask for a rebirth each time, and bdseq counted failed connection attempts, not connections.
     The gateway's link is cut (the broker and the collector stay up and see everything)."""
-    from cloud.link_cutter import LinkCutter
+    from cloud.demo.link_cutter import LinkCutter
 
     cutter = LinkCutter("127.0.0.1", broker.port)
     await cutter.start()

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from cloud.demo_district import district_plan, inventory_lines
+from cloud.demo.district import district_plan, inventory_lines
 from tests.support.collector_process import CollectorProcess
 from tests.support.keys import public_key
 from tests.support.mosquitto import Mosquitto

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloud.demo_district import STREETS, district_plan, inventory_lines
+from cloud.demo.district import STREETS, district_plan, inventory_lines
 from cloud.inventory import load_inventory
 
 SIX = {"micro_station": 2, "charging_shed": 2, "fire_cabinets": 2}

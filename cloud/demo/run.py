@@ -7,7 +7,7 @@ which runs in this process when no --broker is given. Each agent reaches the bro
 scenario can cut, so a gateway can lose its link, keep its local rules, and replay its backlog.
 
 `--scale district` adds lightweight simulated gateways (simulators.gateway_fleet) up to the district's
-proportions, from a seeded plan (cloud.demo_district), all through one `firefleet fleet` process.
+proportions, from a seeded plan (cloud.demo.district), all through one `firefleet fleet` process.
 
 Scenario (seconds from the start of a round; the link cut lasts 120 s interactively, 30 s headless).
 Interactively it loops: after a round the district returns to normal and the next round starts.
@@ -40,14 +40,14 @@ from typing import Any
 
 import httpx
 
-from cloud.demo_district import district_plan, inventory_lines
-from cloud.link_cutter import LinkCutter
+from cloud.demo.district import district_plan, inventory_lines
+from cloud.demo.link_cutter import LinkCutter
 from devices.broker_url import BrokerConfig
 from devices.downlink_auth import generate_keys
 
 __all__ = ["run_demo"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "sites"
 DEMO_USERS = {"duty": "duty_officer", "maint": "maintenance", "viewer": "district_viewer", "admin": "admin"}
 STREETS = {"shed": ["西溪街道", "蒋村街道"], "station": ["文新街道", "古荡街道"], "cabinets": ["翠苑街道", "北山街道"]}
@@ -199,7 +199,7 @@ class Demo:
         if self.args.broker:
             self.say(f"using the broker at {self.args.broker}")
             return BrokerConfig.from_url(self.args.broker)
-        from cloud.embedded_broker import embedded_broker
+        from cloud.demo.embedded_broker import embedded_broker
 
         port = free_port()
         users = {"collector": self.user_passwords["admin"], "fleet": self.fleet_password,

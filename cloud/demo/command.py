@@ -25,6 +25,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cloud.demo import run_demo
+    from cloud.demo.run import run_demo
 
     return run_demo(args)
