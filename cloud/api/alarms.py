@@ -1,0 +1,118 @@
+"""Alarms: the queue, one alarm with its trail, the life-cycle actions, silence and shelve, and the event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from cloud.api.base import Api, HttpError, endpoint, path_id, read_body, token_of
+from cloud.auth import Session
+from cloud.site_overview import device_page, district_sites
+
+__all__ = ["routes"]
+
+
+@endpoint()
+async def alarms(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Alarms, fire first then by time; open ones (shelved ones too, flagged) unless ?all=1.
+    """
+    everything = request.query_params.get("all") == "1"
+    return JSONResponse(api.store.alarms(open_only=not everything))
+
+
+@endpoint()
+async def alarm(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: One alarm with its audit trail, its site, and its device (location, latest values, events).
+    """
+    found = api.store.alarm(path_id(request.path_params["id"]))
+    if found is None:
+        raise HttpError(404, "no such alarm")
+    site = next(iter(district_sites(api.store, api.inventory, only=found["site"])), None)
+    device = device_page(api.store, found["site"], found["device"], hours=0) if found["device"] else None
+    return JSONResponse({**found, "log": api.store.alarm_log(found["id"]), "site_info": site, "device_info": device})
+
+
+@endpoint("alarm.handle")
+async def alarm_action(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Acknowledge, verify, confirm, mark false, dispose or close an alarm (close needs a disposition).
+    """
+    assert session is not None
+    body = await read_body(request)
+    alarm_id = path_id(request.path_params["id"])
+    disposition = body.get("disposition")
+    if disposition is not None and not isinstance(disposition, dict):
+        raise HttpError(400, "disposition must be an object with result and notes")
+    try:
+        updated = api.store.handle(alarm_id, str(body.get("action", "")), session.user,
+                                   str(body.get("notes", "")), disposition)
+    except KeyError:
+        raise HttpError(404, "no such alarm") from None
+    api.store.audit(session.user, f"alarm {body.get('action')}", str(alarm_id), body)
+    api.hub.publish({"type": "alarm", "alarm": updated})
+    return JSONResponse(updated)
+
+
+@endpoint("alarm.silence")
+async def mute(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Silence or shelve an alarm for some minutes, with a reason ({"how", "minutes", "reason"}).
+    """
+    assert session is not None
+    body = await read_body(request)
+    minutes = body.get("minutes")
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
+        raise HttpError(400, "minutes must be a number")
+    try:
+        updated = api.store.mute(path_id(request.path_params["id"]), str(body.get("how", "")), float(minutes),
+                                 session.user, str(body.get("reason", "")))
+    except KeyError:
+        raise HttpError(404, "no such alarm") from None
+    api.store.audit(session.user, f"alarm {body.get('how')}", request.path_params["id"], body)
+    api.hub.publish({"type": "alarm", "alarm": updated})
+    return JSONResponse(updated)
+
+
+@endpoint()
+async def stream(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Server-sent events of alarm changes (event `alarm`), with a keep-alive comment every 15 s.
+    """
+    token = token_of(request)
+
+    async def events() -> AsyncIterator[str]:
+        async with api.hub.subscribe() as queue:
+            yield "retry: 2000\n\n"
+            quiet = 0
+            while True:
+                try:
+                    async with asyncio.timeout(5):
+                        event = await queue.get()
+                except TimeoutError:
+                    if api.auth.session(token) is None:
+                        return  # signed out, demoted or disabled: the stream ends with the session
+                    quiet += 1
+                    if quiet % 3 == 0:
+                        yield ": keep-alive\n\n"
+                    continue
+                if event is None:
+                    return
+                yield f"event: {event['type']}\ndata: {json.dumps(event, default=str, ensure_ascii=False)}\n\n"
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+routes = [
+    Route("/api/alarms", alarms),
+    Route("/api/alarms/{id}", alarm),
+    Route("/api/alarms/{id}/actions", alarm_action, methods=["POST"]),
+    Route("/api/alarms/{id}/mute", mute, methods=["POST"]),
+    Route("/api/stream", stream),
+]

@@ -1,0 +1,46 @@
+"""The API as one Starlette application: every area's routes, the OpenAPI document, the console."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cloud.api import alarms, commands, fleet, readiness, sessions
+from cloud.api.base import Api, CommandSender
+from cloud.auth import Auth
+from cloud.console import console_routes
+from cloud.event_hub import EventHub
+from cloud.openapi import openapi_document
+from cloud.security_headers import SecurityHeaders
+from cloud.store import Store
+from devices.profile import Profile
+
+__all__ = ["build_api"]
+
+
+def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSender,
+              inventory: Mapping[str, Mapping[str, Any]] | None = None,
+              profiles: Mapping[str, Profile] | None = None) -> Starlette:
+    routes: list[BaseRoute] = [*sessions.routes, *alarms.routes, *commands.routes, *fleet.routes,
+                               *readiness.routes]
+    document = openapi_document(routes)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def refuse(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        return JSONResponse({"error": str(getattr(exc, "detail", "internal error"))}, status_code=status)
+
+    routes.append(Route("/api/openapi.json", openapi, include_in_schema=False))
+    routes.extend(console_routes())
+    app = Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse},
+                    middleware=[Middleware(SecurityHeaders)])
+    app.state.api = Api(store, auth, hub, send_command, inventory or {}, profiles or {})
+    return app

@@ -1,0 +1,132 @@
+"""What every endpoint of the collector's API shares: the context it runs in, the `endpoint` wrapper that
+checks the caller's session and role and turns refusals into JSON, and the request readers (bounded
+body, ids, months, tokens). A handler is `async def name(request, api, session) -> Response`."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cloud.alarm_lifecycle import Refused
+from cloud.auth import Auth, Session, may
+from cloud.event_hub import EventHub
+from cloud.store import Store
+from devices.profile import Profile
+
+__all__ = ["COOKIE", "Api", "CommandSender", "HttpError", "endpoint", "month_param", "over_tls", "path_id",
+           "read_body", "session_of", "token_of"]
+
+COOKIE = "ff_session"
+MAX_BODY = 64 * 1024
+Handler = Callable[[Request], Awaitable[Response]]
+CommandSender = Callable[[str, str, dict[str, Any], float], Awaitable[None]]
+Endpoint = Callable[[Request, "Api", Session | None], Awaitable[Response]]
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        self.status, self.reason = status, reason
+
+
+@dataclass(frozen=True)
+class Api:
+    """What the handlers work with (kept in the application's state)."""
+
+    store: Store
+    auth: Auth
+    hub: EventHub
+    send_command: CommandSender
+    inventory: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    profiles: Mapping[str, Profile] = field(default_factory=dict)
+
+
+def endpoint(permission: str | None = None, *, public: bool = False) -> Callable[[Endpoint], Handler]:
+    """A Starlette handler from ours: the session checked (unless public), the role's permission checked,
+    and every refusal a JSON `{"error": reason}` with its status."""
+    def wrap(fn: Endpoint) -> Handler:
+        async def handler(request: Request) -> Response:
+            api: Api = request.app.state.api
+            try:
+                session = None if public else session_of(request, api.auth)
+                if session is not None and permission and not may(session.role, permission):
+                    raise HttpError(403, f"a {session.role.replace('_', ' ')} may not do this")
+                return await fn(request, api, session)
+            except HttpError as exc:
+                return JSONResponse({"error": exc.reason}, status_code=exc.status)
+            except Refused as exc:
+                return JSONResponse({"error": str(exc)}, status_code=409)
+        handler.__doc__ = fn.__doc__
+        handler.__name__ = fn.__name__
+        return handler
+    return wrap
+
+
+def over_tls(request: Request) -> bool:
+    """Served over TLS, directly or behind a proxy on loopback that says so."""
+    if request.url.scheme == "https":
+        return True
+    proxied = request.client is not None and request.client.host in ("127.0.0.1", "::1")
+    return proxied and request.headers.get("x-forwarded-proto") == "https"
+
+
+def token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE)
+
+
+def session_of(request: Request, auth: Auth) -> Session:
+    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    session = auth.session(token_of(request))
+    if session is None:
+        raise HttpError(401, "sign in first")
+    if not bearer and request.method not in ("GET", "HEAD", "OPTIONS") and \
+            request.headers.get("x-csrf-token") != session.csrf:
+        raise HttpError(403, "missing or wrong X-CSRF-Token")
+    return session
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The JSON object of a request, read no further than MAX_BODY (a 400 MB body is refused at its first
+    64 KiB, not after it has been read into memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        raise HttpError(413, f"body over {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HttpError(413, f"body over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise HttpError(400, "body is not JSON") from None
+    if not isinstance(body, dict):
+        raise HttpError(400, "body must be a JSON object")
+    return body
+
+
+def month_param(request: Request) -> str:
+    """?month=YYYY-MM (ASCII digits), this month by default."""
+    month = request.query_params.get("month") or time.strftime("%Y-%m")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
+        raise HttpError(400, "month is YYYY-MM")
+    return month
+
+
+def path_id(text: str) -> int:
+    """An id from a path: ASCII digits only (superscripts and other scripts' digits are digits to Python),
+    and no wider than SQLite's integers."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise HttpError(404, "no such item")
+    return int(text)

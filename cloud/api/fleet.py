@@ -1,0 +1,129 @@
+"""Gateways, devices, their health, maintenance tickets and the site pages."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cloud.api.base import Api, HttpError, endpoint, path_id, read_body
+from cloud.auth import Session
+from cloud.site_overview import device_page, district_sites, site_page
+
+__all__ = ["routes"]
+
+
+@endpoint()
+async def gateways(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Gateways with their online state and last sight.
+    """
+    return JSONResponse(api.store.gateways())
+
+
+@endpoint()
+async def devices(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Devices with their online state and latest values.
+    """
+    return JSONResponse(api.store.devices())
+
+
+@endpoint()
+async def health(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Gateways with their last heartbeat, and devices offline, stale, flapping, low on battery,
+      faulty or on the wrong firmware.
+    """
+    return JSONResponse(api.store.health_summary(time.time()))
+
+
+@endpoint()
+async def tickets(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Open maintenance tickets, nearest deadline first; ?overdue=1 for the overdue ones.
+    """
+    return JSONResponse(api.store.tickets(overdue_only=request.query_params.get("overdue") == "1"))
+
+
+@endpoint("ticket.handle")
+async def close_ticket(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Close a ticket with notes on what was done (maintenance).
+    """
+    assert session is not None
+    body = await read_body(request)
+    ticket_id = path_id(request.path_params["id"])
+    try:
+        closed = api.store.close_ticket(ticket_id, session.user, str(body.get("notes", "")))
+    except KeyError:
+        raise HttpError(404, "no such ticket") from None
+    api.store.audit(session.user, "ticket closed", str(ticket_id), body)
+    return JSONResponse(closed)
+
+
+@endpoint("ticket.handle")
+async def defer_ticket(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Defer a ticket whose fault cannot be fixed yet, with a reason; its deadline stays (maintenance).
+    """
+    assert session is not None
+    body = await read_body(request)
+    ticket_id = path_id(request.path_params["id"])
+    try:
+        deferred = api.store.defer_ticket(ticket_id, session.user, str(body.get("reason", ""))[:500])
+    except KeyError:
+        raise HttpError(404, "no such ticket") from None
+    api.store.audit(session.user, "ticket deferred", str(ticket_id), body)
+    return JSONResponse(deferred)
+
+
+@endpoint()
+async def sites(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Every site with its place (for the map), worst active alarm, health and readiness score.
+    """
+    return JSONResponse(district_sites(api.store, api.inventory))
+
+
+@endpoint()
+async def site(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: One site with its devices and their latest values, its open alarms and its readiness.
+    """
+    found = site_page(api.store, api.inventory, request.path_params["id"])
+    if found is None:
+        raise HttpError(404, "no such site")
+    return JSONResponse(found)
+
+
+@endpoint()
+async def device(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: One device with its readings over the last ?hours=24 (at most 168), events, tickets and alarms.
+    """
+    try:
+        hours = float(request.query_params.get("hours", "24"))
+    except ValueError:
+        raise HttpError(400, "hours must be a number") from None
+    if not 0 < hours <= 168:
+        raise HttpError(400, "hours must be between 0 and 168")
+    found = device_page(api.store, request.path_params["site"], request.path_params["id"], hours)
+    if found is None:
+        raise HttpError(404, "no such device")
+    return JSONResponse(found)
+
+
+routes = [
+    Route("/api/gateways", gateways),
+    Route("/api/devices", devices),
+    Route("/api/health", health),
+    Route("/api/tickets", tickets),
+    Route("/api/tickets/{id}/close", close_ticket, methods=["POST"]),
+    Route("/api/tickets/{id}/defer", defer_ticket, methods=["POST"]),
+    Route("/api/sites", sites),
+    Route("/api/sites/{id}", site),
+    Route("/api/sites/{site}/devices/{id}", device),
+]
