@@ -114,6 +114,7 @@ class RuleEngine:
         self._history = _History()
         self._unconfirmed: set[str] = set()  # restored active instances whose inputs were not read yet
         self._acting: dict[str, RuleInstance] = {}  # active instances with actions: checked on every poll
+        self._timing: set[str] = set()  # instances whose sustain timer runs (pending_since set)
 
     # -- inputs ------------------------------------------------------------------------------------
     def update(self, device: str, values: Mapping[str, Any], now: float) -> list[Transition]:
@@ -137,6 +138,12 @@ class RuleEngine:
         """Let sustain timers run out between polls (call about once a second)."""
         pending = [self.instances[k] for k, s in self._state.items() if s.pending_since is not None or s.latched]
         return self._evaluate([i for i in pending if i.interlock is None], now)
+
+    def next_due(self) -> float | None:
+        """When the earliest sustain timer runs out (a `tick` then may raise), if any is running."""
+        due = [pending + self.instances[k].sustain_s for k in self._timing
+               if (pending := self._state[k].pending_since) is not None]
+        return min(due, default=None)
 
     def acknowledge(self, key: str, now: float) -> list[Transition]:
         """A person acknowledged: a latched instance whose condition is gone may now clear."""
@@ -168,6 +175,8 @@ class RuleEngine:
                 self._state[key] = _State(pending_since=data.get("pending_since"), active=bool(data.get("active")),
                                           latched=bool(data.get("latched")),
                                           acknowledged=bool(data.get("acknowledged")))
+                if self._state[key].pending_since is not None and self.instances[key].interlock is None:
+                    self._timing.add(key)
                 if self._state[key].active:
                     self._unconfirmed.add(key)
                     if self.instances[key].actions:
@@ -218,14 +227,18 @@ class RuleEngine:
                 return []
             if state.pending_since is None:
                 state.pending_since = now
+                if inst.interlock is None:
+                    self._timing.add(inst.key)
             if now - state.pending_since >= inst.sustain_s:
                 state.active, state.pending_since, state.latched = True, None, inst.latch
+                self._timing.discard(inst.key)
                 state.acknowledged = False
                 if inst.actions:
                     self._acting[inst.key] = inst
                 return [Transition("raise", inst, value, now)]
             return []
         state.pending_since = None
+        self._timing.discard(inst.key)
         if not state.active:
             return []
         if inst.key in self._unconfirmed:

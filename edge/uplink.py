@@ -74,6 +74,7 @@ class Uplink:
         self.rejected_downlink = 0
         self.inflight = Inflight(resend_after=resend_after, limit=max_inflight)
         self._more = asyncio.Event()
+        self.link_changed = asyncio.Event()  # set whenever link_ok may have changed (see link_expires_in)
         self._rebirth_due = False
         self._stopped = False
         self._over: asyncio.Event | None = None
@@ -82,6 +83,14 @@ class Uplink:
     @property
     def link_ok(self) -> bool:
         return self.connected and self.collector_live()
+
+    def link_expires_in(self) -> float | None:
+        """Seconds until the collector's signed state runs out unless renewed (None: no state, or no way to
+        tell time yet): link_ok turns false then without any message arriving."""
+        if not self.link_ok:
+            return None
+        now = self.verifier.now(time.time(), self._clock_trusted(), time.monotonic())
+        return None if now is None else max(0.0, self.verifier.state_expires - now)
 
     def collector_live(self) -> bool:
         """The collector said it is online, and said so recently enough (its signed state has not expired)."""
@@ -117,6 +126,7 @@ class Uplink:
                 self._episodes.problem("broker", "broker unreachable", reason=str(group.exceptions[0]))
             finally:
                 self.connected = self.collector_online = False
+                self.link_changed.set()
                 self.inflight.clear()
             await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))
 
@@ -127,6 +137,7 @@ class Uplink:
         async with self.connector.connect(f"ff-{self.gateway}", will) as client:
             self.bdseq += 1
             self.connected = True
+            self.link_changed.set()
             self.connected_since = time.time()
             self._episodes.resolved("broker", "broker connected", broker=self.connector.describe)
             for kind in ("ack", "command"):
@@ -186,6 +197,7 @@ class Uplink:
                 if online != self.collector_online:
                     log.info("collector " + ("online" if online else "offline"), gateway=self.gateway)
                 self.collector_online = online
+                self.link_changed.set()  # a renewed state moves the expiry too
                 self._more.set()
             elif kind == "ack":
                 ids = body.get("ids")

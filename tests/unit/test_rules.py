@@ -39,10 +39,14 @@ def test_sustain_then_raise_then_clear_only_below_the_clear_threshold() -> None:
 def test_a_dip_restarts_the_sustain_timer_and_tick_lets_it_run_out() -> None:
     engine = RuleEngine([overheat()], {})
     engine.update("box", {"port3.temperature": 66.0}, 100.0)
+    assert engine.next_due() == 105.0
     engine.update("box", {"port3.temperature": 64.0}, 103.0)
+    assert engine.next_due() is None  # no timer runs while the condition does not hold
     engine.update("box", {"port3.temperature": 66.0}, 104.0)
+    assert engine.next_due() == 109.0  # the agent arms its timer for this moment, not a polling loop
     assert engine.tick(108.9) == []
     assert kinds(engine.tick(109.0)) == ["raise"]
+    assert engine.next_due() is None
 
 
 def test_latch_holds_until_acknowledged() -> None:

@@ -1,0 +1,86 @@
+"""Signed commands from the collector, run once each: executing, then successful or failed with a reason.
+
+Each command runs in its own task (the MQTT receive loop goes on reading acks and the collector's state
+meanwhile). A command id is run at most once, also across restarts: ids run within a day are kept in the
+agent's state store (signed commands expire far sooner). A write is checked against the interlocks
+first (edge.interlocks) and again against the profile by the bus worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping
+from typing import Any, Protocol
+
+import structlog
+
+from devices.contract import CommandStep
+from edge.interlocks import Interlocks
+from edge.state_store import StateStore
+
+__all__ = ["CommandHost", "CommandRunner"]
+
+REMEMBERED_S = 86400.0
+WRITE_TIMEOUT_S = 30.0
+
+
+class CommandHost(Protocol):
+    """What a command can ask of the agent."""
+
+    def knows_device(self, device: str) -> bool: ...
+    def write(self, device: str, point: str, value: Any, *, cause: str) -> asyncio.Future[str]: ...
+    def acknowledge(self, key: str) -> None: ...
+    def rebirth(self) -> None: ...
+    def reload(self) -> None: ...
+    def command_state(self, command: str, state: CommandStep, reason: str) -> None: ...
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None] | None: ...
+
+
+class CommandRunner:
+    def __init__(self, host: CommandHost, interlocks: Interlocks, state: StateStore, *,
+                 log: structlog.typing.FilteringBoundLogger) -> None:
+        self.host = host
+        self.interlocks = interlocks
+        self.state = state
+        self._log = log
+        self._done: dict[str, float] = dict(state.get("commands_done", {}))  # id -> when it was taken up
+
+    def take(self, command: Mapping[str, Any], now: float) -> None:
+        cid = command.get("id")
+        if not isinstance(cid, str) or not cid or len(cid) > 120:
+            return
+        if cid in self._done:
+            self._log.info("command already run", command=cid)
+            return
+        self._done = {k: t for k, t in self._done.items() if now - t < REMEMBERED_S}
+        self._done[cid] = now
+        self.state.put("commands_done", self._done)
+        if self.host.spawn(self._run(cid, command), f"command:{cid}") is None:
+            self.host.command_state(cid, "failed", "the agent is stopping")
+
+    async def _run(self, cid: str, command: Mapping[str, Any]) -> None:
+        self.host.command_state(cid, "executing", "")
+        action = command.get("action")
+        try:
+            if action == "write":
+                device, point = str(command.get("device")), str(command.get("point"))
+                if not self.host.knows_device(device):
+                    raise ValueError(f"unknown device {device!r}")
+                self.interlocks.permit(cid, device, point, command)
+                async with asyncio.timeout(WRITE_TIMEOUT_S):  # not wait_for: on 3.11 it can swallow a cancel
+                    result = await asyncio.shield(self.host.write(device, point, command.get("value"),
+                                                                  cause=f"command:{cid}"))
+                if result not in ("verified", "sent"):
+                    raise ValueError(result)
+            elif action == "acknowledge":
+                self.host.acknowledge(str(command.get("key")))
+            elif action == "rebirth":
+                self.host.rebirth()
+            elif action == "reload_config":
+                self.host.reload()
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        except (ValueError, TimeoutError) as exc:
+            self.host.command_state(cid, "failed", str(exc) or "timed out")
+            return
+        self.host.command_state(cid, "successful", "")
