@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from devices.errors import ActionRefused
 from devices.profile import ALARM_CLASSES
 
 __all__ = ["ACTIONS", "CLASS_ORDER", "ESCALATE_AFTER", "HANDLING_STATES", "Refused", "escalation_due_at",
@@ -33,7 +34,7 @@ CLASS_ORDER: Final = ALARM_CLASSES
 ESCALATE_AFTER: Final = {"fire": 60.0, "supervisory": 300.0, "fault": 1800.0, "prewarning": 600.0, "status": 3600.0}
 
 
-class Refused(ValueError):
+class Refused(ActionRefused, ValueError):
     """An action that the alarm's state does not allow; the message is for the person who tried."""
 
 

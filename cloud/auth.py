@@ -25,6 +25,8 @@ from cloud.login_throttle import LoginThrottle
 if TYPE_CHECKING:
     from cloud.store import Store
 
+from devices.errors import ActionRefused
+
 __all__ = ["PERMISSIONS", "ROLES", "USER_NAME", "Auth", "LoginRefused", "Session", "may"]
 
 ROLES: Final = ("duty_officer", "maintenance", "district_viewer", "admin")
@@ -41,7 +43,7 @@ SESSION_S = 12 * 3600
 USER_NAME = re.compile(r"^[\w.@-]{1,64}$")
 
 
-class LoginRefused(PermissionError):
+class LoginRefused(ActionRefused, PermissionError):
     """A refused login; `retry_after` (seconds) when the client must wait, `delay` to hold the answer."""
 
     def __init__(self, reason: str, *, retry_after: float = 0.0, delay: float = 0.0) -> None:

@@ -19,6 +19,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from devices.errors import MessageError
 from devices.profile import ALARM_CLASSES
 
 __all__ = [
@@ -69,7 +70,7 @@ AlarmClass = Literal["fire", "supervisory", "fault", "prewarning", "status"]  # 
 CommandStep = Literal["executing", "successful", "failed", "refused"]
 
 
-class ContractError(ValueError):
+class ContractError(MessageError, ValueError):
     """A message or record that does not fit the contract; the text names the field and the reason."""
 
 

@@ -35,6 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from devices.errors import MessageError
 from devices.protocol import ProtocolError, decode
 
 __all__ = ["BROADCAST", "KINDS", "DownlinkRefused", "Signer", "TrustedKeys", "Verifier", "generate_keys", "key_id",
@@ -47,7 +48,7 @@ TrustedKeys = Mapping[str, Ed25519PublicKey]  # key id -> the collector's public
 MAX_SEEN: Final = 50_000  # nonces remembered until they expire; past this the oldest are forgotten
 
 
-class DownlinkRefused(ValueError):
+class DownlinkRefused(MessageError, ValueError):
     """A downlink message the gateway will not act on; the text says why (unsigned, expired, replayed...)."""
 
 

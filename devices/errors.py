@@ -4,12 +4,24 @@
     ├── ConfigError                 our side: a file we were given is wrong (refused at load)
     │   ├── ProfileError            a firmware profile (file, line, field, reason)
     │   └── SiteConfigError         a site file or scenario file
-    └── DeviceError                 the device's side: what came over the wire was wrong or missing
-        ├── FrameError              garbage, bad checksum or CRC, a frame that does not parse
-        ├── DeviceTimeout           no answer in time
-        ├── ExceptionReply          the device answered with a Modbus exception code
-        └── LinkDown                the bus itself: serial adapter missing, TCP endpoint refusing
-    BrokerUnavailable               the network's side: the MQTT broker refused, dropped or never answered
+    ├── DeviceError                 the device's side: what came over the wire was wrong or missing
+    │   ├── FrameError              garbage, bad checksum or CRC, a frame that does not parse
+    │   ├── DeviceTimeout           no answer in time
+    │   ├── ExceptionReply          the device answered with a Modbus exception code
+    │   └── LinkDown                the bus itself: serial adapter missing, TCP endpoint refusing
+    ├── BrokerUnavailable           the network's side: the MQTT broker refused, dropped or never answered
+    ├── MessageError                a peer's message breaks the contract: counted, logged once, dropped
+    │   ├── ProtocolError           not msgpack, a bad topic (devices.protocol)
+    │   ├── ContractError           a field of the wrong type, range or size (devices.contract)
+    │   └── DownlinkRefused         not signed by the collector, expired, replayed (devices.downlink_auth)
+    └── ActionRefused               a request our rules say no to, with the reason a person reads
+        ├── WriteRefused            not writable, wrong type, out of range (devices.write_check)
+        ├── InterlockRefused        an interlock holds (edge.interlocks)
+        ├── Refused                 a step the alarm life cycle does not allow (cloud.alarm_lifecycle)
+        └── LoginRefused            wrong password, throttled (cloud.auth)
+
+The leaves outside this module also derive from the builtin their callers have always caught (ValueError,
+PermissionError), so both spellings keep working.
 
 Ids (file, line, device, code) are attributes, never only text, so that callers can count and group.
 """
@@ -17,6 +29,7 @@ Ids (file, line, device, code) are attributes, never only text, so that callers 
 from __future__ import annotations
 
 __all__ = [
+    "ActionRefused",
     "BrokerUnavailable",
     "ConfigError",
     "DeviceError",
@@ -25,6 +38,7 @@ __all__ = [
     "FirefleetError",
     "FrameError",
     "LinkDown",
+    "MessageError",
     "ProfileError",
     "SiteConfigError",
 ]
@@ -93,3 +107,11 @@ class ExceptionReply(DeviceError):
 class BrokerUnavailable(FirefleetError):
     """The MQTT broker refused the connection, dropped it, or did not answer in time (one class for every
     MQTT library error: only devices.mqtt_transport knows that library's names)."""
+
+
+class MessageError(FirefleetError):
+    """A message from a peer (a gateway, the broker, the collector) that does not follow the contract."""
+
+
+class ActionRefused(FirefleetError):
+    """A request refused by our own rules; the text is the reason, for the person who asked."""

@@ -28,6 +28,8 @@ from typing import Any, Final
 import msgpack
 import msgspec
 
+from devices.errors import MessageError
+
 __all__ = [
     "COLLECTOR_STATE_TOPIC",
     "LANES",
@@ -50,7 +52,7 @@ MAX_PAYLOAD: Final = 256 * 1024
 COMMAND_ACTIONS: Final = ("write", "rebirth", "reload_config", "acknowledge")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(MessageError, ValueError):
     """A topic or payload that does not follow the contract (counted and dropped by the receiver)."""
 
 

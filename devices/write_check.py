@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from devices.errors import ActionRefused
 from devices.profile import Point, Profile
 
 __all__ = ["WriteRefused", "check_value", "check_write"]
@@ -22,7 +23,7 @@ _WRITABLE_TABLES = ("coil", "holding_register", "frame")
 _INTEGER_TYPES = ("u16", "i16", "u32", "i32", "u64", "i64")
 
 
-class WriteRefused(ValueError):
+class WriteRefused(ActionRefused, ValueError):
     """A write that must not be sent; the text says why."""
 
 

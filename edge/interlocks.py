@@ -13,12 +13,13 @@ from typing import Any
 
 import structlog
 
+from devices.errors import ActionRefused
 from edge.rules import RuleEngine, RuleInstance
 
 __all__ = ["InterlockRefused", "Interlocks"]
 
 
-class InterlockRefused(ValueError):
+class InterlockRefused(ActionRefused, ValueError):
     """A write that would undo an interlock that holds (the reason is the command's answer)."""
 
 

@@ -52,3 +52,19 @@ def test_good_writes_pass() -> None:
     assert check_write(BOX, "port3.current_limit", 3.5).name == "port3.current_limit"
     assert check_write(PROFILES["hengan-sd100-fw2"], "sounder", True).table == "coil"
     assert check_write(PROFILES["lvneng-ln20s"], "port1.relay", True).command
+
+
+def test_every_error_we_raise_on_purpose_is_in_the_one_tree() -> None:
+    from cloud.alarm_lifecycle import Refused
+    from cloud.auth import LoginRefused
+    from devices.contract import ContractError
+    from devices.downlink_auth import DownlinkRefused
+    from devices.errors import ActionRefused, FirefleetError, MessageError
+    from devices.protocol import ProtocolError
+    from devices.write_check import WriteRefused
+    from edge.interlocks import InterlockRefused
+
+    peer: tuple[type[Exception], ...] = (ProtocolError, ContractError, DownlinkRefused)
+    ours: tuple[type[Exception], ...] = (WriteRefused, InterlockRefused, Refused, LoginRefused)
+    assert all(issubclass(e, MessageError) and issubclass(e, ValueError) for e in peer)
+    assert all(issubclass(e, ActionRefused) and issubclass(e, FirefleetError) for e in ours)
