@@ -20,6 +20,7 @@ counts after it; `snapshot()` / `restore()` carry the state across.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +116,11 @@ class RuleEngine:
         self._unconfirmed: set[str] = set()  # restored active instances whose inputs were not read yet
         self._acting: dict[str, RuleInstance] = {}  # active instances with actions: checked on every poll
         self._timing: set[str] = set()  # instances whose sustain timer runs (pending_since set)
+        # Interlocks read only which alarm classes are active per device and which devices are offline:
+        # both are kept as they change, and the interlocks are looked at only when one of them did (or an
+        # interlock's own timer runs, or it was restored and waits for its inputs), not on every poll.
+        self._active_classes: dict[str, Counter[str]] = {}
+        self._interlocks_dirty = True
 
     # -- inputs ------------------------------------------------------------------------------------
     def update(self, device: str, values: Mapping[str, Any], now: float) -> list[Transition]:
@@ -126,17 +132,23 @@ class RuleEngine:
                 if key in self._history.current:
                     self._history.previous[key] = self._history.current[key]
                 self._history.current[key] = (now, float(value))
+        if current.get(OFFLINE) is not False:
+            self._interlocks_dirty = True
         current.update(values)
         current[OFFLINE] = False
         return self._evaluate(self._by_device.get(device, ()), now)
 
     def set_offline(self, device: str, offline: bool, now: float) -> list[Transition]:
-        self.values.setdefault(device, {})[OFFLINE] = offline
+        current = self.values.setdefault(device, {})
+        if current.get(OFFLINE) is not offline:
+            self._interlocks_dirty = True
+        current[OFFLINE] = offline
         return self._evaluate(self._by_device.get(device, ()), now)
 
     def tick(self, now: float) -> list[Transition]:
         """Let sustain timers run out between polls (call about once a second)."""
         pending = [self.instances[k] for k, s in self._state.items() if s.pending_since is not None or s.latched]
+        self._interlocks_dirty = True
         return self._evaluate([i for i in pending if i.interlock is None], now)
 
     def next_due(self) -> float | None:
@@ -151,6 +163,7 @@ class RuleEngine:
         if state is None:
             return []
         state.acknowledged = True
+        self._interlocks_dirty = True
         inst = self.instances[key]
         return self._evaluate([inst] if inst.interlock is None else [], now)
 
@@ -175,12 +188,14 @@ class RuleEngine:
                 self._state[key] = _State(pending_since=data.get("pending_since"), active=bool(data.get("active")),
                                           latched=bool(data.get("latched")),
                                           acknowledged=bool(data.get("acknowledged")))
-                if self._state[key].pending_since is not None and self.instances[key].interlock is None:
+                if self._state[key].pending_since is not None:
                     self._timing.add(key)
                 if self._state[key].active:
                     self._unconfirmed.add(key)
+                    self._count_class(self.instances[key], +1)
                     if self.instances[key].actions:
                         self._acting[key] = self.instances[key]
+        self._interlocks_dirty = True
 
     def _inputs_read(self, inst: RuleInstance) -> bool:
         """Whether every input of a restored instance has been read since the restart."""
@@ -215,8 +230,15 @@ class RuleEngine:
             assert inst.when is not None
             holds, value = self._holds(inst.device, inst.when, now)
             out.extend(self._step(inst, holds, value, now))
-        out.extend(self._evaluate_interlocks(now))
+        if out or self._interlocks_dirty or any(i.key in self._timing or i.key in self._unconfirmed
+                                                 for i in self._interlocks):
+            self._interlocks_dirty = False
+            out.extend(self._evaluate_interlocks(now))
         return out
+
+    def _count_class(self, inst: RuleInstance, step: int) -> None:
+        if inst.interlock is None:
+            self._active_classes.setdefault(inst.device, Counter())[inst.cls] += step
 
     def _step(self, inst: RuleInstance, holds: bool, value: Any, now: float) -> list[Transition]:
         state = self._state[inst.key]
@@ -227,11 +249,11 @@ class RuleEngine:
                 return []
             if state.pending_since is None:
                 state.pending_since = now
-                if inst.interlock is None:
-                    self._timing.add(inst.key)
+                self._timing.add(inst.key)
             if now - state.pending_since >= inst.sustain_s:
                 state.active, state.pending_since, state.latched = True, None, inst.latch
                 self._timing.discard(inst.key)
+                self._count_class(inst, +1)
                 state.acknowledged = False
                 if inst.actions:
                     self._acting[inst.key] = inst
@@ -252,29 +274,29 @@ class RuleEngine:
         if state.latched and not state.acknowledged:
             return []
         state.active = state.latched = state.acknowledged = False
+        self._count_class(inst, -1)
         self._acting.pop(inst.key, None)
         return [Transition("clear", inst, value, now)]
 
     def _evaluate_interlocks(self, now: float) -> list[Transition]:
         out: list[Transition] = []
-        active_classes: dict[str, set[str]] = {}
-        for key, state in self._state.items():
-            inst = self.instances[key]
-            if state.active and inst.interlock is None:
-                active_classes.setdefault(inst.device, set()).add(inst.cls)
+        active_classes = self._active_classes
         for inst in self._interlocks:
             lock = inst.interlock
             assert lock is not None
             def member_true(device: str, lock: Interlock = lock) -> bool:
                 if lock.offline:
                     return bool(self.values.get(device, {}).get(OFFLINE, False))
-                return lock.alarm_class in active_classes.get(device, set())
+                return active_classes.get(device, _NONE)[lock.alarm_class] > 0
             members = inst.members
             holds = bool(members) and (all(map(member_true, members)) if lock.mode == "all"
                                        else any(map(member_true, members)))
             firing = [d for d in members if member_true(d)]
             out.extend(self._step(inst, holds, firing, now))
         return out
+
+
+_NONE: Counter[str] = Counter()
 
 
 def build_instances(site: SiteConfig, profiles: Mapping[str, Profile]) -> list[RuleInstance]:
