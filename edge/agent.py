@@ -41,7 +41,8 @@ from edge.modbus_link import ModbusLink
 from edge.outbox import Outbox
 from edge.polled_device import PolledDevice, candidates_for
 from edge.records import UNASSIGNED, RecordMaker
-from edge.rules import OFFLINE, RuleEngine, Transition, build_instances, site_groups
+from edge.register_link import RegisterLink
+from edge.rules import OFFLINE, RuleEngine, Transition, build_instances, cut_inputs, site_groups
 from edge.serial_link import SerialLink
 from edge.serial_worker import SerialWorker
 from edge.state_store import StateStore
@@ -62,7 +63,8 @@ class EdgeAgent:
                  broker: BrokerConfig | Connector | None = None, bus_map: Mapping[str, Mapping[str, Any]] | None = None,
                  clock: Clock | None = None, heartbeat_s: float = 30.0, reconnect_cap: float = 15.0,
                  link_fault_after: float = LINK_FAULT_AFTER_S,
-                 collector_keys: TrustedKeys | None = None) -> None:
+                 collector_keys: TrustedKeys | None = None,
+                 links: Mapping[str, RegisterLink] | None = None) -> None:
         self.site = site
         self.profiles = profiles
         self.clock = clock or Clock()
@@ -86,10 +88,12 @@ class EdgeAgent:
         self._pending_actions: set[asyncio.Task[None]] = set()
         self._rules_timer: asyncio.TimerHandle | None = None
         self._rules_due_at: float | None = None
+        self._unsaved: list[Alarm] = []  # alarms of rules that acted, committed right after the action
         self.stopping = asyncio.Event()
         self.reload_requested = False
         self.alarms_recorded = 0  # alarm records committed to the outbox since start
-        self._build_workers(bus_map or {})
+        self._cut = cut_inputs(self.engine.instances.values())
+        self._build_workers(bus_map or {}, links or {})
         self._tasks: asyncio.TaskGroup | None = None
         if broker is not None and not collector_keys:
             raise SiteConfigError("an agent with a broker needs the collector's public key (--collector-key): "
@@ -103,7 +107,8 @@ class EdgeAgent:
                              reconnect_cap=reconnect_cap, clock_trusted=self.clock.trusted) if connector else None
 
     # -- construction ------------------------------------------------------------------------------
-    def _build_workers(self, bus_map: Mapping[str, Mapping[str, Any]]) -> None:
+    def _build_workers(self, bus_map: Mapping[str, Mapping[str, Any]], links: Mapping[str, RegisterLink]) -> None:
+        """A worker per bus, on its real line (or, in unit tests, the RegisterLink given for its id)."""
         for bus in self.site.buses:
             where = bus_map.get(bus.id, {})
             on_bus = self.site.devices_on(bus.id)
@@ -115,12 +120,16 @@ class EdgeAgent:
                 link = SerialLink(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits)
                 worker = SerialWorker(bus, dev, self.profiles[dev.profile], link, self)
             else:
-                if bus.type == "modbus_tcp":
+                modbus: RegisterLink
+                if bus.id in links:
+                    modbus = links[bus.id]
+                elif bus.type == "modbus_tcp":
                     modbus = ModbusLink.tcp(where.get("host", bus.host), int(where.get("port", bus.tcp_port)))
                 else:
                     modbus = ModbusLink.rtu(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits)
-                devices = [PolledDevice(d, self.profiles[d.profile], candidates_for(self.profiles[d.profile],
-                                                                                   self.profiles)) for d in on_bus]
+                devices = [PolledDevice(d, self.profiles[d.profile],
+                                        candidates_for(self.profiles[d.profile], self.profiles),
+                                        urgent=self._cut.get(d.id, frozenset())) for d in on_bus]
                 worker = ModbusBusWorker(bus, devices, modbus, self)
             self.workers[bus.id] = worker
             for dev in on_bus:
@@ -155,6 +164,7 @@ class EdgeAgent:
         finally:
             if self._rules_timer is not None:
                 self._rules_timer.cancel()
+            self._save_alarms()
             self.telemetry.flush()
             self.state.put("rules", self.engine.snapshot())
             self.outbox.close()
@@ -238,19 +248,38 @@ class EdgeAgent:
 
     # -- rules -> alarms and actions ---------------------------------------------------------------
     def _apply(self, transitions: list[Transition]) -> None:
+        """Act first, then record: a rule's writes are queued on their bus at once, and its alarms are
+        committed (synchronous=FULL) just after, once the bus worker has had its turn to put the write on
+        the wire. A kill -9 in between loses neither: the rule state is saved only with the alarms, so a
+        restarted agent raises (and cuts) again on its first reading of a condition that still holds."""
         if not transitions:
             return
         for tr in transitions:
             inst = tr.instance
-            self._alarm(self.records.alarm(key=inst.key, device=inst.device, rule=inst.rule, cls=inst.cls,
-                                           severity=inst.severity, active=tr.kind == "raise", value=tr.value,
-                                           text=inst.text))
             if tr.kind == "raise":
                 for action in inst.actions:
                     self.write(action.device, action.point, action.value, cause=inst.key)
             else:
                 self.interlocks.released(inst.key)
+            self._unsaved.append(self.records.alarm(
+                key=inst.key, device=inst.device, rule=inst.rule, cls=inst.cls, severity=inst.severity,
+                active=tr.kind == "raise", value=tr.value, text=inst.text))
+        if len(self._unsaved) == len(transitions):  # the first since the last save: one save for them all
+            try:
+                asyncio.get_running_loop().call_soon(self._save_alarms)
+            except RuntimeError:  # no loop (a test driving the engine by hand): save now
+                self._save_alarms()
+
+    def _save_alarms(self) -> None:
+        if not self._unsaved:
+            return
+        alarms, self._unsaved = self._unsaved, []
+        self.outbox.append_many(alarms)
+        self.alarms_recorded += len(alarms)
+        for alarm in alarms:
+            self._log.info("alarm " + alarm.state, key=alarm.key, cls=alarm.cls)
         self.state.put("rules", self.engine.snapshot())
+        self._kick()
 
     def write(self, device: str, point: str, value: Any, *, cause: str) -> asyncio.Future[str]:
         """Queue a write on the device's bus; its outcome becomes an `action` event."""

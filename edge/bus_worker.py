@@ -35,7 +35,7 @@ from devices.identity import match_profile, probe_points
 from devices.profile import BIT_TABLES, Point
 from devices.site_config import BusConfig
 from devices.write_check import WriteRefused, check_write
-from edge.polled_device import PolledDevice
+from edge.polled_device import CUT, PolledDevice
 from edge.register_link import RegisterLink
 
 __all__ = ["BusCounters", "ModbusBusWorker", "Sink", "WriteRequest", "finish", "submit"]
@@ -45,6 +45,7 @@ BUSY = 6
 CONFIG_FAULTS = (1, 2)
 UNKNOWN_FIRMWARE_RETRY_S = 60.0
 IDENTIFY_RETRY_S = 2.0
+CUT_STREAK = 3
 
 
 class Sink(Protocol):
@@ -102,6 +103,7 @@ class ModbusBusWorker:
         self._episodes = Episodes(log.bind(bus=bus.id))
         self._wake = asyncio.Event()
         self._stopped = False
+        self._cut_streak = 0  # CUT polls served in a row while others waited
 
     def stop(self) -> None:
         """Leave the loop at the next turn. Cancellation also ends it; this flag is for the cancellation
@@ -159,17 +161,30 @@ class ModbusBusWorker:
         await self._poll(device, cls, now)
 
     def _next_job(self, now: float) -> tuple[PolledDevice, str] | None:
-        best: tuple[int, float, PolledDevice, str] | None = None
+        """The most urgent due poll: the cut inputs (CUT) first, then the fastest class, oldest due first.
+        When the cut inputs alone would fill the line, every CUT_STREAK-th pass goes to the most urgent
+        other poll instead: a slow line reads its other alarm points late, never not at all."""
+        cut: tuple[float, PolledDevice] | None = None
+        other: tuple[int, float, PolledDevice, str] | None = None
         for dev in self.devices.values():
             if not dev.health.available(now):
                 continue
             for rank, cls in enumerate(dev.plan):
-                if dev.next_due[cls] <= now:
-                    key = (rank, dev.next_due[cls])
-                    if best is None or key < best[:2]:
-                        best = (rank, dev.next_due[cls], dev, cls)
-                    break
-        return None if best is None else (best[2], best[3])
+                due = dev.next_due[cls]
+                if due > now:
+                    continue
+                if cls == CUT:
+                    if cut is None or due < cut[0]:
+                        cut = (due, dev)
+                    continue
+                if other is None or (rank, due) < other[:2]:
+                    other = (rank, due, dev, cls)
+                break
+        if cut is not None and (other is None or self._cut_streak < CUT_STREAK):
+            self._cut_streak += 1
+            return cut[1], CUT
+        self._cut_streak = 0
+        return None if other is None else (other[2], other[3])
 
     # -- polling -----------------------------------------------------------------------------------
     async def _poll(self, dev: PolledDevice, cls: str, started: float) -> None:

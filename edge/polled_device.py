@@ -1,5 +1,11 @@
 """One Modbus device as a bus worker sees it: its identified profile, its read plan by poll class,
-when each class is due, and whether it answers. Pure: no I/O, time passed in."""
+when each class is due, and whether it answers. Pure: no I/O, time passed in.
+
+The points that can fire an action (edge.rules.cut_inputs: a port's temperature, a detector's fire bit)
+form a poll class of their own, CUT, planned over those points alone (the smallest reads the register map
+allows) and due at the device's fastest period; the bus worker serves it before every other class. The
+device's other points keep their classes, without the cut inputs (nothing is read twice).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,9 @@ from devices.profile import Point, Profile
 from devices.site_config import DeviceConfig
 from edge.device_health import DeviceHealth
 
-__all__ = ["PolledDevice", "candidates_for"]
+__all__ = ["CUT", "PolledDevice", "candidates_for"]
+
+CUT = "cut"
 
 
 def candidates_for(configured: Profile, profiles: Mapping[str, Profile]) -> list[Profile]:
@@ -35,6 +43,8 @@ class PolledDevice:
     plan: dict[str, list[tuple[ReadBlock, BlockDecoder]]] = field(default_factory=dict)
     last_poll_start: dict[str, float] = field(default_factory=dict)
     cycle_times: list[float] = field(default_factory=list)  # seconds between alarm-class polls
+    urgent: frozenset[str] = frozenset()  # the points that can fire an action (read first, as CUT)
+    periods: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.use_profile(self.profile)
@@ -50,9 +60,17 @@ class PolledDevice:
     def use_profile(self, profile: Profile) -> None:
         self.profile = profile
         self.plan = {}
-        for cls in sorted(profile.polling, key=profile.polling.__getitem__):
-            points = [p for p in profile.points if p.poll == cls and p.name not in self.unreadable
-                      and p.table != "frame" and p.readable]
+        readable = [p for p in profile.points if p.name not in self.unreadable and p.table != "frame" and p.readable]
+        classes = sorted(profile.polling, key=profile.polling.__getitem__)
+        self.periods = {cls: profile.polling[cls] for cls in classes}
+        cut = [p for p in readable if p.name in self.urgent]
+        if cut and classes:
+            cut = _with_neighbours(cut, [p for p in readable if p.poll == classes[0]], profile)
+            self.periods = {CUT: profile.polling[classes[0]], **self.periods}
+            self.plan[CUT] = [(b, BlockDecoder(b)) for b in plan_reads(cut, profile.quirks)]
+        in_cut = {p.name for p in cut}
+        for cls in classes:
+            points = [p for p in readable if p.poll == cls and p.name not in in_cut]
             if points:
                 self.plan[cls] = [(b, BlockDecoder(b)) for b in plan_reads(points, profile.quirks)]
         self.next_due = {cls: 0.0 for cls in self.plan}
@@ -75,7 +93,7 @@ class PolledDevice:
         return [cls for cls in self.plan if self.next_due[cls] <= now]
 
     def polled(self, cls: str, started: float) -> None:
-        period = self.profile.polling[cls]
+        period = self.periods[cls]
         previous = self.last_poll_start.get(cls)
         if previous is not None and cls == self.fastest_class:
             self.cycle_times.append(started - previous)
@@ -90,3 +108,18 @@ class PolledDevice:
 
     def earliest_due(self) -> float:
         return min(self.next_due.values(), default=float("inf"))
+
+
+def _with_neighbours(cut: list[Point], fastest: list[Point], profile: Profile) -> list[Point]:
+    """The cut inputs, plus the fastest class's points that fit into their reads without another frame
+    (a port's state beside its temperature costs two bytes; a frame of its own costs tens of ms)."""
+    chosen = list(cut)
+    frames = len(plan_reads(chosen, profile.quirks))
+    names = {p.name for p in chosen}
+    for point in fastest:
+        if point.name in names:
+            continue
+        if len(plan_reads([*chosen, point], profile.quirks)) == frames:
+            chosen.append(point)
+            names.add(point.name)
+    return chosen

@@ -28,7 +28,8 @@ from typing import Any
 from devices.profile import Condition, Profile
 from devices.site_config import Interlock, SiteConfig
 
-__all__ = ["Action", "RuleEngine", "RuleInstance", "Transition", "build_instances"]
+__all__ = [
+    "Action", "RuleEngine", "RuleInstance", "Transition", "build_instances", "cut_inputs"]
 
 OFFLINE = "_offline"
 
@@ -297,6 +298,30 @@ class RuleEngine:
 
 
 _NONE: Counter[str] = Counter()
+
+
+def cut_inputs(instances: Iterable[RuleInstance]) -> dict[str, frozenset[str]]:
+    """Per device, the points whose reading can fire an action (cut a port, sound a sounder): the inputs of
+    every rule with actions, and for each interlock the points that raise its alarm class on its members.
+    The bus workers read these first (edge.polled_device)."""
+    by_device: dict[str, set[str]] = {}
+    plain = [i for i in instances if i.interlock is None]
+    def add(inst: RuleInstance) -> None:
+        for cond in (inst.when, inst.clear):
+            if cond is not None and cond.point != OFFLINE:
+                by_device.setdefault(inst.device, set()).add(cond.point)
+    for inst in plain:
+        if inst.actions:
+            add(inst)
+    for lock in (i for i in instances if i.interlock is not None and i.actions):
+        assert lock.interlock is not None
+        if lock.interlock.offline:
+            continue
+        members = set(lock.members)
+        for inst in plain:
+            if inst.device in members and inst.cls == lock.interlock.alarm_class:
+                add(inst)
+    return {device: frozenset(points) for device, points in by_device.items()}
 
 
 def build_instances(site: SiteConfig, profiles: Mapping[str, Profile]) -> list[RuleInstance]:

@@ -114,3 +114,30 @@ async def test_cancelling_a_poll_mid_request_really_cancels_it() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert link.closed == 1 and not link.connected  # the line is released in `finally`
+
+
+async def test_the_points_that_can_cut_are_read_first_and_the_rest_still_get_the_line() -> None:
+    """Issue 18: a charging box's port temperatures and currents (the inputs of its cut rules) are their own
+    poll class, served before everything else, in the frames the register map needs and no more."""
+    from edge.polled_device import CUT
+
+    box = PROFILES["xingdian-cb10"]
+    urgent = frozenset(f"port{n}.{p}" for n in range(1, 11) for p in ("temperature", "current"))
+    polled = PolledDevice(DeviceConfig(id="box1", profile=box.id, bus=BUS.id, unit=1), box, [box], urgent=urgent)
+    assert [b.start for b, _ in polled.plan[CUT]] == [0x100 + 16 * n for n in range(10)]  # a port a frame
+    assert all(b.table != "holding_register" for b, _ in polled.plan["alarm"])  # nothing read twice
+    link = FakeRegisterLink(tables={1: identity(box)})
+    worker = ModbusBusWorker(BUS, [polled], link, Sink())
+    task = asyncio.get_running_loop().create_task(worker.run())
+    try:
+        async with asyncio.timeout(5):
+            while len(link.reads) < 2 + 10 + 2:
+                await asyncio.sleep(0)
+    finally:
+        worker.stop()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    polls = [(table, address) for _, table, address, _ in link.reads[2:]]  # after the identity probe
+    assert polls[:10] == [("holding_register", 0x100 + 16 * n) for n in range(10)]
+    assert polls[10][0] != "holding_register"  # then the rest of the alarm class: the line is not theirs alone
