@@ -2,11 +2,13 @@
 the agent has cut that port's relay (the simulator shows it off). Target: one poll interval + 100 ms.
 
 The example charging shed at real RS-485 speed (9600 baud, five slaves on the line), with the site's
-`for:` on the cut rule set to 0 s so that only polling, rule evaluation, the write and its read-back
-count. Each port of the 10-port box is overheated once (the cut latches, so every trial uses a fresh
-port); the run is repeated with a fresh agent. Prints every latency, the median and the worst.
+`for:` on the cut rule set to 0 s so that only polling, rule evaluation and the write count. Each port of
+the 10-port box is overheated once (the cut latches, so every trial uses a fresh port), with a fresh agent
+per run. The agent runs as its own process (`firefleet edge`), under each budget of bench/pi_budget.py in
+turn: this machine's core, a Pi-class CPU quota, and the quota with SD-card fsyncs; the figures are printed
+side by side, with the wire-time floor of this line and the outbox's commit time under each budget.
 
-    python bench/interlock_latency.py [--runs 3]
+    python bench/interlock_latency.py [--runs 2] [--budgets x86,pi,pi-sd]
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,51 +25,127 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pi_budget import BUDGETS, Budget, applied  # noqa: E402
 from devices.profile_loader import load_profile_dir  # noqa: E402
+from devices.site_config import SiteConfig, load_site  # noqa: E402
+from devices.wire_time import exchange_seconds, write_seconds  # noqa: E402
+from edge.polled_device import CUT, PolledDevice  # noqa: E402
+from edge.rules import build_instances, cut_inputs  # noqa: E402
 from simulators.harness import running_simulation  # noqa: E402
-from tests.support.agents import running_agent  # noqa: E402
 
 SITE = "shed-xixi-01"
+LINE = "rs485-1"
+COMMIT_PROBE = """
+import sys, time, statistics
+from pathlib import Path
+from edge.outbox import Outbox
+from edge.clock import Clock
+from edge.records import RecordMaker
+box, make = Outbox(Path(sys.argv[1])), RecordMaker("s", Clock())
+took = []
+for n in range(40):
+    alarm = make.alarm(key=f"k{n}", device="d", rule="r", cls="fire", severity=1, active=True, value=1, text="")
+    started = time.perf_counter()
+    box.append(alarm)
+    took.append(time.perf_counter() - started)
+print(1000 * statistics.median(took))
+"""
 
 
-async def one_run(folder: Path, site: Path) -> list[float]:
+def line_figures(site: SiteConfig) -> tuple[float, float, float]:
+    """(one CUT round of the line, one cut write, the alarm classes' share of the wire) in seconds / ratio."""
+    profiles = load_profile_dir()
+    cut = cut_inputs(build_instances(site, profiles))
+    bus = next(b for b in site.buses if b.id == LINE)
+    round_s = load = 0.0
+    pause_of_box = 0.0
+    for dev in site.devices_on(LINE):
+        profile = profiles[dev.profile]
+        polled = PolledDevice(dev, profile, [profile], urgent=cut.get(dev.id, frozenset()))
+        pause = profile.quirks.inter_frame_pause_ms
+        if dev.id == "box1":
+            pause_of_box = pause
+        for cls, blocks in polled.plan.items():
+            seconds = sum(exchange_seconds(b.table, b.count, bus.baud, pause) for b, _ in blocks)
+            if cls == CUT:
+                round_s += seconds
+            if cls in (CUT, polled.fastest_class, "alarm"):
+                load += seconds / polled.periods[cls]
+    return round_s, write_seconds(bus.baud, pause_of_box), load
+
+
+def commit_ms(budget: Budget, folder: Path) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
+    with applied(budget, folder) as how:
+        out = subprocess.run([sys.executable, "-c", COMMIT_PROBE, str(folder / "probe.sqlite")], cwd=ROOT, env=how.env,
+                             preexec_fn=how.preexec, capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+async def one_run(folder: Path, site: Path, budget: Budget) -> list[float]:
     latencies = []
-    async with (running_simulation([site], folder / "run", pace=True) as sim,
-                running_agent(site, sim, folder / "data")):
+    folder.mkdir(parents=True, exist_ok=True)
+    async with running_simulation([site], folder / "run", pace=True) as sim:
         box = sim.sim.device(SITE, "box1")
         box.set_signals({f"port{n}.relay": True for n in range(1, 11)})
         box.set_signals({f"port{n}.temperature": 30.0 for n in range(1, 11)}, hold=True)
-        await asyncio.sleep(6)  # identify every device, settle the poll schedule
-        for n in range(1, 11):
-            box.set_signals({f"port{n}.temperature": 71.5}, hold=True)
-            started = time.monotonic()
-            while box.value(f"port{n}.relay") is not False:
-                if time.monotonic() - started > 10:
-                    raise SystemExit(f"port {n} was never cut")
-                await asyncio.sleep(0.002)
-            latencies.append(time.monotonic() - started)
-            print(f"  port {n:2}: {1000 * latencies[-1]:6.0f} ms", flush=True)
-            await asyncio.sleep(0.37 * n % 1)  # spread the next injection over the poll cycle
+        with applied(budget, folder) as how, open(folder / "agent.log", "wb") as log:
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "devices.cli", "edge", "--config", str(site), "--data-dir",
+                 str(folder / "data"), "--bus-map", str(folder / "run" / "served.json")],
+                cwd=ROOT, env=how.env, preexec_fn=how.preexec, stdout=subprocess.DEVNULL, stderr=log)
+            try:
+                await asyncio.sleep(8)  # start, identify every device, settle the poll schedule
+                for n in range(1, 11):
+                    box.set_signals({f"port{n}.temperature": 71.5}, hold=True)
+                    started = time.monotonic()
+                    while box.value(f"port{n}.relay") is not False:
+                        if time.monotonic() - started > 10:
+                            raise SystemExit(f"port {n} was never cut (see {folder / 'agent.log'})")
+                        await asyncio.sleep(0.002)
+                    latencies.append(time.monotonic() - started)
+                    await asyncio.sleep(0.37 * n % 1)  # spread the next injection over the poll cycle
+            finally:
+                agent.terminate()
+                agent.wait(20)
     return latencies
+
+
+def summary(samples: list[float]) -> str:
+    samples = sorted(samples)
+    return (f"median {1000 * statistics.median(samples):4.0f}  p90 {1000 * samples[int(0.9 * (len(samples) - 1))]:4.0f}"
+            f"  worst {1000 * samples[-1]:4.0f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--budgets", default="x86,pi,pi-sd", help="of " + ", ".join(BUDGETS))
     args = parser.parse_args()
     poll = load_profile_dir()["xingdian-cb10"].polling["alarm"]
     folder = Path(tempfile.mkdtemp(prefix="firefleet-interlock-"))
     site = folder / "shed.yaml"
     shed = (ROOT / "examples/sites/charging-shed.yaml").read_text()
     site.write_text(shed.replace("device: box1, for: 3s}", "device: box1, for: 0s}"))
-    samples: list[float] = []
-    for run in range(args.runs):
-        print(f"run {run + 1}:", flush=True)
-        samples += asyncio.run(one_run(folder / f"r{run}", site))
-    samples.sort()
-    print(f"{len(samples)} cuts: median {1000 * statistics.median(samples):.0f} ms, "
-          f"p90 {1000 * samples[int(0.9 * (len(samples) - 1))]:.0f} ms, worst {1000 * samples[-1]:.0f} ms; "
-          f"target one poll interval + 100 ms = {1000 * poll + 100:.0f} ms")
+    round_s, write_s, load = line_figures(load_site(site, load_profile_dir()))
+    print(f"line {LINE} at 9600 baud: its alarm classes need {100 * load:.0f} % of the wire; one round of the "
+          f"cut inputs (port temperatures and currents, smoke bits) takes {1000 * round_s:.0f} ms of wire and a "
+          f"cut {1000 * write_s:.0f} ms: a heat that starts just after its port was read waits about "
+          f"{1000 * (round_s + write_s):.0f} ms even with the line given to the cut inputs alone (wire floor)")
+    results = {}
+    for key in args.budgets.split(","):
+        budget = BUDGETS[key]
+        print(f"{budget.describe()}: outbox commit of one alarm, median {commit_ms(budget, folder / key):.1f} ms",
+              flush=True)
+        samples: list[float] = []
+        for run in range(args.runs):
+            got = asyncio.run(one_run(folder / f"{key}-{run}", site, budget))
+            print(f"  run {run + 1}: " + " ".join(f"{1000 * s:.0f}" for s in got), flush=True)
+            samples += got
+        results[key] = samples
+    print(f"target one poll interval + 100 ms = {1000 * poll + 100:.0f} ms")
+    for key, samples in results.items():
+        print(f"  {BUDGETS[key].name:30} {len(samples):3} cuts: {summary(samples)}")
 
 
 if __name__ == "__main__":
