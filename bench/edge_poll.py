@@ -5,12 +5,15 @@ simulated with real wire pacing in a separate process): devices polled per secon
 RSS of the polling process, for `firefleet edge` and for a sequential loop that reads the same blocks of
 the same devices one after another.
 
+Part 1 is run again with the agent under the Pi-class budgets of bench/pi_budget.py (a CPU quota sized to
+a Pi 4 core, then with SD-card fsyncs too): its CPU is printed as a share of that quota'd core.
+
 Part 2, RTU efficiency: one line with 8 detectors whose alarm class is polled as fast as possible, at
 9600 and at 115200 baud: frames per second achieved as a share of the wire's frame budget (request +
 reply + the standard's silent interval before each frame, back to back), for the agent and for the
 sequential loop.
 
-    python bench/edge_poll.py [--seconds 20]
+    python bench/edge_poll.py [--seconds 20] [--budgets pi,pi-sd]
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pi_budget import BUDGETS, Budget, applied  # noqa: E402
 from devices.decode import plan_reads  # noqa: E402
 from devices.profile_loader import load_profile_dir  # noqa: E402
 
@@ -66,8 +71,10 @@ def detector_profiles(folder: Path, alarm_period: str, *, pause: bool = True) ->
 
 
 class Process:
-    def __init__(self, args: list[str], log: Path) -> None:
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=ROOT)  # noqa: SIM115
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None,
+                 preexec: Callable[[], None] | None = None) -> None:
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "wb"), cwd=ROOT,  # noqa: SIM115
+                                     env=env, preexec_fn=preexec)
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -145,26 +152,34 @@ async def sequential_loop(served_path: str, site_path: str, profiles_path: str, 
         await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
 
-def run_pair(site: Path, run: Path, profiles: Path, seconds: float,
-             period: float) -> tuple[dict[str, float], dict[str, float]]:
-    results = []
-    for who in ("agent", "sequential"):
-        sim, served = start_sim(site, run / who)
-        try:
-            if who == "agent":
-                poller = Process([sys.executable, "-m", "devices.cli", "edge", "--config", str(site), "--data-dir",
-                                  str(run / who / "data"), "--bus-map", str(run / who / "served.json"),
-                                  "--profiles", str(profiles)], run / f"{who}-{site.stem}.log")
-            else:
-                poller = Process([sys.executable, __file__, "--sequential", str(run / who / "served.json"),
-                                  str(site), str(profiles), str(period)], run / f"{who}-{site.stem}.log")
+def run_agent(site: Path, run: Path, profiles: Path, seconds: float, budget: Budget) -> dict[str, float]:
+    sim, served = start_sim(site, run)
+    try:
+        with applied(budget, run) as how:
+            poller = Process([sys.executable, "-m", "devices.cli", "edge", "--config", str(site), "--data-dir",
+                              str(run / "data"), "--bus-map", str(run / "served.json"), "--profiles", str(profiles)],
+                             run / f"agent-{site.stem}.log", env=how.env, preexec=how.preexec)
             try:
-                results.append(measure(poller, served, seconds))
+                return measure(poller, served, seconds)
             finally:
                 poller.stop()
+    finally:
+        sim.stop()
+
+
+def run_pair(site: Path, run: Path, profiles: Path, seconds: float,
+             period: float) -> tuple[dict[str, float], dict[str, float]]:
+    agent = run_agent(site, run / "agent", profiles, seconds, BUDGETS["x86"])
+    sim, served = start_sim(site, run / "sequential")
+    try:
+        poller = Process([sys.executable, __file__, "--sequential", str(run / "sequential" / "served.json"),
+                          str(site), str(profiles), str(period)], run / f"sequential-{site.stem}.log")
+        try:
+            return agent, measure(poller, served, seconds)
         finally:
-            sim.stop()
-    return results[0], results[1]
+            poller.stop()
+    finally:
+        sim.stop()
 
 
 def wire_budget(baud: int, registers: int) -> float:
@@ -179,6 +194,8 @@ def wire_budget(baud: int, registers: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window per run (default 20)")
+    parser.add_argument("--budgets", default="pi,pi-sd", help="part 1 again under these (of "
+                        + ", ".join(BUDGETS) + "; empty for none)")
     parser.add_argument("--sequential", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sequential:
@@ -189,7 +206,8 @@ def main() -> None:
     print(f"part 1: 200 smoke detectors on 8 RS-485 lines at 115200 baud, alarm class every 1 s "
           f"({args.seconds:.0f} s windows)", flush=True)
     site = site_file(folder, "two-hundred", 8, 25, 115200)
-    agent, seq = run_pair(site, folder / "p1", detector_profiles(folder, "1s"), args.seconds, 1.0)
+    every_second = detector_profiles(folder, "1s")
+    agent, seq = run_pair(site, folder / "p1", every_second, args.seconds, 1.0)
     print("  schedule: 200 alarm reads/s (every device every second) + 20 status reads/s (every 10 s)")
     print(f"  firefleet edge : {agent['requests_per_s']:7.1f} requests/s (alarm + status classes)  "
           f"CPU {agent['cpu_percent']:5.1f} %  peak RSS {agent['peak_rss_mb']:5.1f} MB")
@@ -200,16 +218,23 @@ def main() -> None:
     print(f"  CPU per 1,000 requests: firefleet edge {per_k['agent']:.2f} CPU-s, sequential loop "
           f"{per_k['sequential']:.2f} CPU-s: ratio {per_k['agent'] / max(per_k['sequential'], 1e-9):.2f}x "
           "(target <= 1x, with everything the agent does beyond the loop)")
+    for key in filter(None, args.budgets.split(",")):
+        budget = BUDGETS[key]
+        got = run_agent(site, folder / f"p1-{key}", every_second, args.seconds, budget)
+        quota = budget.cpu_percent or 100.0
+        print(f"  {budget.describe()}\n    firefleet edge : {got['requests_per_s']:7.1f} requests/s  CPU "
+              f"{got['cpu_percent']:5.1f} % of one core = {100 * got['cpu_percent'] / quota:5.1f} % of the Pi-class "
+              f"core (goal <= 25 %)  peak RSS {got['peak_rss_mb']:5.1f} MB (goal <= 60 MB)", flush=True)
     profiles = detector_profiles(folder, "10ms", pause=False)
     registers = 1  # a detector's alarm class is one status register
     print("part 2: one line, 8 detectors, alarm class polled as fast as the line allows", flush=True)
     for baud in (9600, 115200):
         site = site_file(folder, f"line-{baud}", 1, 8, baud)
         agent, seq = run_pair(site, folder / f"p2-{baud}", profiles, args.seconds / 2, 0.0)
-        budget = wire_budget(baud, registers)
-        print(f"  {baud:6} baud, budget {budget:6.1f} frames/s: firefleet edge {agent['requests_per_s']:6.1f} "
-              f"({100 * agent['requests_per_s'] / budget:4.1f} %), sequential loop {seq['requests_per_s']:6.1f} "
-              f"({100 * seq['requests_per_s'] / budget:4.1f} %)", flush=True)
+        frames = wire_budget(baud, registers)
+        print(f"  {baud:6} baud, budget {frames:6.1f} frames/s: firefleet edge {agent['requests_per_s']:6.1f} "
+              f"({100 * agent['requests_per_s'] / frames:4.1f} %), sequential loop {seq['requests_per_s']:6.1f} "
+              f"({100 * seq['requests_per_s'] / frames:4.1f} %)", flush=True)
     shutil.rmtree(folder, ignore_errors=True)
 
 

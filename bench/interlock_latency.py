@@ -27,10 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.pi_budget import BUDGETS, Budget, applied  # noqa: E402
 from devices.profile_loader import load_profile_dir  # noqa: E402
-from devices.site_config import SiteConfig, load_site  # noqa: E402
-from devices.wire_time import exchange_seconds, write_seconds  # noqa: E402
-from edge.polled_device import CUT, PolledDevice  # noqa: E402
-from edge.rules import build_instances, cut_inputs  # noqa: E402
+from devices.site_config import load_site  # noqa: E402
+from edge.line_load import line_loads  # noqa: E402
 from simulators.harness import running_simulation  # noqa: E402
 
 SITE = "shed-xixi-01"
@@ -50,28 +48,6 @@ for n in range(40):
     took.append(time.perf_counter() - started)
 print(1000 * statistics.median(took))
 """
-
-
-def line_figures(site: SiteConfig) -> tuple[float, float, float]:
-    """(one CUT round of the line, one cut write, the alarm classes' share of the wire) in seconds / ratio."""
-    profiles = load_profile_dir()
-    cut = cut_inputs(build_instances(site, profiles))
-    bus = next(b for b in site.buses if b.id == LINE)
-    round_s = load = 0.0
-    pause_of_box = 0.0
-    for dev in site.devices_on(LINE):
-        profile = profiles[dev.profile]
-        polled = PolledDevice(dev, profile, [profile], urgent=cut.get(dev.id, frozenset()))
-        pause = profile.quirks.inter_frame_pause_ms
-        if dev.id == "box1":
-            pause_of_box = pause
-        for cls, blocks in polled.plan.items():
-            seconds = sum(exchange_seconds(b.table, b.count, bus.baud, pause) for b, _ in blocks)
-            if cls == CUT:
-                round_s += seconds
-            if cls in (CUT, polled.fastest_class, "alarm"):
-                load += seconds / polled.periods[cls]
-    return round_s, write_seconds(bus.baud, pause_of_box), load
 
 
 def commit_ms(budget: Budget, folder: Path) -> float:
@@ -127,11 +103,8 @@ def main() -> None:
     site = folder / "shed.yaml"
     shed = (ROOT / "examples/sites/charging-shed.yaml").read_text()
     site.write_text(shed.replace("device: box1, for: 3s}", "device: box1, for: 0s}"))
-    round_s, write_s, load = line_figures(load_site(site, load_profile_dir()))
-    print(f"line {LINE} at 9600 baud: its alarm classes need {100 * load:.0f} % of the wire; one round of the "
-          f"cut inputs (port temperatures and currents, smoke bits) takes {1000 * round_s:.0f} ms of wire and a "
-          f"cut {1000 * write_s:.0f} ms: a heat that starts just after its port was read waits about "
-          f"{1000 * (round_s + write_s):.0f} ms even with the line given to the cut inputs alone (wire floor)")
+    load = next(x for x in line_loads(load_site(site, load_profile_dir()), load_profile_dir()) if x.bus.id == LINE)
+    print(f"line {LINE} (wire floor, from the profiles): {load.describe()}")
     results = {}
     for key in args.budgets.split(","):
         budget = BUDGETS[key]

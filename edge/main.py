@@ -18,6 +18,7 @@ from devices.logs import configure_logging
 from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
 from edge.agent import EdgeAgent
+from edge.line_load import line_loads
 
 __all__ = ["run_from_args"]
 
@@ -61,6 +62,8 @@ def _check(args: argparse.Namespace) -> int:
     for bus in site.buses:
         devices = ", ".join(f"{d.id}@{d.unit} {d.profile}" for d in site.devices_on(bus.id))
         print(f"  {bus.id:14} {bus.type:11} {devices}")
+    for load in line_loads(site, load_profile_dir(args.profiles)):
+        print(f"  {load.bus.id:14} wire: {load.describe()}")
     return 0
 
 
