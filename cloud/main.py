@@ -199,17 +199,30 @@ async def _liveness(store: Store, hub: EventHub, every: float = 5.0) -> None:
                 hub.publish({"type": "alarm", "alarm": store.alarm(alarm)})
 
 
-async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any]) -> None:
-    """Every second, one cheap question (when is the next escalation due?); the open alarms are walked only
-    when one is due. Muted alarms are skipped there, so a due muted alarm costs a walk a second at most."""
+async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any],
+                    recheck_s: float = 5.0) -> None:
+    """A timer for the next escalation due (one cheap query), re-armed whenever an alarm changes in this
+    collector (its event hub) and at least every `recheck_s` (another collector may have raised one).
+    The open alarms are walked only when one is due."""
     failing: set[str] = set()
     while True:
-        await asyncio.sleep(1.0)
-        due = _isolated("escalation", store.next_escalation, failing)
-        if not isinstance(due, float) or due > time.time():
-            continue
-        escalated = _isolated("escalation", lambda: escalate_due(store, roster, time.time()), failing)
-        for alarm in escalated if isinstance(escalated, list) else []:
-            log.warning("alarm escalated", alarm=alarm["id"], key=alarm["key"], to=alarm["escalated_to"])
-            hub.publish({"type": "alarm", "alarm": store.alarm(alarm["id"])})
-            await notify_all(notifiers, alarm, alarm["escalated_to"])
+        async with hub.subscribe() as changes:
+            while True:
+                due = _isolated("escalation", store.next_escalation, failing)
+                wait = recheck_s if not isinstance(due, float) else min(recheck_s, max(0.0, due - time.time()))
+                try:
+                    async with asyncio.timeout(wait):
+                        event = await changes.get()
+                    while event is not None and not changes.empty():
+                        event = changes.get_nowait()  # one look serves every change so far
+                    if event is None:
+                        break  # the hub dropped this slow reader: subscribe again
+                except TimeoutError:
+                    pass
+                if not isinstance(due, float) or due > time.time():
+                    continue  # woken early by a change: look again
+                escalated = _isolated("escalation", lambda: escalate_due(store, roster, time.time()), failing)
+                for alarm in escalated if isinstance(escalated, list) else []:
+                    log.warning("alarm escalated", alarm=alarm["id"], key=alarm["key"], to=alarm["escalated_to"])
+                    hub.publish({"type": "alarm", "alarm": store.alarm(alarm["id"])})
+                    await notify_all(notifiers, alarm, alarm["escalated_to"])
