@@ -24,11 +24,13 @@ from devices.profile import ALARM_CLASSES
 
 __all__ = [
     "ALARM_CLASSES",
+    "Ack",
     "Alarm",
     "AlarmClass",
     "Batch",
     "Birth",
     "BirthDevice",
+    "Command",
     "CommandState",
     "CommandStep",
     "ContractError",
@@ -37,12 +39,15 @@ __all__ = [
     "Health",
     "Heartbeat",
     "MalformedPayload",
+    "Override",
     "Place",
     "Reading",
     "Record",
     "Scalar",
     "Value",
+    "as_ack",
     "as_birth",
+    "as_command",
     "as_record",
     "decode_message",
     "decode_record",
@@ -198,6 +203,31 @@ class Batch(_Message, frozen=True):
     records: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_RECORDS)] = []
 
 
+class Override(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A person's explicit word that their write outranks an interlock that holds (audited)."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+    by: Name = ""
+
+
+class Command(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """A durable request from the collector to one gateway (sealed by devices.downlink_auth)."""
+
+    id: RecordId
+    action: Literal["write", "rebirth", "reload_config", "acknowledge"]
+    device: Name = ""
+    point: Name = ""
+    value: Scalar = None
+    key: Text = ""
+    override: Override | None = None
+
+
+class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ids of records the collector has stored (the gateway may delete them)."""
+
+    ids: Annotated[list[RecordId], msgspec.Meta(max_length=MAX_RECORDS)]
+
+
 _MESSAGE_TYPES: Final = {"birth": Birth, "death": Death, "heartbeat": Heartbeat, "alarms": Batch,
                          "events": Batch, "telemetry": Batch}
 _DECODERS: Final = {kind: msgspec.msgpack.Decoder(t) for kind, t in _MESSAGE_TYPES.items()}
@@ -255,6 +285,21 @@ def as_record(fields: object) -> Record:
     except msgspec.ValidationError as exc:
         raise ContractError(str(exc)) from None
     return record
+
+
+def as_command(fields: object) -> Command:
+    """A command from plain values (the API's, or a sealed body the gateway opened), checked."""
+    try:
+        return msgspec.convert(fields, Command)
+    except msgspec.ValidationError as exc:
+        raise ContractError(str(exc)) from None
+
+
+def as_ack(fields: object) -> Ack:
+    try:
+        return msgspec.convert(fields, Ack)
+    except msgspec.ValidationError as exc:
+        raise ContractError(str(exc)) from None
 
 
 def as_birth(fields: object) -> Birth:

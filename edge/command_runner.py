@@ -9,12 +9,12 @@ first (edge.interlocks) and again against the profile by the bus worker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 import structlog
 
-from devices.contract import CommandStep
+from devices.contract import Command, CommandStep
 from edge.interlocks import Interlocks
 from edge.state_store import StateStore
 
@@ -45,10 +45,8 @@ class CommandRunner:
         self._log = log
         self._done: dict[str, float] = dict(state.get("commands_done", {}))  # id -> when it was taken up
 
-    def take(self, command: Mapping[str, Any], now: float) -> None:
-        cid = command.get("id")
-        if not isinstance(cid, str) or not cid or len(cid) > 120:
-            return
+    def take(self, command: Command, now: float) -> None:
+        cid = command.id
         if cid in self._done:
             self._log.info("command already run", command=cid)
             return
@@ -58,28 +56,26 @@ class CommandRunner:
         if self.host.spawn(self._run(cid, command), f"command:{cid}") is None:
             self.host.command_state(cid, "failed", "the agent is stopping")
 
-    async def _run(self, cid: str, command: Mapping[str, Any]) -> None:
+    async def _run(self, cid: str, command: Command) -> None:
         self.host.command_state(cid, "executing", "")
-        action = command.get("action")
         try:
-            if action == "write":
-                device, point = str(command.get("device")), str(command.get("point"))
+            if command.action == "write":
+                device, point = command.device, command.point
                 if not self.host.knows_device(device):
                     raise ValueError(f"unknown device {device!r}")
-                self.interlocks.permit(cid, device, point, command)
+                self.interlocks.permit(cid, device, point, command.value,
+                                       command.override.reason if command.override else None)
                 async with asyncio.timeout(WRITE_TIMEOUT_S):  # not wait_for: on 3.11 it can swallow a cancel
-                    result = await asyncio.shield(self.host.write(device, point, command.get("value"),
+                    result = await asyncio.shield(self.host.write(device, point, command.value,
                                                                   cause=f"command:{cid}"))
                 if result not in ("verified", "sent"):
                     raise ValueError(result)
-            elif action == "acknowledge":
-                self.host.acknowledge(str(command.get("key")))
-            elif action == "rebirth":
+            elif command.action == "acknowledge":
+                self.host.acknowledge(command.key)
+            elif command.action == "rebirth":
                 self.host.rebirth()
-            elif action == "reload_config":
-                self.host.reload()
             else:
-                raise ValueError(f"unknown action {action!r}")
+                self.host.reload()
         except (ValueError, TimeoutError) as exc:
             self.host.command_state(cid, "failed", str(exc) or "timed out")
             return

@@ -58,14 +58,13 @@ class Interlocks:
         """The interlock cleared: an override of it ends with it."""
         self._overridden.pop(key, None)
 
-    def permit(self, command_id: str, device: str, point: str, command: Mapping[str, Any]) -> None:
+    def permit(self, command_id: str, device: str, point: str, value: Any, override: str | None) -> None:
         """Let a person's write through, or refuse it with the interlock that holds and its reading."""
-        holding = self.holding(device, point, command.get("value"))
+        holding = self.holding(device, point, value)
         if holding is None:
             return
-        override = command.get("override")
-        reason = override.get("reason") if isinstance(override, dict) else None
-        if not isinstance(reason, str) or not reason.strip():
+        reason = override
+        if reason is None or not reason.strip():
             value = self.engine.values.get(holding.device, {}).get(holding.when.point) if holding.when else None
             shown = f" ({holding.when.point} = {value})" if value is not None and holding.when else ""
             raise InterlockRefused(f"refused: interlock {holding.key} holds{shown}; reset it on site first, "

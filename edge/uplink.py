@@ -22,14 +22,13 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import msgpack
 import msgspec
 import structlog
 
 from devices.backoff import next_delay
-from devices.contract import Batch, Birth, Death, Health, Heartbeat
+from devices.contract import Ack, Batch, Birth, Command, ContractError, Death, Health, Heartbeat, as_ack, as_command
 from devices.downlink_auth import DownlinkRefused, Verifier
 from devices.episodes import Episodes
 from devices.errors import BrokerUnavailable
@@ -48,7 +47,7 @@ MAX_INFLIGHT = 4000  # records sent and not yet acknowledged; past this, wait fo
 class Uplink:
     def __init__(self, connector: Connector, site: str, gateway: str, outbox: Outbox, *,
                  birth: Callable[[], Birth], health: Callable[[], Health],
-                 on_command: Callable[[dict[str, Any]], None], verifier: Verifier,
+                 on_command: Callable[[Command], None], verifier: Verifier,
                  on_refused: Callable[[str, str], None] = lambda kind, reason: None, heartbeat_s: float = 30.0,
                  resend_after: float = 10.0, reconnect_cap: float = 15.0, clock_trusted: Callable[[], bool] =
                  lambda: True, monotonic: Callable[[], float] = time.monotonic,
@@ -186,7 +185,8 @@ class Uplink:
                 continue
             try:
                 body = self.verifier.open(kind, message.payload, trusted=self._clock_trusted())
-            except DownlinkRefused as exc:
+                typed = as_ack(body) if kind == "ack" else as_command(body) if kind == "command" else None
+            except (DownlinkRefused, ContractError) as exc:
                 self.rejected_downlink += 1
                 if self._episodes.problem(f"downlink:{kind}", "downlink refused", kind=kind, reason=str(exc)):
                     self._on_refused(kind, str(exc))
@@ -199,18 +199,16 @@ class Uplink:
                 self.collector_online = online
                 self.link_changed.set()  # a renewed state moves the expiry too
                 self._more.set()
-            elif kind == "ack":
-                ids = body.get("ids")
-                if isinstance(ids, list):
-                    self.outbox.ack(i for i in ids if isinstance(i, str))
-                    for record_id in ids:
-                        if isinstance(record_id, str) and record_id.startswith(self.outbox.outbox_id + ":"):
-                            tail = record_id.rsplit(":", 1)[1]
-                            if tail.isdigit():
-                                self.inflight.acked(int(tail))
-                    self._more.set()
-            else:
-                self._on_command(body)  # runs in its own task: acks and state keep being read meanwhile
+            elif isinstance(typed, Ack):
+                self.outbox.ack(typed.ids)
+                for record_id in typed.ids:
+                    if record_id.startswith(self.outbox.outbox_id + ":"):
+                        tail = record_id.rsplit(":", 1)[1]
+                        if tail.isdigit():
+                            self.inflight.acked(int(tail))
+                self._more.set()
+            elif isinstance(typed, Command):
+                self._on_command(typed)  # runs in its own task: acks and state keep being read meanwhile
 
     async def _drain(self, client: Session, over: asyncio.Event) -> None:
         while not over.is_set():

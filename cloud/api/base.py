@@ -18,6 +18,7 @@ from cloud.alarm_lifecycle import Refused
 from cloud.auth import Auth, Session, may
 from cloud.event_hub import EventHub
 from cloud.store import Store
+from devices.contract import Command
 from devices.profile import Profile
 
 __all__ = ["COOKIE", "Api", "CommandSender", "HttpError", "endpoint", "month_param", "over_tls", "path_id",
@@ -26,7 +27,7 @@ __all__ = ["COOKIE", "Api", "CommandSender", "HttpError", "endpoint", "month_par
 COOKIE = "ff_session"
 MAX_BODY = 64 * 1024
 Handler = Callable[[Request], Awaitable[Response]]
-CommandSender = Callable[[str, str, dict[str, Any], float], Awaitable[None]]
+CommandSender = Callable[[str, str, Command, float], Awaitable[None]]
 Endpoint = Callable[[Request, "Api", Session | None], Awaitable[Response]]
 
 

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from cloud.api.base import Api, HttpError, endpoint, read_body
 from cloud.auth import Session
 from cloud.store import Store
+from devices.contract import ContractError, as_command
 from devices.profile import Profile
 from devices.protocol import COMMAND_ACTIONS
 from devices.write_check import WriteRefused, check_write
@@ -51,11 +52,15 @@ async def command(request: Request, api: Api, session: Session | None) -> Respon
     ttl = body.get("expires_in", COMMAND_TTL_S)
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 5 <= ttl <= 3600:
         raise HttpError(400, "expires_in is a number of seconds between 5 and 3600")
+    try:
+        command = as_command(cmd)  # the contract's own check, on top of the profile's
+    except ContractError as exc:
+        raise HttpError(400, f"not a command a gateway takes: {exc}") from None
     expires = time.time() + float(ttl)
     api.store.add_command(cmd, site, gateway, session.user, expires)
     api.store.audit(session.user, "command", f"{site}/{gateway}", cmd)
     with contextlib.suppress(ConnectionError):  # durable: sent again on the gateway's next birth, unexpired
-        await api.send_command(site, gateway, cmd, float(ttl))
+        await api.send_command(site, gateway, command, float(ttl))
     return JSONResponse({"id": cmd["id"], "state": "init", "expires": expires}, status_code=202)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from cloud.auth import ROLES, Auth
 from cloud.escalation import escalate_due
 from cloud.event_hub import EventHub
 from cloud.store import Store
+from devices.contract import Command
 from tests.support.records import checked, checked_birth
 
 PASSWORD = "correct horse battery"
@@ -25,9 +25,9 @@ ALARM = {"id": "o:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "c
 
 class Sent:
     def __init__(self) -> None:
-        self.commands: list[tuple[str, str, dict[str, Any]]] = []
+        self.commands: list[tuple[str, str, Command]] = []
 
-    async def __call__(self, site: str, gateway: str, command: dict[str, Any], ttl: float) -> None:
+    async def __call__(self, site: str, gateway: str, command: Command, ttl: float) -> None:
         self.commands.append((site, gateway, command))
 
 
@@ -202,7 +202,7 @@ async def test_a_write_is_checked_against_the_devices_profile_before_it_is_sent(
         assert sent.commands == [], "a refused write was sent"
         good = await client.post("/api/commands", headers=duty, json={**base, "point": "port1.relay", "value": False})
         assert good.status_code == 202
-        assert [c["point"] for _, _, c in sent.commands] == ["port1.relay"]
+        assert [c.point for _, _, c in sent.commands] == ["port1.relay"]
     store.close()
 
 
@@ -261,7 +261,7 @@ async def test_a_broker_drop_during_a_command_keeps_it_queued_instead_of_a_500(t
     auth.add_user("duty", PASSWORD, "duty_officer")
     store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "devices": []}))
 
-    async def broker_gone(site: str, gateway: str, command: dict[str, Any], ttl: float) -> None:
+    async def broker_gone(site: str, gateway: str, command: Command, ttl: float) -> None:
         raise ConnectionError("the broker connection failed")
     app = build_api(store, auth, EventHub(), broker_gone)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector") as client:

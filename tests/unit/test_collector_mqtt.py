@@ -15,7 +15,7 @@ import pytest
 from cloud.collector import Collector
 from cloud.ingest import Ingest
 from cloud.store import Store
-from devices.contract import Birth, BirthDevice, Health
+from devices.contract import Birth, BirthDevice, Command, Health
 from devices.downlink_auth import Verifier
 from devices.mqtt_fake import FakeBroker
 from devices.mqtt_transport import Message
@@ -114,7 +114,7 @@ async def test_a_command_with_no_broker_is_a_connection_error_not_a_crash(tmp_pa
     broker.down = True
     coll = Collector(broker, Store(tmp_path / "cloud.sqlite"), Ingest({"gw1": "s1"}), signer())
     with pytest.raises(ConnectionError):
-        await coll.send_command("s1", "gw1", {"id": "c1", "action": "rebirth"})
+        await coll.send_command("s1", "gw1", Command(id="c1", action="rebirth"))
     coll.store.close()
 
 

@@ -18,6 +18,7 @@ from cloud.api import build_api
 from cloud.auth import ROLES, Auth
 from cloud.event_hub import EventHub
 from cloud.store import Store
+from devices.contract import Command
 from devices.profile_loader import load_profile_dir
 from tests.support.records import checked, checked_birth
 
@@ -26,7 +27,7 @@ ALARM = {"id": "o:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "c
          "device": "sd1"}
 
 
-async def _sent(site: str, gateway: str, command: dict[str, Any], ttl: float) -> None:
+async def _sent(site: str, gateway: str, command: Command, ttl: float) -> None:
     return None
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devices.contract import Birth, Health
+from devices.contract import Birth, Command, Health
 from devices.downlink_auth import BROADCAST, Signer, Verifier, generate_keys
 from devices.mqtt_fake import FakeBroker
 from devices.mqtt_transport import Message
@@ -39,7 +39,7 @@ class Rig:
         self.broker = FakeBroker()
         self.outbox = Outbox(tmp / "outbox.sqlite")
         self.now = 100.0
-        self.commands: list[dict[str, Any]] = []
+        self.commands: list[Command] = []
         self.refusals: list[tuple[str, str]] = []
         self.uplink = Uplink(self.broker, "s1", "gw1", self.outbox, birth=lambda: Birth(boot="", site="s1"),
                              health=lambda: Health(outbox=0), on_command=self.commands.append,
@@ -153,7 +153,12 @@ async def test_a_forged_ack_and_an_unsigned_command_are_refused_and_counted(tmp_
         command = signer().seal("command", "gw1", {"id": "c1", "action": "rebirth"})
         rig.broker.publish(Message(gateway_topic("s1", "gw1", "command"), command))
         await until(lambda: bool(rig.commands))
-        assert rig.commands == [{"id": "c1", "action": "rebirth"}]
+        assert rig.commands == [Command(id="c1", action="rebirth")]
+        for odd in ({"id": "c2", "action": "format_disk"}, {"id": "c3", "action": "write", "value": [[1]]},
+                    {"id": "c4", "action": "rebirth", "extra": 1}):  # signed, but not the contract's
+            rig.broker.publish(Message(gateway_topic("s1", "gw1", "command"), signer().seal("command", "gw1", odd)))
+        await until(lambda: rig.uplink.rejected_downlink == 5)
+        assert rig.commands == [Command(id="c1", action="rebirth")]
 
 
 async def test_a_collector_that_says_offline_stops_the_drain(tmp_path: Path) -> None:
