@@ -42,6 +42,7 @@ from edge.outbox import Outbox
 from edge.polled_device import PolledDevice, candidates_for
 from edge.records import UNASSIGNED, RecordMaker
 from edge.register_link import RegisterLink
+from edge.rtu_link import RtuLink
 from edge.rules import OFFLINE, RuleEngine, Transition, build_instances, cut_inputs, site_groups
 from edge.serial_link import SerialLink
 from edge.serial_worker import SerialWorker
@@ -126,7 +127,8 @@ class EdgeAgent:
                 elif bus.type == "modbus_tcp":
                     modbus = ModbusLink.tcp(where.get("host", bus.host), int(where.get("port", bus.tcp_port)))
                 else:
-                    modbus = ModbusLink.rtu(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits)
+                    modbus = RtuLink(SerialLink(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits),
+                                     bus.baud)
                 devices = [PolledDevice(d, self.profiles[d.profile],
                                         candidates_for(self.profiles[d.profile], self.profiles),
                                         urgent=self._cut.get(d.id, frozenset())) for d in on_bus]

@@ -165,11 +165,11 @@ class ModbusBusWorker:
         When the cut inputs alone would fill the line, every CUT_STREAK-th pass goes to the most urgent
         other poll instead: a slow line reads its other alarm points late, never not at all."""
         cut: tuple[float, PolledDevice] | None = None
-        other: tuple[int, float, PolledDevice, str] | None = None
+        other: tuple[float, float, PolledDevice, str] | None = None
         for dev in self.devices.values():
             if not dev.health.available(now):
                 continue
-            for rank, cls in enumerate(dev.plan):
+            for cls in dev.plan:
                 due = dev.next_due[cls]
                 if due > now:
                     continue
@@ -177,8 +177,9 @@ class ModbusBusWorker:
                     if cut is None or due < cut[0]:
                         cut = (due, dev)
                     continue
-                if other is None or (rank, due) < other[:2]:
-                    other = (rank, due, dev, cls)
+                period = dev.periods[cls]  # the fastest class first, across devices: not the plan's position
+                if other is None or (period, due) < other[:2]:
+                    other = (period, due, dev, cls)
                 break
         if cut is not None and (other is None or self._cut_streak < CUT_STREAK):
             self._cut_streak += 1

@@ -1,4 +1,4 @@
-"""The one module that imports pymodbus: a Modbus master link (TCP endpoint or RTU serial line).
+"""The one module that imports pymodbus: a Modbus TCP master link (RTU lines use edge.rtu_link).
 
 It turns the library's outcomes into ours (devices.errors): no answer in time -> DeviceTimeout, an
 exception response -> ExceptionReply(code), an answer from the wrong unit or a garbled one ->
@@ -22,7 +22,7 @@ import asyncio
 import logging
 from typing import Any
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from devices.errors import DeviceTimeout, ExceptionReply, FrameError, LinkDown
@@ -50,14 +50,6 @@ class ModbusLink:
             return AsyncModbusTcpClient(host, port=port, timeout=_LIBRARY_TIMEOUT, retries=0, reconnect_delay=0,
                                         trace_packet=trace)
         return cls(factory, f"tcp://{host}:{port}")
-
-    @classmethod
-    def rtu(cls, path: str, baud: int, parity: str = "N", stop_bits: int = 1) -> ModbusLink:
-        def factory(trace: Any) -> Any:
-            return AsyncModbusSerialClient(port=path, baudrate=baud, parity=parity, stopbits=stop_bits, bytesize=8,
-                                           timeout=_LIBRARY_TIMEOUT, retries=0, reconnect_delay=0,
-                                           trace_packet=trace)
-        return cls(factory, f"rtu://{path}@{baud}")
 
     @property
     def connected(self) -> bool:

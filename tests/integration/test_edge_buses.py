@@ -12,7 +12,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from devices.errors import DeviceTimeout
-from edge.modbus_link import ModbusLink
+from edge.rtu_link import RtuLink
+from edge.serial_link import SerialLink
 from simulators.harness import running_simulation
 from tests.conftest import SITES
 from tests.support.agents import eventually, running_agent
@@ -97,7 +98,7 @@ async def test_garbage_faults_and_a_missing_serial_device_are_counted_logged_onc
 async def test_a_cancelled_poll_frees_the_line_at_once(tmp_path: Path) -> None:
     async with running_simulation([SHED], tmp_path / "run") as sim:
         sim.sim.inject_fault(SITE, "sd1", {"kind": "slow_reply", "delay_ms": 3000})
-        link = ModbusLink.rtu(sim.endpoint(SITE, "rs485-1")["path"], 9600)
+        link = RtuLink(SerialLink(sim.endpoint(SITE, "rs485-1")["path"], 9600), 9600)
         await link.connect()
         try:
             slow = asyncio.get_running_loop().create_task(link.read("input_register", 0, 6, 11, timeout=10))

@@ -141,3 +141,4 @@ async def test_the_points_that_can_cut_are_read_first_and_the_rest_still_get_the
     polls = [(table, address) for _, table, address, _ in link.reads[2:]]  # after the identity probe
     assert polls[:10] == [("holding_register", 0x100 + 16 * n) for n in range(10)]
     assert polls[10][0] != "holding_register"  # then the rest of the alarm class: the line is not theirs alone
+
