@@ -128,7 +128,7 @@ class EdgeAgent:
                     modbus = ModbusLink.tcp(where.get("host", bus.host), int(where.get("port", bus.tcp_port)))
                 else:
                     modbus = RtuLink(SerialLink(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits),
-                                     bus.baud)
+                                     bus.baud, bits_per_char=10 + (bus.parity != "N") + (bus.stop_bits - 1))
                 devices = [PolledDevice(d, self.profiles[d.profile],
                                         candidates_for(self.profiles[d.profile], self.profiles),
                                         urgent=self._cut.get(d.id, frozenset())) for d in on_bus]

@@ -23,13 +23,16 @@ from edge.byte_link import ByteLink
 
 __all__ = ["RtuLink"]
 
+_SLEEP_FROM_S = 0.005
+_TIMER_SLACK_S = 0.001  # the loop's timers wake up to a millisecond late (epoll counts milliseconds)
+
 
 class RtuLink:
-    def __init__(self, port: ByteLink, baud: int) -> None:
+    def __init__(self, port: ByteLink, baud: int, *, bits_per_char: int = 10) -> None:
         self.port = port
         self.baud = baud
         self.describe = f"rtu://{port.path}@{baud}"
-        self._char_s = 11 / baud  # a character on the wire, start/parity-or-stop bits included
+        self._char_s = bits_per_char / baud  # start, 8 data, parity if any, stop bits
         self._silence_s = max(3.5 * self._char_s, 0.00175)  # the standard's gap between frames
         self._quiet_from = 0.0  # monotonic time the line falls silent (after our last byte)
 
@@ -52,14 +55,18 @@ class RtuLink:
 
     async def _exchange(self, exchange: Exchange, timeout: float) -> list[int]:
         wait = self._quiet_from + self._silence_s - time.monotonic()
-        if wait > 0:
+        if wait > 0:  # the standard's silence before a frame (never shorter; a timer tick longer at worst)
             await asyncio.sleep(wait)
         self.port.discard_input()
         await self.port.write(exchange.frame)
         sent = time.monotonic()
         self._quiet_from = sent + len(exchange.frame) * self._char_s
-        # the request, the slave's turnaround and the reply take at least this long: sleep, don't poll
-        await asyncio.sleep((len(exchange.frame) + exchange.normal_size) * self._char_s)
+        # The request, the slave's turnaround and the reply take at least this long: at low baud, sleep
+        # through it rather than wake for every few bytes. Above that, the event loop's millisecond timer
+        # would oversleep the reply: wait for its first bytes instead.
+        on_wire = (len(exchange.frame) + exchange.normal_size) * self._char_s
+        if on_wire > _SLEEP_FROM_S:
+            await asyncio.sleep(on_wire - _TIMER_SLACK_S)  # woken early rather than late
         reply = bytearray()
         deadline = sent + timeout
         while True:

@@ -43,6 +43,7 @@ class RtuLine:
         self.framer = RtuRequestFramer()
         self.ignored = 0  # frames for units nobody on this line hosts
         self._late: asyncio.TaskGroup | None = None
+        self._quiet_from = 0.0  # when the line fell silent after our last reply
 
     def _gap(self) -> float:
         # 3.5 characters of silence; the standard fixes it at 1.75 ms above 19200 baud
@@ -83,8 +84,14 @@ class RtuLine:
             return
         wait = reply.delay_s
         if self.pace:
+            # On a pty the request arrives at once. On a wire it could not have begun before the line had
+            # been silent for a gap after our last reply (a master that sends sooner is held to it; one that
+            # waited already is not charged again), then it takes its wire time, the turnaround gap, and
+            # the reply's own wire time.
+            began = max(started, self._quiet_from + self._gap())
+            wait += began - started
             wait += wire_seconds(request_bytes + len(data), self.bus.baud, self.bus.parity, self.bus.stop_bits)
-            wait += 2 * self._gap()
+            wait += self._gap()
         remaining = wait - (time.monotonic() - started)
         if reply.delay_s and self._late is not None:
             # A slow slave is busy thinking, not holding the wire: others may answer meanwhile, and its
@@ -94,6 +101,7 @@ class RtuLine:
         if remaining > 0:
             await asyncio.sleep(remaining)
         await self.pty.write(data)
+        self._quiet_from = time.monotonic()
 
     async def _write_later(self, data: bytes, delay: float) -> None:
         await asyncio.sleep(max(0.0, delay))
