@@ -45,7 +45,6 @@ BUSY = 6
 CONFIG_FAULTS = (1, 2)
 UNKNOWN_FIRMWARE_RETRY_S = 60.0
 IDENTIFY_RETRY_S = 2.0
-CUT_STREAK = 3
 
 
 class Sink(Protocol):
@@ -103,7 +102,6 @@ class ModbusBusWorker:
         self._episodes = Episodes(log.bind(bus=bus.id))
         self._wake = asyncio.Event()
         self._stopped = False
-        self._cut_streak = 0  # CUT polls served in a row while others waited
 
     def stop(self) -> None:
         """Leave the loop at the next turn. Cancellation also ends it; this flag is for the cancellation
@@ -162,8 +160,9 @@ class ModbusBusWorker:
 
     def _next_job(self, now: float) -> tuple[PolledDevice, str] | None:
         """The most urgent due poll: the cut inputs (CUT) first, then the fastest class, oldest due first.
-        When the cut inputs alone would fill the line, every CUT_STREAK-th pass goes to the most urgent
-        other poll instead: a slow line reads its other alarm points late, never not at all."""
+        On a line the cut inputs alone would fill, another poll goes first once it is late by a whole
+        period of its own: its alarm points are read at least every two periods or so, the cut inputs at
+        every other turn."""
         cut: tuple[float, PolledDevice] | None = None
         other: tuple[float, float, PolledDevice, str] | None = None
         for dev in self.devices.values():
@@ -181,10 +180,8 @@ class ModbusBusWorker:
                 if other is None or (period, due) < other[:2]:
                     other = (period, due, dev, cls)
                 break
-        if cut is not None and (other is None or self._cut_streak < CUT_STREAK):
-            self._cut_streak += 1
+        if cut is not None and (other is None or not _late(other[0], other[1], cut[0], now)):
             return cut[1], CUT
-        self._cut_streak = 0
         return None if other is None else (other[2], other[3])
 
     # -- polling -----------------------------------------------------------------------------------
@@ -330,3 +327,11 @@ class ModbusBusWorker:
             words = [(current & ~mask) | (words[0] & mask)]
         self.counters.requests += 1
         await self.link.write(point.table, point.address, words, dev.unit, timeout, dev.profile.quirks.write_function)
+
+
+def _late(period: float, due: float, cut_due: float, now: float) -> bool:
+    """Whether a poll has waited long enough to go before the cut inputs: a whole period past its due time,
+    or never read at all while the cut inputs have been (due 0.0 is 'not polled yet')."""
+    if due == 0.0:
+        return cut_due != 0.0
+    return now - due >= period

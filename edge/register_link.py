@@ -40,6 +40,7 @@ class FakeRegisterLink:
     exceptions: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (unit, table, address) -> code
     down: bool = False
     gate: asyncio.Event | None = None  # when set to an unset Event, every read waits on it
+    wire_s: float = 0.0  # how long each exchange holds the line, as a slow wire would (0: at once)
     reads: list[tuple[int, str, int, int]] = field(default_factory=list)  # (unit, table, address, count)
     writes: list[tuple[int, str, int, list[int], str]] = field(default_factory=list)
     closed: int = 0
@@ -61,6 +62,8 @@ class FakeRegisterLink:
     async def read(self, table: str, address: int, count: int, unit: int, timeout: float) -> list[int]:
         self._check(unit, table, range(address, address + count))
         self.reads.append((unit, table, address, count))
+        if self.wire_s:
+            await asyncio.sleep(self.wire_s)
         if self.gate is not None:
             await self.gate.wait()
         words = self.tables.get(unit, {}).get(table, {})
