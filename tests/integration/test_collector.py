@@ -63,10 +63,12 @@ async def test_smoke_reaches_the_store_and_a_killed_collector_loses_nothing(tmp_
                                                      "WHERE key = 'sd1/smoke'"), 30, "the smoke alarm stored")
             assert query(tmp_path, "SELECT site, street, device, class, condition FROM alarms WHERE key = 'sd1/smoke'"
                          ) == [(SITE, "西溪街道", "sd1", "fire", "active")]
-            # a stream of alarms (a tamper switch toggling), with the collector killed in the middle of it
+            # a stream of alarms (a tamper switch toggling), with the collector killed in the middle of it;
+            # each state held longer than the line's slowest read of it (its cut inputs' round, ~0.6-0.8 s
+            # at 9600 baud on this overloaded line: edge --check), so that none is missed by sampling
             for step in range(12):
                 sd3.set_signals({"tamper": step % 2 == 0}, hold=True)
-                await asyncio.sleep(1.1)
+                await asyncio.sleep(1.6)
                 if step == 4:
                     collector.kill()
                     await collector.wait()
