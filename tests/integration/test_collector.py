@@ -34,7 +34,21 @@ async def start_collector(tmp_path: Path, broker: Mosquitto) -> asyncio.subproce
         sys.executable, "-m", "devices.cli", "cloud", "--db", str(tmp_path / "cloud.sqlite"), "--broker", broker.url,
         "--inventory", str(inventory), "--http", f"127.0.0.1:{free_port()}", "--signing-key", str(signing_key()),
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL)
+        stderr=open(tmp_path / "collector.log", "ab"))
+
+
+async def collector_listening(broker: Mosquitto) -> None:
+    """Until the collector has subscribed: it publishes its retained online state right after (a fixed
+    sleep lost the race on a loaded machine, and messages sent before it subscribed were gone)."""
+    import aiomqtt
+
+    from devices.protocol import COLLECTOR_STATE_TOPIC
+
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="collector-watch") as watch:
+        await watch.subscribe(COLLECTOR_STATE_TOPIC, qos=1)
+        async with asyncio.timeout(30):
+            async for _ in watch.messages:
+                return
 
 
 def query(tmp_path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -130,7 +144,7 @@ async def test_a_gateway_that_dies_is_shown_offline_within_a_minute(tmp_path: Pa
                 sys.executable, "-m", "devices.cli", "edge", "--config", str(SHED), "--data-dir", str(tmp_path / "d"),
                 "--bus-map", str(tmp_path / "run" / "served.json"), "--broker", broker.url,
                 "--collector-key", str(public_key()), stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL)
+                stderr=open(tmp_path / "collector.log", "ab"))  # noqa: SIM115
             await eventually(lambda: query(tmp_path, "SELECT online FROM gateways WHERE id = 'gw-shed-xixi-01'")
                              == [(1,)], 30, "the gateway's birth")
             agent.send_signal(signal.SIGSTOP)
@@ -172,7 +186,7 @@ async def test_bad_messages_are_refused_and_the_collector_keeps_running(tmp_path
     good = {"id": "x:1", "type": "alarm", "key": "sd1/smoke", "state": "active", "class": "fire", "severity": 1,
             "site": SITE, "device": "sd1", "t": 1.0, "mono": 1.0, "trusted": False}
     try:
-        await asyncio.sleep(1.0)
+        await collector_listening(broker)
         async with aiomqtt.Client("127.0.0.1", broker.port, identifier="rogue") as client:
             base = f"ff/v1/{SITE}/gw-shed-xixi-01"
             for topic, payload in [
@@ -225,7 +239,7 @@ async def test_one_bad_record_neither_crash_loops_the_collector_nor_comes_back_f
                "mono": 1.0, "trusted": True}
     acked: list[str] = []
     try:
-        await asyncio.sleep(1.0)
+        await collector_listening(broker)
         async with aiomqtt.Client("127.0.0.1", broker.port, identifier="gw-shed-xixi-01") as gw:
             await gw.subscribe(f"{base}/ack", qos=1)
             birth = {"boot": "b", "seq": 1, "bdseq": 1, "site": SITE,
@@ -247,7 +261,7 @@ async def test_one_bad_record_neither_crash_loops_the_collector_nor_comes_back_f
             async with asyncio.timeout(20):
                 await read_acks()
         assert sorted(acked) == [f"b:{n}" for n in range(1, 8)], "every record acknowledged, the bad ones too"
-        await asyncio.sleep(3)  # escalation runs every second, ticket upkeep at start: both over the bad input
+        await asyncio.sleep(3)  # the background jobs (ticket upkeep at start, escalation's look) over the bad input
         assert collector.returncode is None, "the collector died"
         collector.kill()
         await collector.wait()
