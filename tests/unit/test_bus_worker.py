@@ -5,7 +5,7 @@ the bus worker had no unit tests, because it could only be built on a real Modbu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -116,6 +116,20 @@ async def test_cancelling_a_poll_mid_request_really_cancels_it() -> None:
     assert link.closed == 1 and not link.connected  # the line is released in `finally`
 
 
+async def run_until(worker: ModbusBusWorker, done: Callable[[], bool], timeout: float, step: float) -> None:
+    """Run a worker until `done()` holds (looking every `step` s; 0: every turn of the loop), then stop it."""
+    task = asyncio.get_running_loop().create_task(worker.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not done():
+                await asyncio.sleep(step)
+    finally:
+        worker.stop()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_the_points_that_can_cut_are_read_first_and_the_rest_still_get_the_line() -> None:
     """Issue 18: a charging box's port temperatures and currents (the inputs of its cut rules) are their own
     poll class, served before everything else, in the frames the register map needs and no more."""
@@ -127,21 +141,10 @@ async def test_the_points_that_can_cut_are_read_first_and_the_rest_still_get_the
     assert [b.start for b, _ in polled.plan[CUT]] == [0x100 + 16 * n for n in range(10)]  # a port a frame
     assert all(b.table != "holding_register" for b, _ in polled.plan["alarm"])  # nothing read twice
     link = FakeRegisterLink(tables={1: identity(box)})
-    worker = ModbusBusWorker(BUS, [polled], link, Sink())
-    task = asyncio.get_running_loop().create_task(worker.run())
-    try:
-        async with asyncio.timeout(5):
-            while len(link.reads) < 2 + 10 + 2:
-                await asyncio.sleep(0)
-    finally:
-        worker.stop()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await run_until(ModbusBusWorker(BUS, [polled], link, Sink()), lambda: len(link.reads) >= 2 + 10 + 2, 5, 0)
     polls = [(table, address) for _, table, address, _ in link.reads[2:]]  # after the identity probe
     assert polls[:10] == [("holding_register", 0x100 + 16 * n) for n in range(10)]
     assert polls[10][0] != "holding_register"  # then the rest of the alarm class: the line is not theirs alone
-
 
 
 async def test_on_a_line_the_cut_inputs_would_fill_the_other_alarm_points_are_still_read() -> None:
@@ -152,16 +155,10 @@ async def test_on_a_line_the_cut_inputs_would_fill_the_other_alarm_points_are_st
     urgent = frozenset(f"port{n}.temperature" for n in range(1, 11))
     polled = PolledDevice(DeviceConfig(id="box1", profile=box.id, bus=BUS.id, unit=1), box, [box], urgent=urgent)
     link = FakeRegisterLink(tables={1: identity(box)}, wire_s=0.06)  # ten cut frames: 600 ms > the 500 ms period
-    worker = ModbusBusWorker(BUS, [polled], link, Sink())
-    task = asyncio.get_running_loop().create_task(worker.run())
-    try:
-        async with asyncio.timeout(10):
-            while sum(table == "coil" for _, table, _, _ in link.reads) < 2:  # the relays, read again
-                await asyncio.sleep(0.05)
-    finally:
-        worker.stop()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+
+    def relays_read_again() -> bool:
+        return sum(table == "coil" for _, table, _, _ in link.reads) >= 2
+
+    await run_until(ModbusBusWorker(BUS, [polled], link, Sink()), relays_read_again, 10, 0.05)
     cut_frames = sum(table == "holding_register" for _, table, _, _ in link.reads)
     assert cut_frames >= 10  # the cut inputs were read all the while
