@@ -234,10 +234,12 @@ class EdgeAgent:
                                        value=fields, text=str(fields.get("text", ""))))
 
     # -- records -----------------------------------------------------------------------------------
-    def _alarm(self, alarm: Alarm) -> None:
-        self.alarms_recorded += 1
-        self.outbox.append(alarm)
-        self._log.info("alarm " + alarm.state, key=alarm.key, cls=alarm.cls)
+    def _alarm(self, *alarms: Alarm) -> None:
+        """Commit alarms to the outbox (one transaction) and wake the uplink."""
+        self.outbox.append_many(alarms)
+        self.alarms_recorded += len(alarms)
+        for alarm in alarms:
+            self._log.info("alarm " + alarm.state, key=alarm.key, cls=alarm.cls)
         self._kick()
 
     def _event(self, device: str, kind: str, details: Mapping[str, Any]) -> None:
@@ -276,12 +278,8 @@ class EdgeAgent:
         if not self._unsaved:
             return
         alarms, self._unsaved = self._unsaved, []
-        self.outbox.append_many(alarms)
-        self.alarms_recorded += len(alarms)
-        for alarm in alarms:
-            self._log.info("alarm " + alarm.state, key=alarm.key, cls=alarm.cls)
+        self._alarm(*alarms)
         self.state.put("rules", self.engine.snapshot())
-        self._kick()
 
     def write(self, device: str, point: str, value: Any, *, cause: str) -> asyncio.Future[str]:
         """Queue a write on the device's bus; its outcome becomes an `action` event."""

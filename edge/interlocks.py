@@ -63,13 +63,12 @@ class Interlocks:
         holding = self.holding(device, point, value)
         if holding is None:
             return
-        reason = override
-        if reason is None or not reason.strip():
+        if override is None or not override.strip():
             value = self.engine.values.get(holding.device, {}).get(holding.when.point) if holding.when else None
             shown = f" ({holding.when.point} = {value})" if value is not None and holding.when else ""
             raise InterlockRefused(f"refused: interlock {holding.key} holds{shown}; reset it on site first, "
                                    "or override with a reason")
         self._overridden.setdefault(holding.key, set()).add((device, point))
         self._event(device, "interlock_override", {"key": holding.key, "point": point, "command": command_id,
-                                                   "reason": reason[:200]})
-        self._log.warning("interlock overridden", key=holding.key, device=device, point=point, reason=reason)
+                                                   "reason": override[:200]})
+        self._log.warning("interlock overridden", key=holding.key, device=device, point=point, reason=override)

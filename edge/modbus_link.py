@@ -4,9 +4,9 @@ It turns the library's outcomes into ours (devices.errors): no answer in time ->
 exception response -> ExceptionReply(code), an answer from the wrong unit or a garbled one ->
 FrameError, no connection -> LinkDown. Nothing above this module knows pymodbus's names.
 
-The library drops a reply with a bad CRC, noise, or an answer from another unit silently and keeps
+The library drops a garbled reply or an answer from another unit silently and keeps
 waiting, so by itself every such fault looks like silence. We watch the bytes it receives (its packet
-trace hook): a request that timed out although bytes came back is a FrameError (garbage, bad CRC,
+trace hook): a request that timed out although bytes came back is a FrameError (garbage,
 wrong unit), one that heard nothing is a DeviceTimeout. The library clears its receive buffer before
 every request, which is the line flush after a framing error.
 
