@@ -5,7 +5,11 @@ connect with a client id and a will, subscribe, publish, read what arrives. `Con
 say exactly that; `MqttConnector` is the real one (aiomqtt over TCP or TLS) and `devices.mqtt_fake`
 holds an in-process broker beside it for unit tests, as httpx keeps `MockTransport` beside its
 transports. Every aiomqtt error becomes `BrokerUnavailable`; nothing above this module knows the
-library's names. Cancellation passes through untouched.
+library's names. Cancellation passes through untouched, even where Python 3.11 would lose it: aiomqtt
+waits for a publish's acknowledgement with `asyncio.wait_for`, which on 3.11 swallows a cancel that
+arrives in the same loop turn as the acknowledgement (CPython gh-86296, fixed in 3.12), and a task
+that lost its cancel runs on forever and holds up whatever task group waits for it; `keep_cancel`
+gives the cancel back.
 
 This is the one module in `devices` that does I/O: it is the shared boundary of a dependency that all
 three processes use (DESIGN section 4 keeps `devices` the only package they share), and keeping it in
@@ -14,18 +18,31 @@ one place is what lets the other modules stay free of aiomqtt.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import aiomqtt
 
 from devices.broker_url import BrokerConfig
 from devices.errors import BrokerUnavailable
 
-__all__ = ["Connector", "Message", "MqttConnector", "Session", "Will"]
+__all__ = ["Connector", "Message", "MqttConnector", "Session", "Will", "keep_cancel"]
+
+T = TypeVar("T")
+
+
+async def keep_cancel(operation: Awaitable[T]) -> T:
+    """Await `operation`; if the task was cancelled meanwhile and the cancel was swallowed, raise it."""
+    task = asyncio.current_task()
+    asked = task.cancelling() if task is not None else 0
+    result = await operation
+    if task is not None and task.cancelling() > asked:
+        raise asyncio.CancelledError  # the operation finished as the cancel came, and 3.11's wait_for dropped it
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +113,13 @@ class _AiomqttSession:
 
     async def subscribe(self, topic: str, qos: int = 1) -> None:
         try:
-            await self._client.subscribe(topic, qos=qos)
+            await keep_cancel(self._client.subscribe(topic, qos=qos))
         except aiomqtt.MqttError as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from None
 
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
         try:
-            await self._client.publish(topic, payload, qos=qos, retain=retain)
+            await keep_cancel(self._client.publish(topic, payload, qos=qos, retain=retain))
         except aiomqtt.MqttError as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from None
 

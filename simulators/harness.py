@@ -46,4 +46,8 @@ async def running_simulation(site_files: Sequence[Path], run_dir: Path, *, pace:
         yield SimulationHandle(sim, f"http://127.0.0.1:{sock.getsockname()[1]}")
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        done, _ = await asyncio.wait({task}, timeout=10)  # not wait_for: it would wait on a stuck cancel
+        if not done:
+            task.cancel()
+            raise RuntimeError(f"the simulation did not stop within 10 s of being asked: {task.get_stack(limit=5)}")
+        task.result()

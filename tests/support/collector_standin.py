@@ -17,6 +17,7 @@ from typing import Any
 import aiomqtt
 
 from devices.contract import Batch, Birth, ContractError, decode_message, decode_record
+from devices.mqtt_transport import keep_cancel
 from devices.protocol import COLLECTOR_STATE_TOPIC, decode, gateway_topic, parse_topic
 from tests.support.keys import signer
 
@@ -56,9 +57,9 @@ class CollectorStandIn:
                 async with aiomqtt.Client("127.0.0.1", self.port, identifier="standin-collector", will=will,
                                           keepalive=5, timeout=5) as client:
                     self._client = client
-                    await client.publish(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": True}, ttl=3600),
-                                         qos=1, retain=True)
-                    await client.subscribe("ff/v1/+/+/+", qos=1)
+                    await keep_cancel(client.publish(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": True},
+                                                                                      ttl=3600), qos=1, retain=True))
+                    await keep_cancel(client.subscribe("ff/v1/+/+/+", qos=1))
                     self.ready.set()
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._receive(client))
@@ -124,14 +125,14 @@ class CollectorStandIn:
     async def flush_acks(self, client: aiomqtt.Client) -> None:
         for (site, gateway), ids in list(self._unacked.items()):
             if ids:
-                await client.publish(gateway_topic(site, gateway, "ack"), signer().seal("ack", gateway, {"ids": ids}),
-                                     qos=1)
+                await keep_cancel(client.publish(gateway_topic(site, gateway, "ack"),
+                                                 signer().seal("ack", gateway, {"ids": ids}), qos=1))
             self._unacked[(site, gateway)] = []
 
     async def send_command(self, site: str, gateway: str, command: dict[str, Any]) -> None:
         assert self._client is not None, "the stand-in is not connected"
-        await self._client.publish(gateway_topic(site, gateway, "command"), signer().seal("command", gateway, command),
-                                   qos=1)
+        await keep_cancel(self._client.publish(gateway_topic(site, gateway, "command"),
+                                               signer().seal("command", gateway, command), qos=1))
 
     async def ack_pending(self) -> None:
         """Start acknowledging, and acknowledge everything received so far."""
@@ -157,6 +158,9 @@ async def running_standin(port: int) -> AsyncIterator[CollectorStandIn]:
         yield standin
     finally:
         task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=10)  # not a bare await: a lost cancel would hang the run
+        if not done:
+            raise AssertionError(f"the collector stand-in did not stop within 10 s: {task.get_stack(limit=5)}")
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            task.result()
     assert standin.errors == [], f"what the gateway sent broke the contract: {standin.errors[:3]}"
