@@ -42,7 +42,7 @@ from tests.support.keys import public_key  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 
 SITE = "shed-xixi-01"
-SHED = ROOT / "examples" / "sites" / "charging-shed.yaml"
+SHED = ROOT / "deploy" / "examples" / "sites" / "charging-shed.yaml"
 # point alarms polled in the alarm class (every second), with no sustain time
 TOGGLES = {"sd1": ["tamper", "fault", "dirty_chamber"], "sd3": ["tamper", "fault", "dirty_chamber"],
            "sd2": ["tamper", "fault", "sounder_open"],

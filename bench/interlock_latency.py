@@ -101,7 +101,7 @@ def main() -> None:
     poll = load_profile_dir()["xingdian-cb10"].polling["alarm"]
     folder = Path(tempfile.mkdtemp(prefix="firefleet-interlock-"))
     site = folder / "shed.yaml"
-    shed = (ROOT / "examples/sites/charging-shed.yaml").read_text()
+    shed = (ROOT / "deploy/examples/sites/charging-shed.yaml").read_text()
     site.write_text(shed.replace("device: box1, for: 3s}", "device: box1, for: 0s}"))
     load = next(x for x in line_loads(load_site(site, load_profile_dir()), load_profile_dir()) if x.bus.id == LINE)
     print(f"line {LINE} (wire floor, from the profiles): {load.describe()}")

@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "firmware-profiles"
-SITES = ROOT / "examples" / "sites"
+SITES = ROOT / "deploy" / "examples" / "sites"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

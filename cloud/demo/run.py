@@ -48,7 +48,7 @@ from devices.downlink_auth import generate_keys
 __all__ = ["run_demo"]
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples" / "sites"
+EXAMPLES = ROOT / "deploy" / "examples" / "sites"
 DEMO_USERS = {"duty": "duty_officer", "maint": "maintenance", "viewer": "district_viewer", "admin": "admin"}
 STREETS = {"shed": ["西溪街道", "蒋村街道"], "station": ["文新街道", "古荡街道"], "cabinets": ["翠苑街道", "北山街道"]}
 

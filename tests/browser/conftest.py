@@ -91,7 +91,7 @@ async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Di
     shots.mkdir(parents=True, exist_ok=True)
     broker = Mosquitto(folder / "mq")
     broker.start()
-    collector = CollectorProcess(folder / "cloud", broker.url, inventory=ROOT / "examples" / "inventory.yaml",
+    collector = CollectorProcess(folder / "cloud", broker.url, inventory=ROOT / "deploy/examples/inventory.yaml",
                                  users=[f"{name}:{role}:{password}" for name, (role, password) in USERS.items()],
                                  extra=["--ticket-offline-after", "5", "--upkeep-every", "2"])
     await collector.start()

@@ -38,7 +38,7 @@ async def agent(site: Path, folder: Path) -> asyncio.subprocess.Process:
 
 async def test_a_kill_right_after_the_cut_leaves_the_alarm_or_raises_it_again(tmp_path: Path) -> None:
     site = tmp_path / "shed.yaml"
-    shed = (ROOT / "examples/sites/charging-shed.yaml").read_text()
+    shed = (ROOT / "deploy/examples/sites/charging-shed.yaml").read_text()
     site.write_text(shed.replace("device: box1, for: 3s}", "device: box1, for: 0s}"))
     outbox = tmp_path / "data" / "outbox.sqlite"
     async with running_simulation([site], tmp_path / "run", pace=True) as sim:

@@ -28,7 +28,7 @@ from tests.support.mosquitto import Mosquitto
 __all__ = ["SoakReport", "run_soak"]
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SHED = ROOT / "examples" / "sites" / "charging-shed.yaml"
+SHED = ROOT / "deploy" / "examples" / "sites" / "charging-shed.yaml"
 SITE, KEY = "shed-xixi-01", "sd3/tamper"
 
 

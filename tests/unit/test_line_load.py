@@ -8,7 +8,7 @@ from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
 from edge.line_load import line_loads
 
-SHED = Path(__file__).resolve().parents[2] / "examples" / "sites" / "charging-shed.yaml"
+SHED = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "sites" / "charging-shed.yaml"
 
 
 def test_the_example_sheds_line_is_overloaded_at_9600_baud_and_fits_at_115200(tmp_path: Path) -> None:

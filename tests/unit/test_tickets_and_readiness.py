@@ -88,7 +88,7 @@ def test_tickets_open_for_persistent_faults_with_district_deadlines(tmp_path: Pa
 
 
 def test_the_example_inventory_reads_and_scores_the_example_district(tmp_path: Path) -> None:
-    inventory = load_inventory(ROOT / "examples" / "inventory.yaml")
+    inventory = load_inventory(ROOT / "deploy" / "examples" / "inventory.yaml")
     store = Store(tmp_path / "c.sqlite")
     store.save_birth("station-wenxin-01", "gw-station-wenxin-01", checked_birth({
         "boot": "b", "seq": 1, "bdseq": 1, "devices": [
