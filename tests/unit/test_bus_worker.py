@@ -14,7 +14,7 @@ from devices.profile import Profile
 from devices.profile_loader import load_profile_dir
 from devices.site_config import BusConfig, DeviceConfig
 from edge.bus_worker import ModbusBusWorker, WriteRequest
-from edge.polled_device import PolledDevice, candidates_for
+from edge.polled_device import CUT, PolledDevice, candidates_for
 from edge.register_link import FakeRegisterLink
 from tests.support.sinks import EventSink
 
@@ -162,3 +162,27 @@ async def test_on_a_line_the_cut_inputs_would_fill_the_other_alarm_points_are_st
     await run_until(ModbusBusWorker(BUS, [polled], link, Sink()), relays_read_again, 10, 0.05)
     cut_frames = sum(table == "holding_register" for _, table, _, _ in link.reads)
     assert cut_frames >= 10  # the cut inputs were read all the while
+
+
+async def test_a_due_cut_read_goes_between_the_blocks_of_a_long_poll() -> None:
+    """Found by bench/interlock_latency.py at 19200 baud: one port in ten waited ~700 ms for its cut, the
+    cut inputs queued behind the whole of the box's status poll (eleven frames). Now the due cut inputs
+    are read between two blocks of any other poll."""
+    box = PROFILES["xingdian-cb10"]
+    urgent = frozenset(f"port{n}.temperature" for n in range(1, 11))
+    polled = PolledDevice(DeviceConfig(id="box1", profile=box.id, bus=BUS.id, unit=1), box, [box], urgent=urgent)
+    status_starts = {b.start for b, _ in polled.plan["status"] if b.table == "holding_register"}
+    cut_starts = {b.start for b, _ in polled.plan[CUT]}
+    assert len(status_starts) == 10 and not status_starts & cut_starts  # the classes differ by first register
+    # 30 ms a frame: a cut round takes 300 ms of its 500 ms period, the status poll 330 ms, so the cut
+    # inputs fall due again while the status poll is under way
+    link = FakeRegisterLink(tables={1: identity(box)}, wire_s=0.03)
+
+    def status_reads() -> list[int]:
+        return [i for i, (_, table, address, _) in enumerate(link.reads)
+                if table == "holding_register" and address in status_starts]
+
+    await run_until(ModbusBusWorker(BUS, [polled], link, Sink()), lambda: len(status_reads()) >= 10, 10, 0.05)
+    first, last = status_reads()[0], status_reads()[9]
+    during = [address for _, table, address, _ in link.reads[first:last] if table == "holding_register"]
+    assert any(address in cut_starts for address in during), "the cut inputs waited for the whole status poll"
