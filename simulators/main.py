@@ -83,8 +83,9 @@ async def serve(sim: Simulation, sock: socket.socket, *, scenario: Scenario | No
             started.set()
         if scenario is not None:
             scenario_tasks.add(tg.create_task(play(sim, scenario), name=f"scenario:{scenario.name}"))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), duration)
+        with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can lose a cancel (gh-86296)
+            async with asyncio.timeout(duration):
+                await stop.wait()
         if not quiet:
             print("stopping simulators", flush=True)
         server.should_exit = True

@@ -179,11 +179,9 @@ class Demo:
             scenario = asyncio.get_running_loop().create_task(self._scenario_loop(), name="scenario")
             progress = asyncio.get_running_loop().create_task(self._progress_loop(), name="progress")
             try:
-                if self.args.duration:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.args.duration)
-                else:
-                    await stop.wait()
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout: 3.11's wait_for can lose a cancel
+                    async with asyncio.timeout(self.args.duration or None):
+                        await stop.wait()
             finally:
                 for task in (scenario, progress):
                     task.cancel()
