@@ -1,4 +1,5 @@
-"""The test's stand-in for the collector: a plain MQTT client that keeps what gateways send and acks it.
+"""The test's stand-in for the collector: an MQTT client (the real connector of devices.mqtt_transport) that
+keeps what gateways send and acks it.
 
 It publishes the retained collector state (online, with an offline will) and signs what it sends down with
 the test run's collector key, as the collector does; it de-duplicates records by id,
@@ -14,10 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiomqtt
-
+from devices.broker_url import BrokerConfig
 from devices.contract import Batch, Birth, ContractError, decode_message, decode_record
-from devices.mqtt_transport import keep_cancel
+from devices.errors import BrokerUnavailable
+from devices.mqtt_transport import MqttConnector, Session, Will
 from devices.protocol import COLLECTOR_STATE_TOPIC, decode, gateway_topic, parse_topic
 from tests.support.keys import signer
 
@@ -43,41 +44,40 @@ class CollectorStandIn:
         self.acking = True
         self.changed = asyncio.Event()
         self._unacked: dict[tuple[str, str], list[str]] = {}
-        self._client: aiomqtt.Client | None = None
+        self._client: Session | None = None
         self._ack_due = asyncio.Event()
         self.ready = asyncio.Event()  # subscribed and online: a gateway started now is heard from its birth
         self.errors: list[str] = []
 
     async def run(self) -> None:
         sign = signer()
-        will = aiomqtt.Will(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": False}, ttl=86400), qos=1,
-                            retain=True)
+        will = Will(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": False}, ttl=86400), qos=1, retain=True)
+        connector = MqttConnector(BrokerConfig.from_url(f"mqtt://127.0.0.1:{self.port}"), keepalive=5, timeout=5)
         while True:
             try:
-                async with aiomqtt.Client("127.0.0.1", self.port, identifier="standin-collector", will=will,
-                                          keepalive=5, timeout=5) as client:
+                async with connector.connect("standin-collector", will) as client:
                     self._client = client
-                    await keep_cancel(client.publish(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": True},
-                                                                                      ttl=3600), qos=1, retain=True))
-                    await keep_cancel(client.subscribe("ff/v1/+/+/+", qos=1))
+                    await client.publish(COLLECTOR_STATE_TOPIC, sign.seal("state", "*", {"online": True}, ttl=3600),
+                                         qos=1, retain=True)
+                    await client.subscribe("ff/v1/+/+/+", qos=1)
                     self.ready.set()
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._receive(client))
                         tg.create_task(self._acker(client))
-            except* aiomqtt.MqttError:
+            except* BrokerUnavailable:
                 pass
             self._client = None
             await asyncio.sleep(0.2)
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
+    async def _receive(self, client: Session) -> None:
+        async for message in client.messages():
             try:
-                self._handle(str(message.topic), bytes(message.payload))
+                self._handle(message.topic, message.payload)
             except (ValueError, KeyError, TypeError) as exc:
                 self.errors.append(f"{message.topic}: {exc!r}")
             self._ack_due.set()
 
-    async def _acker(self, client: aiomqtt.Client) -> None:
+    async def _acker(self, client: Session) -> None:
         while True:
             await self._ack_due.wait()
             self._ack_due.clear()
@@ -122,17 +122,17 @@ class CollectorStandIn:
         except ContractError as exc:
             self.errors.append(f"{kind} does not fit the contract: {exc}")
 
-    async def flush_acks(self, client: aiomqtt.Client) -> None:
+    async def flush_acks(self, client: Session) -> None:
         for (site, gateway), ids in list(self._unacked.items()):
             if ids:
-                await keep_cancel(client.publish(gateway_topic(site, gateway, "ack"),
-                                                 signer().seal("ack", gateway, {"ids": ids}), qos=1))
+                await client.publish(gateway_topic(site, gateway, "ack"), signer().seal("ack", gateway, {"ids": ids}),
+                                     qos=1)
             self._unacked[(site, gateway)] = []
 
     async def send_command(self, site: str, gateway: str, command: dict[str, Any]) -> None:
         assert self._client is not None, "the stand-in is not connected"
-        await keep_cancel(self._client.publish(gateway_topic(site, gateway, "command"),
-                                               signer().seal("command", gateway, command), qos=1))
+        await self._client.publish(gateway_topic(site, gateway, "command"), signer().seal("command", gateway, command),
+                                   qos=1)
 
     async def ack_pending(self) -> None:
         """Start acknowledging, and acknowledge everything received so far."""
