@@ -9,11 +9,11 @@ Tests use FakeClock and advance it.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from devices.libc import libc
 
 __all__ = ["Clock", "FakeClock", "Stamp"]
 
@@ -74,23 +74,14 @@ class FakeClock(Clock):
         return self._trusted
 
 
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    """Loaded once: find_library and CDLL cost about a millisecond each, and every record is stamped."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-
-
 def _kernel_synchronised() -> bool:
     """adjtimex(2) answers TIME_ERROR while nothing disciplines the clock. Unknown -> True."""
-    libc = _libc()
-    if libc is None:
+    c = libc()
+    if c is None:
         return True
     try:
         timex = ctypes.create_string_buffer(256)  # struct timex (about 208 bytes on 64-bit Linux), zeroed: read only
-        state = libc.adjtimex(timex)
+        state = c.adjtimex(timex)
         return bool(state != _TIME_ERROR)
     except AttributeError:
         return True

@@ -4,7 +4,8 @@ As on a real line, every slave hears every request and only the addressed one an
 a unit nobody hosts is met with silence, and a broadcast (unit 0) write is applied by all with no reply.
 A pty delivers bytes instantly whatever the baud rate, so with pacing on, each answer waits for the
 time the request and the reply would take on the wire at the line's baud rate, plus the 3.5-character
-silence that separates RTU frames. Requests are handled one at a time, as on a half-duplex line.
+silence that separates RTU frames, timed on a timerfd (devices.precise_timer) as a device's own timer
+would be, not to the event loop's millisecond. Requests are handled one at a time, as on a half-duplex line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from devices.modbus_frames import Request, RtuRequestFramer, rtu_frame
+from devices.precise_timer import PreciseTimer
 from devices.site_config import BusConfig
 from simulators.device import SimDevice
 from simulators.modbus_slave import Reply, answer_pdu, plan_reply
@@ -44,6 +46,7 @@ class RtuLine:
         self.ignored = 0  # frames for units nobody on this line hosts
         self._late: asyncio.TaskGroup | None = None
         self._quiet_from = 0.0  # when the line fell silent after our last reply
+        self._timer = PreciseTimer()
 
     def _gap(self) -> float:
         # 3.5 characters of silence; the standard fixes it at 1.75 ms above 19200 baud
@@ -64,6 +67,7 @@ class RtuLine:
                         await self._handle(item)
         finally:
             self.pty.close()
+            self._timer.close()
 
     async def _handle(self, item: Request | tuple[int, bytes]) -> None:
         assert self.pty is not None
@@ -92,14 +96,13 @@ class RtuLine:
             wait += began - started
             wait += wire_seconds(request_bytes + len(data), self.bus.baud, self.bus.parity, self.bus.stop_bits)
             wait += self._gap()
-        remaining = wait - (time.monotonic() - started)
         if reply.delay_s and self._late is not None:
             # A slow slave is busy thinking, not holding the wire: others may answer meanwhile, and its
             # late reply then lands on the line whenever it is ready, as on a real bus.
+            remaining = wait - (time.monotonic() - started)
             self._late.create_task(self._write_later(data, remaining), name=f"late-reply:{self.bus.id}:{unit}")
             return
-        if remaining > 0:
-            await asyncio.sleep(remaining)
+        await self._timer.sleep_until(started + wait)
         await self.pty.write(data)
         self._quiet_from = time.monotonic()
 
