@@ -42,13 +42,26 @@ class ReadBlock:
     points: tuple[Point, ...]
 
 
-def plan_reads(points: Iterable[Point], quirks: Quirks) -> list[ReadBlock]:
+# What a separate frame costs on a serial line, in characters: the request (8), the reply's unit, function,
+# byte count and CRC (5), and the 3.5-character silence before each of the two frames.
+_FRAME_CHARS = 20
+
+
+def plan_reads(points: Iterable[Point], quirks: Quirks, mapped: Iterable[Point] = ()) -> list[ReadBlock]:
     """Coalesce points into as few requests as the device's quirks allow.
 
     Neighbours merge while the hole between them is at most `max_gap`, the request stays within
     `max_registers` (`max_bits` for coils and inputs), and no forbidden address is covered. With
     `single_register_only` every point is its own request.
+
+    `mapped` are the other points the device has (of other poll classes, say): registers under them exist,
+    so only the rest of a hole counts against `max_gap`, and such a hole is read across whenever that
+    costs fewer characters on the wire than a frame of its own (a 10-port box's port temperatures, 16
+    registers apart, come in 3 reads rather than 10).
     """
+    occupied: dict[str, set[int]] = {}
+    for m in mapped:
+        occupied.setdefault(m.table, set()).update(range(m.address, m.end))
     blocks: list[ReadBlock] = []
     by_table: dict[str, list[Point]] = {}
     for p in points:
@@ -57,13 +70,14 @@ def plan_reads(points: Iterable[Point], quirks: Quirks) -> list[ReadBlock]:
     for table in sorted(by_table):
         pts = sorted(by_table[table], key=lambda p: (p.address, p.bit or 0))
         limit = quirks.max_bits if table in BIT_TABLES else quirks.max_registers
+        known = occupied.get(table, set())
         start, end, members = pts[0].address, pts[0].end, [pts[0]]
         for p in pts[1:]:
             new_end = max(end, p.end)
             if quirks.single_register_only:
                 merge = p.address == start and p.end == end  # bits of the same register
             else:
-                close = p.address - end <= quirks.max_gap and not _hits_forbidden(end, p.address, quirks)
+                close = _hole_is_worth_reading(table, end, p.address, quirks, known)
                 merge = new_end - start <= limit and (p.address < end or close)
             if merge:
                 end = new_end
@@ -73,6 +87,17 @@ def plan_reads(points: Iterable[Point], quirks: Quirks) -> list[ReadBlock]:
                 start, end, members = p.address, p.end, [p]
         blocks.append(ReadBlock(table, start, end - start, tuple(members)))
     return blocks
+
+
+def _hole_is_worth_reading(table: str, first: int, stop: int, quirks: Quirks, known: set[int]) -> bool:
+    if _hits_forbidden(first, stop, quirks):
+        return False
+    hole = stop - first
+    if hole <= quirks.max_gap:
+        return True
+    unmapped = sum(1 for a in range(first, stop) if a not in known)
+    chars = hole / 8 if table in BIT_TABLES else 2 * hole
+    return unmapped <= quirks.max_gap and chars < _FRAME_CHARS
 
 
 def _hits_forbidden(first: int, stop: int, quirks: Quirks) -> bool:

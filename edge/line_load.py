@@ -33,9 +33,12 @@ class LineLoad:
         return self.cut_round_s + self.cut_write_s
 
     def describe(self) -> str:
-        text = (f"alarm points need {100 * self.fast_share:.0f} % of the wire at {self.bus.baud} baud; "
-                f"cut inputs read every {1000 * self.cut_round_s:.0f} ms at best, a cut within "
-                f"{1000 * self.cut_floor_s:.0f} ms at worst")
+        text = f"alarm points need {100 * self.fast_share:.0f} % of the wire at {self.bus.baud} baud; "
+        if self.cut_round_s:
+            text += (f"cut inputs read every {1000 * self.cut_round_s:.0f} ms at best, a cut within "
+                     f"{1000 * self.cut_floor_s:.0f} ms at worst")
+        else:
+            text += "no interlock cuts on this line"
         if self.fast_share > 1:
             text += (" -- OVERLOADED: alarm points will be read late; move devices to another line or raise "
                      "the baud rate")

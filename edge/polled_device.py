@@ -67,12 +67,12 @@ class PolledDevice:
         if cut and classes:
             cut = _with_neighbours(cut, [p for p in readable if p.poll == classes[0]], profile)
             self.periods = {CUT: profile.polling[classes[0]], **self.periods}
-            self.plan[CUT] = [(b, BlockDecoder(b)) for b in plan_reads(cut, profile.quirks)]
+            self.plan[CUT] = [(b, BlockDecoder(b)) for b in plan_reads(cut, profile.quirks, readable)]
         in_cut = {p.name for p in cut}
         for cls in classes:
             points = [p for p in readable if p.poll == cls and p.name not in in_cut]
             if points:
-                self.plan[cls] = [(b, BlockDecoder(b)) for b in plan_reads(points, profile.quirks)]
+                self.plan[cls] = [(b, BlockDecoder(b)) for b in plan_reads(points, profile.quirks, readable)]
         self.next_due = {cls: 0.0 for cls in self.plan}
 
     def split_block(self, cls: str, block: ReadBlock) -> None:

@@ -39,6 +39,21 @@ def test_requests_respect_max_registers_and_forbidden_ranges() -> None:
     assert spans(guarded) == [(0, 1), (8, 1)]
 
 
+def test_a_hole_over_the_devices_other_points_is_read_across_when_cheaper_than_a_frame() -> None:
+    """Issue 18: a box's port temperatures, 16 registers apart, each cost a frame (tens of ms at 9600 baud)
+    although the registers between them exist (the ports' other points): only unmapped registers count
+    against max_gap, and a hole is read across while it costs fewer characters than a frame (20)."""
+    wanted = [reg("t1", 0, width=2), reg("t2", 9, width=2)]  # a hole of 7 registers, max_gap 2
+    others = [reg("v1", 2), reg("e1", 3, "u32", 2), reg("m1", 5), reg("r1", 6), reg("l1", 7)]  # 2..7 mapped, 8 not
+    assert spans(plan_reads(wanted, Quirks(max_gap=2))) == [(0, 2), (9, 2)]
+    assert spans(plan_reads(wanted, Quirks(max_gap=2), others)) == [(0, 11)]
+    assert spans(plan_reads(wanted, Quirks(max_gap=0), others)) == [(0, 2), (9, 2)]  # register 8 is unmapped
+    far = [reg("t1", 0), reg("t2", 11)]  # a hole of 10 registers = 20 characters: a frame costs no more
+    assert spans(plan_reads(far, Quirks(max_gap=2), [reg(f"x{a}", a) for a in range(1, 11)])) == [(0, 1), (11, 1)]
+    guarded = plan_reads(wanted, Quirks(max_gap=2, forbidden=((4, 4),)), others)
+    assert spans(guarded) == [(0, 2), (9, 2)]
+
+
 def test_single_register_only_reads_each_point_alone_but_shares_bit_registers() -> None:
     points = [reg("a", 0), reg("b", 1), reg("x", 5, "bit", bit=0), reg("y", 5, "bit", bit=3)]
     assert spans(plan_reads(points, Quirks(max_gap=10, single_register_only=True))) == [(0, 1), (1, 1), (5, 1)]
