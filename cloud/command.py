@@ -1,4 +1,4 @@
-"""`firefleet cloud [--db PATH] [--broker URL] [--inventory FILE] [--no-shared]`: the collector."""
+"""`firefleet cloud [--db PATH|postgresql://...] [--broker URL] [--inventory FILE] [--no-shared]`: the collector."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("cloud", help="run the cloud collector")
-    parser.add_argument("--db", type=Path, default=Path("firefleet-cloud.sqlite"), help="SQLite store")
+    parser.add_argument("--db", default="firefleet-cloud.sqlite",
+                        help="the store: a SQLite file (default firefleet-cloud.sqlite), or postgresql://user@host/db "
+                             "(several collectors may share one; needs the postgres extra)")
     parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://user:pass@host:port")
     parser.add_argument("--ca-file", help="CA certificate for mqtts://")
     parser.add_argument("--inventory", type=Path, help="sites, streets and gateways (YAML)")
@@ -33,8 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--upkeep-every", type=float, default=60.0, metavar="SECONDS",
                         help="how often tickets and readiness are re-evaluated (default 60)")
     parser.add_argument("--signing-key", type=Path, metavar="KEY_FILE",
-                        help="the collector's Ed25519 signing key (default: collector-signing.key beside --db, "
-                             "made on first start); gateways get its .pub with --collector-key")
+                        help="the collector's Ed25519 signing key (default: collector-signing.key beside a SQLite "
+                             "--db, made on first start; required with PostgreSQL: every collector of a district signs "
+                             "with the same key); gateways get its .pub with --collector-key")
     parser.add_argument("--profiles", type=Path, metavar="DIR",
                         help="firmware profiles that writes are checked against (default: the shipped ones)")
     parser.add_argument("--no-shared", action="store_true",

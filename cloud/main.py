@@ -58,7 +58,20 @@ def run_from_args(args: argparse.Namespace) -> int:
     host, _, port = args.http.rpartition(":")
     if not port.isdigit():
         raise SiteConfigError(f"--http must be HOST:PORT, got {args.http!r}", field="--http")
-    store = Store(Path(args.db), streets={s: v["street"] for s, v in (inventory or {}).items()})
+    shared_db = str(args.db).startswith(("postgresql://", "postgres://"))
+    if shared_db and not args.signing_key:
+        raise SiteConfigError("with a PostgreSQL store, give --signing-key: every collector of the district signs "
+                              "with the same key", field="--signing-key")
+    try:
+        store = Store(args.db, streets={s: v["street"] for s, v in (inventory or {}).items()})
+    except ImportError as exc:
+        raise SiteConfigError(f"a PostgreSQL store needs psycopg: pip install 'firefleet[postgres]' ({exc})",
+                              field="--db") from None
+    except Exception as exc:  # the database's own error (unreachable, refused, bad name): said, not a trace
+        if not shared_db:
+            raise
+        raise SiteConfigError(f"cannot open the store: {str(exc).strip().splitlines()[0]}", field="--db") from None
+    log.info("store opened", at=store.describe)
     auth = Auth(store)
     for spec in args.user or []:
         name, _, rest = spec.partition(":")

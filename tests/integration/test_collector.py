@@ -24,15 +24,17 @@ sites:
 """
 
 
-async def start_collector(tmp_path: Path, broker: Mosquitto) -> asyncio.subprocess.Process:
+async def start_collector(tmp_path: Path, broker: Mosquitto, db: str | None = None) -> asyncio.subprocess.Process:
+    """`db`: the store's location (default: cloud.sqlite in tmp_path)."""
     from tests.support.mosquitto import free_port
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(INVENTORY)
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "devices.cli", "cloud", "--db", str(tmp_path / "cloud.sqlite"), "--broker", broker.url,
-        "--inventory", str(inventory), "--http", f"127.0.0.1:{free_port()}", "--signing-key", str(signing_key()),
+        sys.executable, "-m", "devices.cli", "cloud", "--db", db or str(tmp_path / "cloud.sqlite"),
+        "--broker", broker.url, "--inventory", str(inventory), "--http", f"127.0.0.1:{free_port()}",
+        "--signing-key", str(signing_key()),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=open(tmp_path / "collector.log", "ab"))
 
@@ -51,8 +53,18 @@ async def collector_listening(broker: Mosquitto) -> None:
                 return
 
 
-def query(tmp_path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    path = tmp_path / "cloud.sqlite"
+def query(where: Path | str, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """Rows from the collector's store: `where` a test folder (its cloud.sqlite) or the store's location
+    (a SQLite path or a postgresql:// URL). Nothing yet (no file, no table) -> []."""
+    if isinstance(where, str) and where.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(where) as db:
+            try:
+                return db.execute(sql.replace("?", "%s").encode(), args).fetchall()
+            except psycopg.errors.UndefinedTable:
+                return []
+    path = where / "cloud.sqlite" if isinstance(where, Path) else Path(where)
     if not path.exists():
         return []
     db = sqlite3.connect(path)
@@ -64,18 +76,19 @@ def query(tmp_path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
         db.close()
 
 
-async def test_smoke_reaches_the_store_and_a_killed_collector_loses_nothing(tmp_path: Path) -> None:
+async def test_smoke_reaches_the_store_and_a_killed_collector_loses_nothing(tmp_path: Path, store_at: str) -> None:
+    """On SQLite and on PostgreSQL (issue 13): a collector killed with SIGKILL and restarted on the same store."""
     broker = Mosquitto(tmp_path / "mq")
     broker.start()
-    collector = await start_collector(tmp_path, broker)
+    collector = await start_collector(tmp_path, broker, store_at)
     try:
         async with (running_simulation([SHED], tmp_path / "run") as sim,
                     running_agent(SHED, sim, tmp_path / "data", broker_url=broker.url) as agent):
             sd1, sd3 = sim.sim.device(SITE, "sd1"), sim.sim.device(SITE, "sd3")
             sd1.set_signals({"smoke_alarm": True}, hold=True)
-            await eventually(lambda: query(tmp_path, "SELECT site, street, device, class, condition FROM alarms "
+            await eventually(lambda: query(store_at, "SELECT site, street, device, class, condition FROM alarms "
                                                      "WHERE key = 'sd1/smoke'"), 30, "the smoke alarm stored")
-            assert query(tmp_path, "SELECT site, street, device, class, condition FROM alarms WHERE key = 'sd1/smoke'"
+            assert query(store_at, "SELECT site, street, device, class, condition FROM alarms WHERE key = 'sd1/smoke'"
                          ) == [(SITE, "西溪街道", "sd1", "fire", "active")]
             # a stream of alarms (a tamper switch toggling), with the collector killed in the middle of it;
             # each state held longer than the line's slowest read of it (its cut inputs' round, ~0.6-0.8 s
@@ -87,14 +100,14 @@ async def test_smoke_reaches_the_store_and_a_killed_collector_loses_nothing(tmp_
                     collector.kill()
                     await collector.wait()
                 if step == 8:
-                    collector = await start_collector(tmp_path, broker)
+                    collector = await start_collector(tmp_path, broker, store_at)
             await eventually(lambda: agent.outbox.depth()["alarm"]["records"] == 0, 40, "every alarm acknowledged")
-            stored = query(tmp_path, "SELECT COUNT(*) FROM records WHERE type = 'alarm'")[0][0]
+            stored = query(store_at, "SELECT COUNT(*) FROM records WHERE type = 'alarm'")[0][0]
             assert stored == agent.alarms_recorded, "an alarm record was lost or stored twice"
-            tamper = query(tmp_path, "SELECT id, handling, count FROM alarms WHERE key = 'sd3/tamper'")
+            tamper = query(store_at, "SELECT id, handling, count FROM alarms WHERE key = 'sd3/tamper'")
             assert len(tamper) == 1, f"one alarm for the tamper condition, folded: {tamper}"
             assert tamper[0][2] >= 5
-            open_keys = query(tmp_path, "SELECT key, COUNT(*) FROM alarms WHERE handling != 'closed' GROUP BY key "
+            open_keys = query(store_at, "SELECT key, COUNT(*) FROM alarms WHERE handling != 'closed' GROUP BY key "
                                         "HAVING COUNT(*) > 1")
             assert open_keys == [], "an alarm shown twice"
     finally:

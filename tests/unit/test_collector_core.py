@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import msgpack
 import pytest
 
@@ -68,8 +66,8 @@ def test_bad_messages_are_refused_and_counted(topic: str, payload: bytes, reason
     assert ingest.check("ff/v1/s1/gw1/alarms", message(records=[ALARM])).ok
 
 
-def test_store_folds_repeats_skips_replays_and_keeps_the_audit(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite", streets={"s1": "西溪街道"})
+def test_store_folds_repeats_skips_replays_and_keeps_the_audit(store_at: str) -> None:
+    store = Store(store_at, streets={"s1": "西溪街道"})
     first = {**ALARM, "device": "sd1", "t": 100.0}
     assert store.store_records("s1", "gw1", checked([first])) == (["o:1"], 1)
     assert store.store_records("s1", "gw1", checked([first])) == (["o:1"], 0)  # a replay: acked again, applied once
@@ -93,7 +91,7 @@ def test_store_folds_repeats_skips_replays_and_keeps_the_audit(tmp_path: Path) -
     store.store_records("s1", "gw1", checked([{**first, "id": "o:5"}]))  # the same condition again: a new alarm
     assert [a["count"] for a in store.alarms()] == [1]
     store.close()
-    reopened = Store(tmp_path / "c.sqlite")  # migrations run once
+    reopened = Store(store_at)  # migrations run once
     assert reopened.count("records") == 5
     reopened.close()
 
@@ -129,8 +127,8 @@ def test_a_bad_record_is_set_aside_alone_with_its_reason_and_its_neighbours_go_o
     assert ingest.rejected_records == 1
 
 
-def test_a_quarantined_record_raises_one_ingest_error_alarm_per_gateway(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite")
+def test_a_quarantined_record_raises_one_ingest_error_alarm_per_gateway(store_at: str) -> None:
+    store = Store(store_at)
     ingest = Ingest({"gw1": "s1"})
     for n in range(3):
         verdict = ingest.check("ff/v1/s1/gw1/alarms", message(records=[{**ALARM, "id": f"o:{n}", "t": "x"}]))
@@ -142,10 +140,10 @@ def test_a_quarantined_record_raises_one_ingest_error_alarm_per_gateway(tmp_path
     assert msgpack.unpackb(bytes.fromhex(kept[0]["raw_hex"]))["t"] == "x"
 
 
-def test_record_ids_are_unique_per_gateway_never_across_gateways(tmp_path: Path) -> None:
+def test_record_ids_are_unique_per_gateway_never_across_gateways(store_at: str) -> None:
     """A station gateway publishing the shed's next record ids on its own topic must not make the shed's
     real smoke alarm look like a replay."""
-    store = Store(tmp_path / "c.sqlite")
+    store = Store(store_at)
     forged = checked([{**ALARM, "id": "shed:273", "key": "x/forged", "site": "s2"}], site="s2")
     assert store.store_records("s2", "gw-station", forged) == (["shed:273"], 1)
     real = checked([{**ALARM, "id": "shed:273"}])
@@ -155,12 +153,12 @@ def test_record_ids_are_unique_per_gateway_never_across_gateways(tmp_path: Path)
     assert all("shed:273" not in str(entry) for entry in store.alarm_log(smoke["id"]))  # ids are not for viewers
 
 
-def test_an_untrusted_gateway_clock_is_placed_on_ours_through_its_monotonic_time(tmp_path: Path) -> None:
+def test_an_untrusted_gateway_clock_is_placed_on_ours_through_its_monotonic_time(store_at: str) -> None:
     """Issue 10.8, reproduced on the old main: records replayed after an outage from a gateway whose clock
     is not set carried their arrival time ("lasted 0 s"), so escalation started late."""
     import time
 
-    store = Store(tmp_path / "c.sqlite")
+    store = Store(store_at)
     store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "mono": 5000.0, "clk": "k1",
                                                  "trusted": False, "t": 100.0}))
     before = time.time()
@@ -175,10 +173,10 @@ def test_an_untrusted_gateway_clock_is_placed_on_ours_through_its_monotonic_time
     store.close()
 
 
-def test_a_clear_that_overtakes_its_raise_is_applied_in_the_order_they_happened(tmp_path: Path) -> None:
+def test_a_clear_that_overtakes_its_raise_is_applied_in_the_order_they_happened(store_at: str) -> None:
     """Issue 10.10, reproduced on the old main: the clear recorded during an outage went first on reconnect
     and was dropped ("no open alarm"), then the raise arrived and stayed active for good."""
-    store = Store(tmp_path / "c.sqlite")
+    store = Store(store_at)
     store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:2", "state": "cleared", "t": 1_800_000_010.0}]))
     assert store.alarms() == []
     store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:1", "t": 1_800_000_000.0}]))
@@ -192,8 +190,8 @@ def test_a_clear_that_overtakes_its_raise_is_applied_in_the_order_they_happened(
     store.close()
 
 
-def test_the_next_escalation_is_one_query_and_agrees_with_the_life_cycle(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite")
+def test_the_next_escalation_is_one_query_and_agrees_with_the_life_cycle(store_at: str) -> None:
+    store = Store(store_at)
     store.store_records("s1", "gw1", checked([{**ALARM, "t": 1_800_000_000.0},
                                               {**ALARM, "id": "o:2", "key": "sd2/fault", "class": "fault",
                                                "t": 1_799_999_000.0}]))

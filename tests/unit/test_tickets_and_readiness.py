@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,8 +53,8 @@ def birth(store: Store, devices: list[dict[str, Any]]) -> None:
     store.save_birth("s1", "gw1", checked_birth({"boot": "b", "seq": 1, "bdseq": 1, "devices": devices}))
 
 
-def test_tickets_open_for_persistent_faults_with_district_deadlines(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite")
+def test_tickets_open_for_persistent_faults_with_district_deadlines(store_at: str) -> None:
+    store = Store(store_at)
     birth(store, [{"id": "sd1", "profile": "hengan-sd100-fw1", "configured_profile": "hengan-sd100-fw1",
                    "values": {"battery": 12}},
                   {"id": "sd2", "profile": "hengan-sd100-fw2", "configured_profile": "hengan-sd100-fw1",
@@ -87,9 +86,9 @@ def test_tickets_open_for_persistent_faults_with_district_deadlines(tmp_path: Pa
     store.close()
 
 
-def test_the_example_inventory_reads_and_scores_the_example_district(tmp_path: Path) -> None:
+def test_the_example_inventory_reads_and_scores_the_example_district(store_at: str) -> None:
     inventory = load_inventory(ROOT / "deploy" / "examples" / "inventory.yaml")
-    store = Store(tmp_path / "c.sqlite")
+    store = Store(store_at)
     store.save_birth("station-wenxin-01", "gw-station-wenxin-01", checked_birth({
         "boot": "b", "seq": 1, "bdseq": 1, "devices": [
         {"id": "em1", "values": {**{f"extinguisher{n}.pressure": 1.2 for n in range(1, 9)},
@@ -102,10 +101,10 @@ def test_the_example_inventory_reads_and_scores_the_example_district(tmp_path: P
     store.close()
 
 
-def test_device_health_summary_flags_what_a_technician_chases(tmp_path: Path) -> None:
+def test_device_health_summary_flags_what_a_technician_chases(store_at: str) -> None:
     import time
 
-    store = Store(tmp_path / "c.sqlite")
+    store = Store(store_at)
     now = time.time()
     birth(store, [{"id": "sd1", "profile": "hengan-sd100-fw1", "configured_profile": "hengan-sd100-fw1",
                    "values": {"battery": 9, "dirty_chamber": True}},
@@ -113,7 +112,7 @@ def test_device_health_summary_flags_what_a_technician_chases(tmp_path: Path) ->
                    "values": {}},
                   {"id": "sd3", "profile": "hengan-sd100-fw1", "configured_profile": "hengan-sd100-fw1",
                    "values": {}}])
-    store.db.execute("UPDATE devices SET last_seen = ? WHERE id = 'sd2'", (now - 900,))
+    store.sql.execute("UPDATE devices SET last_seen = ? WHERE id = 'sd2'", (now - 900,))
     for n, kind in enumerate(["device_offline", "device_online"] * 3):
         store.store_records("s1", "gw1", checked([{"id": f"o:{n}", "type": "event", "device": "sd3", "kind": kind,
                                            "details": {}, "t": now - 300 + n}]))
@@ -128,8 +127,8 @@ def test_device_health_summary_flags_what_a_technician_chases(tmp_path: Path) ->
     store.close()
 
 
-def test_old_readings_are_thinned_to_hourly_then_dropped(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite")
+def test_old_readings_are_thinned_to_hourly_then_dropped(store_at: str) -> None:
+    store = Store(store_at)
     birth(store, [{"id": "box1", "values": {}}])
     hour = 3600.0
     base = NOW - 10 * DAY
@@ -139,15 +138,15 @@ def test_old_readings_are_thinned_to_hourly_then_dropped(tmp_path: Path) -> None
     readings.append({"id": "r:new", "type": "reading", "device": "box1", "values": {}, "t": NOW - hour})
     store.store_records("s1", "gw1", checked(readings))
     removed = store.prune_readings(NOW)
-    left = [r[0] for r in store.db.execute("SELECT id FROM readings ORDER BY t")]
+    left = [r[0] for r in store.sql.execute("SELECT id FROM readings ORDER BY t")]
     assert left == ["r:5", "r:11", "r:new"] and removed == 11
     store.close()
 
 
-def test_a_gateway_whose_heartbeats_stop_is_lost_once_and_gets_one_ticket(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.sqlite")
+def test_a_gateway_whose_heartbeats_stop_is_lost_once_and_gets_one_ticket(store_at: str) -> None:
+    store = Store(store_at)
     birth(store, [{"id": "sd1", "values": {}}, {"id": "sd2", "values": {}}])
-    store.db.execute("UPDATE gateways SET last_heartbeat = ?, heartbeat_s = 30", (NOW,))
+    store.sql.execute("UPDATE gateways SET last_heartbeat = ?, heartbeat_s = 30", (NOW,))
     assert store.silent_gateways(NOW + 70, watching_since=NOW - 1000) == []  # 2.5 beats not yet missed
     assert store.silent_gateways(NOW + 80, watching_since=NOW + 60) == []  # this collector only just started
     assert store.silent_gateways(NOW + 80, watching_since=NOW - 1000) == [("s1", "gw1")]
@@ -164,10 +163,10 @@ def test_a_gateway_whose_heartbeats_stop_is_lost_once_and_gets_one_ticket(tmp_pa
     store.close()
 
 
-def test_a_fault_that_holds_cannot_be_closed_and_one_that_returns_reopens_its_ticket(tmp_path: Path) -> None:
+def test_a_fault_that_holds_cannot_be_closed_and_one_that_returns_reopens_its_ticket(store_at: str) -> None:
     """Issue 10.12, reproduced on the old main: an offline ticket was closed while the detector was still
     offline; a new ticket opened seconds later with a fresh 15-day deadline and no link to the first."""
-    store = Store(tmp_path / "c.sqlite")
+    store = Store(store_at)
     birth(store, [{"id": "sd3", "values": {}}])
     offline = [{"id": "o:1", "type": "event", "device": "sd3", "kind": "device_offline", "details": {}, "t": NOW}]
     store.store_records("s1", "gw1", checked(offline))
@@ -183,4 +182,27 @@ def test_a_fault_that_holds_cannot_be_closed_and_one_that_returns_reopens_its_ti
     store.store_records("s1", "gw1", checked([{**offline[0], "id": "o:3", "t": NOW + 2 * DAY}]))
     again = store.evaluate_tickets(NOW + 2 * DAY + 700)
     assert [(t["id"], t["status"], t["deadline"]) for t in again] == [(ticket["id"], "open", ticket["deadline"])]
+    store.close()
+
+
+def test_readings_of_the_last_days_are_kept_by_day_and_retention_drops_whole_days(store_at: str) -> None:
+    """Issue 13: on PostgreSQL, readings live in day partitions and retention drops a day at once; on SQLite
+    in one table. Either way, what a user sees is the same: recent readings kept, expired ones gone."""
+    import time
+
+    store = Store(store_at)
+    birth(store, [{"id": "box1", "values": {}}])
+    today = time.time() // DAY * DAY  # UTC midnight: partitions are UTC days
+    store.store_records("s1", "gw1", checked([
+        {"id": f"r:{n}", "type": "reading", "device": "box1", "values": {"port1.temperature": n},
+         "t": today - n * DAY + 60} for n in (0, 1)]))
+    assert [r["values"] for r in store.readings("s1", "box1", since=0)] == [{"port1.temperature": 1},
+                                                                             {"port1.temperature": 0}]
+    days = sorted(t for t in store.sql.table_names() if t.startswith("readings_2"))
+    if store.sql.dialect == "postgresql":
+        assert days == [time.strftime("readings_%Y%m%d", time.gmtime(today - n * DAY)) for n in (1, 0)]
+    assert store.prune_readings(today + 90 * DAY + 30) == 1  # yesterday is past 90 days then, today not
+    assert [r["values"] for r in store.readings("s1", "box1", since=0)] == [{"port1.temperature": 0}]
+    if store.sql.dialect == "postgresql":
+        assert sorted(t for t in store.sql.table_names() if t.startswith("readings_2")) == days[1:]
     store.close()

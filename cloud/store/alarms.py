@@ -1,0 +1,102 @@
+"""Alarms as people handle them: the duty queue, the life cycle's actions, silencing and escalation."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from cloud.alarm_lifecycle import CLASS_ORDER, ESCALATE_AFTER, Refused, escalation_due_at, next_handling
+from cloud.store.base import StoreBase, parsed
+
+__all__ = ["Alarms"]
+
+_CLASS_RANK_SQL = "CASE class " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CLASS_ORDER)) + \
+    f" ELSE {len(CLASS_ORDER)} END"  # the duty queue's order, from its one home (devices.profile)
+
+class Alarms(StoreBase):
+    def alarms(self, *, open_only: bool = True, include_shelved: bool = True) -> list[dict[str, Any]]:
+        """Alarms, most urgent first. Shelved ones are listed too (flagged `shelved`) unless asked not to:
+        shelving takes an alarm off the active queue, never out of sight or out of the counts."""
+        where = "handling != 'closed'" if open_only else "1 = 1"
+        if not include_shelved:
+            where += f" AND (shelved_until IS NULL OR shelved_until < {time.time()})"
+        order = _CLASS_RANK_SQL + ", raised_at"
+        return [_with_escalation(r) for r in self._rows("alarms", where, order_by=order)]
+
+    def alarm(self, alarm_id: int) -> dict[str, Any] | None:
+        rows = list(self._rows("alarms", "id = ?", [alarm_id]))
+        return _with_escalation(rows[0]) if rows else None
+
+    def alarm_log(self, alarm_id: int) -> list[dict[str, Any]]:
+        """Who did what to an alarm, and when (record ids stay in the store: they are not for viewers)."""
+        return list(self._rows("alarm_log", "alarm = ?", [alarm_id], order_by="id",
+                                                          select="id, alarm, at, who, action, notes"))
+
+    def handle(self, alarm_id: int, action: str, who: str, notes: str = "",
+               disposition: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Apply a person's action (refused with a reason by the life cycle); logged with who and when."""
+        alarm = self.alarm(alarm_id)
+        if alarm is None:
+            raise KeyError(alarm_id)
+        handling = next_handling(alarm["handling"], alarm["condition"], action, disposition)
+        with self.sql.transaction():
+            fields: dict[str, Any] = {"handling": handling, "updated_at": time.time()}
+            if disposition is not None:
+                fields["disposition_json"] = json.dumps({**disposition, "who": who})
+            self._update("alarms", alarm_id, fields)
+            self._log(alarm_id, who, action, notes)
+        return self.alarm(alarm_id) or {}
+
+    def mute(self, alarm_id: int, how: str, minutes: float, who: str, reason: str) -> dict[str, Any]:
+        """Silence (no sound, no notifications) or shelve (off the active queue) until an expiry.
+        Neither closes the alarm; both are in its log."""
+        if how not in ("silence", "shelve"):
+            raise Refused("how is silence or shelve")
+        if not 0 < minutes <= 24 * 60:
+            raise Refused("minutes must be between 1 and 1440")
+        if not reason.strip():
+            raise Refused(f"to {how} an alarm, say why")
+        alarm = self.alarm(alarm_id)
+        if alarm is None:
+            raise KeyError(alarm_id)
+        if alarm["handling"] == "closed":
+            raise Refused("the alarm is closed")
+        if alarm["class"] == "fire" and alarm["handling"] == "raised":
+            raise Refused(f"a fire alarm cannot be {'silenced' if how == 'silence' else 'shelved'} before someone "
+                          "acknowledges it: nothing may hide an unanswered fire")
+        until = time.time() + minutes * 60
+        column = "silenced_until" if how == "silence" else "shelved_until"
+        with self.sql.transaction():
+            self._update("alarms", alarm_id, {column: until})
+            self._log(alarm_id, who, how, f"{minutes:g} min: {reason}")
+        return self.alarm(alarm_id) or {}
+
+    def next_escalation(self) -> float | None:
+        """When the next unacknowledged alarm goes up the roster (one aggregate query: the escalation loop
+        asks this every second instead of loading every open alarm)."""
+        after = "CASE class " + " ".join(f"WHEN '{c}' THEN {s}" for c, s in ESCALATE_AFTER.items()) + " ELSE 600 END"
+        row = self.sql.execute(f"SELECT MIN(raised_at + ({after}) * (COALESCE(escalated, 0) + 1)) FROM alarms "
+                              f"WHERE handling = 'raised' AND {self.sql.is_number('raised_at')}").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def escalate(self, alarm_id: int, level: int, to: str) -> None:
+        with self.sql.transaction():
+            self._update("alarms", alarm_id, {"escalated": level})
+            self._log(alarm_id, "collector", "escalated", to)
+
+
+def _with_escalation(row: dict[str, Any]) -> dict[str, Any]:
+    """An alarm as the API serves it: the row's JSON columns parsed (`value`, `disposition`: a column
+    name never reaches the browser), `escalate_at` (when it goes up the roster unless someone
+    acknowledges it first) and whether it is shelved or silenced now."""
+    row = dict(row)
+    row["value"] = parsed(row.pop("value_json", None), None)
+    row["disposition"] = parsed(row.pop("disposition_json", None), None)
+    try:
+        due = escalation_due_at(row["handling"], row["class"], float(row["raised_at"]), int(row["escalated"] or 0))
+    except (TypeError, ValueError):  # a row from before records were checked: shown, never escalated
+        due = None
+    now = time.time()
+    return {**row, "escalate_at": due, "shelved": (row.get("shelved_until") or 0) > now,
+            "silenced": (row.get("silenced_until") or 0) > now}

@@ -1,0 +1,78 @@
+"""What the console reads: devices with their latest values and health, places, readings, events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cloud.store.base import StoreBase, parsed
+from cloud.tickets import low_battery
+
+__all__ = ["ReadModels"]
+
+STALE_AFTER_S = 300.0  # an online device with no new reading this long: its data is stale
+FLAPPING_WINDOW_S = 600.0  # three offline episodes within this window: flapping
+FAULT_FLAGS = ("fault", "dirty_chamber", "tamper", "sensor_fault", "meter_fault", "rcd_tripped", "sounder_open",
+               "charger_fault", "video_loss")
+
+
+class ReadModels(StoreBase):
+    def health_summary(self, now: float) -> dict[str, Any]:
+        """What a technician chases: offline, stale, flapping, low battery, faulty, wrong firmware."""
+        flapping = {(r[0], r[1]) for r in self.sql.execute(
+            "SELECT site, device FROM events WHERE kind = 'device_offline' AND t > ? GROUP BY site, device "
+            "HAVING COUNT(*) >= 3", (now - FLAPPING_WINDOW_S,))}
+        devices = []
+        for dev in self.devices():
+            values = dev["values"]
+            faults = sorted(k for k in FAULT_FLAGS if values.get(k) is True)
+            battery = values.get("battery")
+            devices.append({
+                "site": dev["site"], "id": dev["id"], "name": dev["name"], "online": dev["online"],
+                "last_seen": dev["last_seen"],
+                "stale": bool(dev["online"]) and now - float(dev["last_seen"] or 0) > STALE_AFTER_S,
+                "flapping": (dev["site"], dev["id"]) in flapping,
+                "battery": battery, "low_battery": low_battery(values),
+                "faults": faults, "profile": dev["profile"],
+                "firmware_mismatch": bool(dev.get("configured_profile"))
+                and dev["profile"] != dev["configured_profile"],
+            })
+        gateways = []
+        for gw in self._rows("gateways"):
+            gateways.append({"id": gw["id"], "site": gw["site"], "online": bool(gw["online"]),
+                             "last_seen": gw["last_seen"], "health": json.loads(gw["health"] or "{}")})
+        return {"gateways": gateways, "devices": devices}
+
+    def gateways(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if k != "birth"} for r in self._rows("gateways")]
+
+    def places(self) -> dict[str, dict[str, Any]]:
+        """Where each site is (from its gateway's birth): name, kind, street, lat, lon."""
+        return {r["id"]: r for r in self._rows("sites")}
+
+    def readings(self, site: str, device: str, since: float, limit: int = 5000) -> list[dict[str, Any]]:
+        """A device's readings since a time, oldest first (each has only the values that changed)."""
+        rows = self.sql.execute("SELECT t, values_json FROM readings WHERE site = ? AND device = ? AND t >= ? "
+                               "ORDER BY t DESC LIMIT ?", (site, device, since, limit)).fetchall()
+        return [{"t": t, "values": json.loads(v)} for t, v in reversed(rows)]
+
+    def device_events(self, site: str, device: str, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.sql.execute("SELECT t, kind, details_json FROM events WHERE site = ? AND device = ? "
+                               "ORDER BY t DESC LIMIT ?", (site, device, limit)).fetchall()
+        return [{"t": t, "kind": kind, "details": json.loads(details or "{}")} for t, kind, details in rows]
+
+    def device(self, site: str, device: str) -> dict[str, Any] | None:
+        rows = list(self._rows("devices", "site = ? AND id = ?", [site, device]))
+        if not rows:
+            return None
+        row = rows[0]
+        return {**{k: v for k, v in row.items() if k != "values_json"}, "values": parsed(row["values_json"], {})}
+
+    def devices(self) -> list[dict[str, Any]]:
+        """Devices with their latest values; `online` is null (unknown) while their gateway is gone."""
+        away = {r[0] for r in self.sql.execute("SELECT id FROM gateways WHERE online = 0")}
+        return [{**{k: v for k, v in r.items() if k != "values_json"}, "values": json.loads(r["values_json"] or "{}"),
+                 "online": None if r["gateway"] in away else bool(r["online"])} for r in self._rows("devices")]
+
+    def count(self, table: str) -> int:
+        return int(self.sql.execute(f'SELECT COUNT(*) FROM "{table}"').rows[0][0])

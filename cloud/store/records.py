@@ -1,0 +1,196 @@
+"""Records from gateways: stored once per (gateway, id) in one transaction per message, folded into
+alarms, events, device values and readings; what does not fit the contract is quarantined."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cloud.ingest import Reject
+from cloud.store.base import StoreBase
+from devices.contract import Alarm, CommandState, Event, Reading, Record
+
+__all__ = ["Records"]
+
+QUARANTINE_PER_GATEWAY = 1000  # the newest kept: a hostile gateway cannot fill the disk
+
+
+class Records(StoreBase):
+    def store_records(self, site: str, gateway: str, records: Sequence[Record]) -> tuple[list[str], int]:
+        """Store a batch of checked records in one transaction. Returns (ids to acknowledge, how many were
+        new). Ids this gateway sent before are acknowledged again (the edge may have missed the first ack)
+        but not applied twice; the same id from another gateway is another record.
+        The alarms this batch opened or changed are in `self.touched` afterwards."""
+        ack = [rec.id for rec in records]
+        self.touched = []
+        now = time.time()
+        self._clock = self._gateway_clock(gateway)
+        self.sql.prepare_readings(self._occurred(r, now) for r in records if isinstance(r, Reading))
+        with self.sql.transaction():
+            seen: set[str] = set()
+            for start in range(0, len(ack), 500):
+                chunk = ack[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                seen.update(r[0] for r in self.sql.execute(
+                    f"SELECT id FROM records WHERE gateway = ? AND id IN ({marks})", [gateway, *chunk]))
+            fresh: list[Record] = []
+            for rec in records:
+                if rec.id not in seen:
+                    seen.add(rec.id)  # a duplicate inside the batch is applied once too
+                    fresh.append(rec)
+            self.sql.executemany("INSERT INTO records (id, gateway, type, received) VALUES (?, ?, ?, ?)",
+                                     [(r.id, gateway, _TYPE[type(r)], now) for r in fresh])
+            readings = [r for r in fresh if isinstance(r, Reading)]
+            if readings:
+                self.sql.executemany(
+                    "INSERT INTO readings (id, gateway, site, device, t, values_json) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(r.id, gateway, site, r.device, self._occurred(r, now), json.dumps(r.values)) for r in readings])
+                latest: dict[str, tuple[dict[str, Any], float]] = {}
+                for r in readings:
+                    values, _ = latest.get(r.device, ({}, 0.0))
+                    latest[r.device] = ({**values, **r.values}, self._occurred(r, now))
+                for device, (values, t) in latest.items():
+                    self._device_values(site, device, values, t)
+            for rec in fresh:
+                if isinstance(rec, Alarm):
+                    self._apply_alarm(site, rec)
+                elif isinstance(rec, (Event, CommandState)):
+                    self._apply_event(site, gateway, rec, now)
+        return ack, len(fresh)
+
+    def _gateway_clock(self, gateway: str) -> tuple[str, float, float] | None:
+        row = self.sql.execute("SELECT clk, clk_mono, clk_at FROM gateways WHERE id = ?", (gateway,)).fetchone()
+        return (str(row[0]), float(row[1]), float(row[2])) if row and row[0] and row[1] is not None else None
+
+    def _occurred(self, rec: Record, now: float) -> float:
+        """When the record happened. A trusted gateway clock says so itself; an untrusted one is placed on
+        our clock through its monotonic time, measured against ours at the gateway's birth (same kernel
+        boot only); failing both, when it arrived."""
+        if rec.trusted:
+            return rec.t
+        if self._clock is not None and rec.clk and rec.clk == self._clock[0]:
+            _, mono0, at0 = self._clock
+            return min(now, at0 + (rec.mono - mono0))
+        return now
+
+    def quarantine(self, site: str, gateway: str, topic: str, rejects: Sequence[Reject]) -> int | None:
+        """Keep what a gateway sent that did not fit the contract (raw bytes and reason), and raise or fold
+        one ingest-error alarm for that gateway. Returns the alarm's id."""
+        if not rejects:
+            return None
+        now = time.time()
+        with self.sql.transaction():
+            self.sql.executemany(
+                "INSERT INTO quarantine (gateway, site, topic, record_id, reason, raw, received) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(gateway, site, topic, r.record_id, r.reason[:500], r.raw, now) for r in rejects])
+            self.sql.execute("DELETE FROM quarantine WHERE gateway = ? AND id <= (SELECT id FROM quarantine WHERE "
+                            "gateway = ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (gateway, gateway,
+                                                                                QUARANTINE_PER_GATEWAY))
+            key = f"{gateway}/ingest-error"
+            row = self.sql.execute("SELECT id, count FROM alarms WHERE key = ? AND site = ? AND handling != 'closed' "
+                                  "ORDER BY id DESC LIMIT 1", (key, site)).fetchone()
+            reason = rejects[0].reason[:300]
+            if row is None:
+                alarm_id = self._insert("alarms", {
+                    "key": key, "site": site, "street": self.streets.get(site, ""), "device": "",
+                    "rule": "ingest-error", "class": "fault", "severity": 3, "condition": "cleared",
+                    "handling": "raised", "count": len(rejects), "text": "网关发来无法识别的数据，已隔离待查",
+                    "value_json": json.dumps({"reason": reason}), "raised_at": now, "updated_at": now,
+                    "escalated": 0, "disposition_json": ""}, returning_id=True)
+                assert alarm_id is not None
+                self._log(alarm_id, "collector", "raised", reason)
+            else:
+                alarm_id = int(row[0])
+                self.sql.execute("UPDATE alarms SET count = ?, updated_at = ?, value_json = ? WHERE id = ?",
+                                (row[1] + len(rejects), now, json.dumps({"reason": reason}), alarm_id))
+                self._log(alarm_id, "collector", "repeated", reason)
+        return alarm_id
+
+    def quarantined(self, gateway: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """What was set aside, newest first (raw bytes as hex), for an administrator to inspect."""
+        where, args = ("gateway = ?", [gateway]) if gateway else ("1 = 1", [])
+        rows = self.sql.execute(f"SELECT id, gateway, site, topic, record_id, reason, raw, received FROM quarantine "
+                               f"WHERE {where} ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
+        return [{"id": r[0], "gateway": r[1], "site": r[2], "topic": r[3], "record_id": r[4], "reason": r[5],
+                 "raw_hex": bytes(r[6] or b"").hex(), "received": r[7]} for r in rows]
+
+    def _device_values(self, site: str, device: str, values: dict[str, Any], t: float) -> None:
+        row = self.sql.execute("SELECT values_json FROM devices WHERE site = ? AND id = ?", (site, device)).fetchone()
+        if row is None:
+            return
+        merged = {**json.loads(row[0] or "{}"), **values}
+        self.sql.execute("UPDATE devices SET values_json = ?, last_seen = ? WHERE site = ? AND id = ?",
+                        (json.dumps(merged), t, site, device))
+
+    def _apply_event(self, site: str, gateway: str, rec: Event | CommandState, now: float) -> None:
+        t = self._occurred(rec, now)
+        if isinstance(rec, CommandState):
+            details: dict[str, Any] = {"command": rec.command, "state": rec.state, "reason": rec.reason}
+            self._insert("events", {"id": rec.id, "site": site, "gateway": gateway, "device": "",
+                                            "kind": f"command:{rec.state}", "details_json": json.dumps(details),
+                                            "t": t})
+            self.sql.execute("UPDATE commands SET state = ?, reason = ?, updated = ? WHERE id = ? AND gateway = ?",
+                            (rec.state, rec.reason, now, rec.command, gateway))
+            return
+        self._insert("events", {"id": rec.id, "site": site, "gateway": gateway, "device": rec.device,
+                                        "kind": rec.kind, "details_json": json.dumps(rec.details), "t": t})
+        if rec.kind in ("device_online", "device_offline"):
+            online = rec.kind == "device_online"
+            self.sql.execute("UPDATE devices SET online = ?, offline_since = ? WHERE site = ? AND id = ?",
+                            (int(online), None if online else t, site, rec.device))
+
+    def _apply_alarm(self, site: str, rec: Alarm) -> None:
+        """Fold the record into the open alarm of its key, or open a new alarm. Records of one key are
+        applied in the order they happened, whatever order they arrive in: a clear that overtook its raise
+        (sent first after an outage) is remembered, and the raise that follows opens an alarm that is
+        already cleared; a record older than the condition in force changes no condition."""
+        open_row = self.sql.execute(
+            "SELECT id, count FROM alarms WHERE key = ? AND site = ? AND handling != 'closed' ORDER BY id DESC LIMIT 1",
+            (rec.key, site)).fetchone()
+        now = time.time()
+        t = self._occurred(rec, now)
+        mark = self.sql.execute("SELECT state, occurred, clk, mono FROM conditions WHERE site = ? AND key = ?",
+                               (site, rec.key)).fetchone()
+        if mark is None:
+            late = False
+        elif rec.clk and mark[2] == rec.clk:
+            late = rec.mono < float(mark[3])  # one kernel boot: its monotonic clock orders them, whatever NTP did
+        else:
+            late = t < float(mark[1])
+        condition = str(mark[0]) if late and mark is not None else rec.state
+        if not late:
+            self._upsert("conditions", {"site": site, "key": rec.key, "state": rec.state, "occurred": t,
+                                        "clk": rec.clk, "mono": rec.mono}, pk=("site", "key"))
+        value = json.dumps(rec.value)
+        if open_row is None:
+            if rec.state == "cleared":
+                return  # a clear with no open alarm: remembered above, in case its raise is still on its way
+            inserted = self._insert("alarms", {
+                "key": rec.key, "site": site, "street": self.streets.get(site, ""), "device": rec.device,
+                "rule": rec.rule, "class": rec.cls, "severity": rec.severity, "condition": condition,
+                "handling": "raised", "count": 1, "text": rec.text, "value_json": value, "raised_at": t,
+                "received_at": now, "updated_at": now, "escalated": 0, "disposition_json": ""}, returning_id=True)
+            assert inserted is not None
+            self._log(inserted, "site", "raised", "", record=rec.id)
+            if late:
+                self._log(inserted, "site", "condition cleared", "the clear arrived before its raise")
+            self.touched.append(inserted)
+            return
+        alarm_id, count = open_row
+        self.touched.append(alarm_id)
+        if rec.state == "active":
+            self.sql.execute("UPDATE alarms SET condition = ?, count = ?, updated_at = ?, value_json = ? "
+                            "WHERE id = ?", (condition, count + 1, now, value, alarm_id))
+            self._log(alarm_id, "site", "repeated", "late: it happened before the condition in force" if late
+                      else "", record=rec.id)
+        else:
+            self.sql.execute("UPDATE alarms SET condition = ?, updated_at = ? WHERE id = ?",
+                            (condition, now, alarm_id))
+            self._log(alarm_id, "site", "condition cleared", "late: it happened before the condition in force"
+                      if late else "", record=rec.id)
+
+
+_TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command", Reading: "reading"}

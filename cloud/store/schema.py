@@ -1,0 +1,181 @@
+"""The store's schema as code: SQLite's migrations (sqlite-utils, one function per version, run once
+each) and PostgreSQL's (SQL, one list per version, run once each in one transaction). A new version is
+added to both lists, never edited in place.
+
+The PostgreSQL schema is SQLite's at version 11 with proper types, identity ids, and the readings table
+partitioned by day (`t` is epoch seconds; `readings_YYYYMMDD` partitions are made on demand by the store,
+and retention drops whole partitions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+__all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS", "migrate_sqlite"]
+
+
+def _m1_initial(db: sqlite_utils.Database) -> None:
+    db.table("gateways").create({"id": str, "site": str, "boot": str, "bdseq": int, "seq": int, "online": int,
+                           "last_seen": float, "birth": str}, pk="id")
+    db.table("devices").create({"site": str, "id": str, "gateway": str, "name": str, "profile": str, "online": int,
+                          "last_seen": float, "values_json": str}, pk=("site", "id"))
+    db.table("records").create({"id": str, "gateway": str, "type": str, "received": float}, pk="id")
+    db.table("alarms").create({"id": int, "key": str, "site": str, "street": str, "device": str, "rule": str,
+                         "class": str, "severity": int, "condition": str, "handling": str, "count": int,
+                         "text": str, "value_json": str, "raised_at": float, "updated_at": float,
+                         "escalated": int, "disposition_json": str}, pk="id")
+    db.table("alarms").create_index(["key", "handling"])
+    db.table("alarm_log").create({"id": int, "alarm": int, "at": float, "who": str, "action": str, "notes": str},
+                           pk="id", foreign_keys=[("alarm", "alarms", "id")])
+    db.table("events").create({"id": str, "site": str, "gateway": str, "device": str, "kind": str, "details_json": str,
+                         "t": float}, pk="id")
+    db.table("readings").create({"id": str, "site": str, "device": str, "t": float, "values_json": str}, pk="id")
+    db.table("readings").create_index(["site", "device", "t"])
+
+
+def _m2_users_and_audit(db: sqlite_utils.Database) -> None:
+    db.table("users").create({"name": str, "password_hash": str, "role": str}, pk="name")
+    db.table("audit").create({"id": int, "at": float, "who": str, "action": str, "target": str, "details": str},
+                             pk="id")
+
+
+def _m3_commands(db: sqlite_utils.Database) -> None:
+    db.table("commands").create({"id": str, "site": str, "gateway": str, "action": str, "payload": str,
+                                 "state": str, "reason": str, "who": str, "created": float, "updated": float},
+                                pk="id")
+
+
+def _m4_tickets_and_readiness(db: sqlite_utils.Database) -> None:
+    db.table("devices").add_column("configured_profile", str)
+    db.table("devices").add_column("offline_since", float)
+    db.table("tickets").create({"id": int, "site": str, "device": str, "kind": str, "level": str, "opened": float,
+                                "deadline": float, "status": str, "notes": str, "closed_by": str, "closed_at": float,
+                                "updated": float}, pk="id")
+    db.table("tickets").create_index(["site", "device", "kind", "status"])
+    db.table("readiness").create({"day": str, "site": str, "street": str, "score": float, "missing": str},
+                                 pk=("day", "site"))
+
+
+def _m5_silence_and_shelve(db: sqlite_utils.Database) -> None:
+    db.table("alarms").add_column("silenced_until", float)
+    db.table("alarms").add_column("shelved_until", float)
+
+
+def _m6_gateway_health(db: sqlite_utils.Database) -> None:
+    db.table("gateways").add_column("health", str)
+    db.table("gateways").add_column("last_heartbeat", float)
+    db.table("events").create_index(["site", "device", "kind", "t"])
+
+
+def _m7_places(db: sqlite_utils.Database) -> None:
+    db.table("sites").create({"id": str, "gateway": str, "name": str, "kind": str, "street": str, "lat": float,
+                              "lon": float}, pk="id")
+    db.table("devices").add_column("kind", str)
+    db.table("devices").add_column("location", str)
+
+
+def _m8_sessions(db: sqlite_utils.Database) -> None:
+    db.table("sessions").create({"digest": str, "user": str, "role": str, "csrf": str, "expires": float},
+                                pk="digest")
+
+
+def _m9_ids_per_gateway_and_quarantine(db: sqlite_utils.Database) -> None:
+    """Record ids are unique per gateway, never across gateways (one gateway must not be able to make
+    another's records look like replays); records that do not fit the contract are kept, not retried."""
+    db.table("records").transform(pk=("gateway", "id"))
+    db.table("events").transform(pk=("gateway", "id"))
+    db.table("readings").add_column("gateway", str)
+    db.execute("UPDATE readings SET gateway = (SELECT gateway FROM sites WHERE sites.id = readings.site)")
+    db.table("readings").transform(pk=("gateway", "id"))
+    db.table("alarm_log").add_column("record", str)  # the record behind a site action: not shown to viewers
+    db.execute("UPDATE alarm_log SET record = json_extract(notes, '$.record'), notes = '' "
+               "WHERE who = 'site' AND json_valid(notes) AND json_extract(notes, '$.record') IS NOT NULL")
+    db.table("quarantine").create({"id": int, "gateway": str, "site": str, "topic": str, "record_id": str,
+                                   "reason": str, "raw": bytes, "received": float}, pk="id")
+    db.table("quarantine").create_index(["gateway", "id"])
+
+
+def _m10_gateway_liveness(db: sqlite_utils.Database) -> None:
+    db.table("gateways").add_column("heartbeat_s", float)
+    db.table("gateways").add_column("offline_since", float)
+    db.table("commands").add_column("expires", float)  # durable until then: sent again on the gateway's birth
+    db.table("gateways").add_column("clk", str)  # the gateway's monotonic clock at its birth, against ours
+    db.table("gateways").add_column("clk_mono", float)
+    db.table("gateways").add_column("clk_at", float)
+    db.table("alarms").add_column("received_at", float)
+    # the latest condition record applied per key, by when it happened: records may arrive out of order
+    db.table("conditions").create({"site": str, "key": str, "state": str, "occurred": float, "clk": str,
+                                   "mono": float}, pk=("site", "key"))
+    db.table("commands").create_index(["gateway", "state"])
+
+
+def _m11_disabled_users(db: sqlite_utils.Database) -> None:
+    db.table("users").add_column("disabled", int)
+
+
+SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
+                                                              _m4_tickets_and_readiness, _m5_silence_and_shelve,
+                                                              _m6_gateway_health, _m7_places, _m8_sessions,
+                                                              _m9_ids_per_gateway_and_quarantine,
+                                                              _m10_gateway_liveness, _m11_disabled_users]
+
+
+def migrate_sqlite(db: sqlite_utils.Database) -> None:
+    if "schema_version" not in db.table_names():
+        db.table("schema_version").create({"version": int})
+        db.table("schema_version").insert({"version": 0})
+    version = db.execute("SELECT version FROM schema_version").fetchone()[0]
+    for number, migration in enumerate(SQLITE_MIGRATIONS[version:], start=version + 1):
+        with db.conn:
+            migration(db)
+            db.execute("UPDATE schema_version SET version = ?", (number,))
+
+
+_ID = "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+POSTGRES_MIGRATIONS: list[list[str]] = [[
+    "CREATE TABLE gateways (id TEXT PRIMARY KEY, site TEXT, boot TEXT, bdseq BIGINT, seq BIGINT, online INTEGER, "
+    "last_seen DOUBLE PRECISION, birth TEXT, health TEXT, last_heartbeat DOUBLE PRECISION, "
+    "heartbeat_s DOUBLE PRECISION, offline_since DOUBLE PRECISION, clk TEXT, clk_mono DOUBLE PRECISION, "
+    "clk_at DOUBLE PRECISION)",
+    "CREATE TABLE devices (site TEXT, id TEXT, gateway TEXT, name TEXT, profile TEXT, online INTEGER, "
+    "last_seen DOUBLE PRECISION, values_json TEXT, configured_profile TEXT, offline_since DOUBLE PRECISION, "
+    "kind TEXT, location TEXT, PRIMARY KEY (site, id))",
+    "CREATE TABLE records (id TEXT, gateway TEXT, type TEXT, received DOUBLE PRECISION, PRIMARY KEY (gateway, id))",
+    f"CREATE TABLE alarms (id {_ID}, key TEXT, site TEXT, street TEXT, device TEXT, rule TEXT, class TEXT, "
+    "severity INTEGER, condition TEXT, handling TEXT, count INTEGER, text TEXT, value_json TEXT, "
+    "raised_at DOUBLE PRECISION, updated_at DOUBLE PRECISION, escalated INTEGER, disposition_json TEXT, "
+    "silenced_until DOUBLE PRECISION, shelved_until DOUBLE PRECISION, received_at DOUBLE PRECISION)",
+    "CREATE INDEX alarms_key_handling ON alarms (key, handling)",
+    f"CREATE TABLE alarm_log (id {_ID}, alarm BIGINT REFERENCES alarms (id), at DOUBLE PRECISION, who TEXT, "
+    "action TEXT, notes TEXT, record TEXT)",
+    "CREATE INDEX alarm_log_alarm ON alarm_log (alarm)",
+    "CREATE TABLE events (id TEXT, site TEXT, gateway TEXT, device TEXT, kind TEXT, details_json TEXT, "
+    "t DOUBLE PRECISION, PRIMARY KEY (gateway, id))",
+    "CREATE INDEX events_site_device_kind_t ON events (site, device, kind, t)",
+    # partitioned by day on t: the key must hold t (records, keyed by gateway and id, keep replays out)
+    "CREATE TABLE readings (id TEXT, gateway TEXT, site TEXT, device TEXT, t DOUBLE PRECISION NOT NULL, "
+    "values_json TEXT, PRIMARY KEY (gateway, id, t)) PARTITION BY RANGE (t)",
+    "CREATE TABLE readings_default PARTITION OF readings DEFAULT",
+    "CREATE INDEX readings_site_device_t ON readings (site, device, t)",
+    "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT, role TEXT, disabled INTEGER)",
+    f"CREATE TABLE audit (id {_ID}, at DOUBLE PRECISION, who TEXT, action TEXT, target TEXT, details TEXT)",
+    "CREATE TABLE commands (id TEXT PRIMARY KEY, site TEXT, gateway TEXT, action TEXT, payload TEXT, state TEXT, "
+    "reason TEXT, who TEXT, created DOUBLE PRECISION, updated DOUBLE PRECISION, expires DOUBLE PRECISION)",
+    "CREATE INDEX commands_gateway_state ON commands (gateway, state)",
+    f"CREATE TABLE tickets (id {_ID}, site TEXT, device TEXT, kind TEXT, level TEXT, opened DOUBLE PRECISION, "
+    "deadline DOUBLE PRECISION, status TEXT, notes TEXT, closed_by TEXT, closed_at DOUBLE PRECISION, "
+    "updated DOUBLE PRECISION)",
+    "CREATE INDEX tickets_site_device_kind_status ON tickets (site, device, kind, status)",
+    "CREATE TABLE readiness (day TEXT, site TEXT, street TEXT, score DOUBLE PRECISION, missing TEXT, "
+    "PRIMARY KEY (day, site))",
+    "CREATE TABLE sites (id TEXT PRIMARY KEY, gateway TEXT, name TEXT, kind TEXT, street TEXT, "
+    "lat DOUBLE PRECISION, lon DOUBLE PRECISION)",
+    "CREATE TABLE sessions (digest TEXT PRIMARY KEY, \"user\" TEXT, role TEXT, csrf TEXT, expires DOUBLE PRECISION)",
+    f"CREATE TABLE quarantine (id {_ID}, gateway TEXT, site TEXT, topic TEXT, record_id TEXT, reason TEXT, "
+    "raw BYTEA, received DOUBLE PRECISION)",
+    "CREATE INDEX quarantine_gateway_id ON quarantine (gateway, id)",
+    "CREATE TABLE conditions (site TEXT, key TEXT, state TEXT, occurred DOUBLE PRECISION, clk TEXT, "
+    "mono DOUBLE PRECISION, PRIMARY KEY (site, key))",
+]]
