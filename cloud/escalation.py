@@ -20,6 +20,6 @@ def escalate_due(store: Store, roster: Sequence[str], now: float) -> list[dict[s
         if overdue_for_escalation(alarm["handling"], alarm["class"], alarm["raised_at"], alarm["escalated"], now):
             level = alarm["escalated"] + 1
             to = roster[min(level, len(roster)) - 1] if roster else "duty centre"
-            store.escalate(alarm["id"], level, to)
-            done.append({**alarm, "escalated": level, "escalated_to": to})
+            if store.escalate(alarm["id"], level, to):
+                done.append({**alarm, "escalated": level, "escalated_to": to})
     return done

@@ -2,13 +2,16 @@
 
 Overflow policy: a client whose queue is full (it stopped reading) is dropped; its browser reconnects
 by itself and fetches the current list, so a slow screen never holds the collector back.
+
+With several collectors, `relay` passes every change made here on to the others (cloud.change_feed), and
+what they changed comes in through `deliver`, to this collector's clients only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 __all__ = ["EventHub"]
@@ -19,8 +22,16 @@ class EventHub:
         self._clients: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self.queue_size = queue_size
         self.dropped = 0
+        self.relay: Callable[[dict[str, Any]], None] | None = None
 
     def publish(self, event: dict[str, Any]) -> None:
+        """A change made by this collector: to its clients, and to the other collectors."""
+        self.deliver(event)
+        if self.relay is not None:
+            self.relay(event)
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        """A change, to this collector's clients."""
         for queue in list(self._clients):
             try:
                 queue.put_nowait(event)

@@ -18,11 +18,13 @@ import uvicorn
 
 from cloud.api import build_api
 from cloud.auth import Auth
+from cloud.change_feed import CHANNEL, ChangeFeed
 from cloud.collector import Collector
 from cloud.escalation import escalate_due
 from cloud.event_hub import EventHub
 from cloud.ingest import Ingest
 from cloud.inventory import load_inventory
+from cloud.leadership import Leadership
 from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
 from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
@@ -101,7 +103,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         addresses = dict(item.split("=", 1) for item in args.email or [] if "=" in item)
         notifiers.append(SmtpNotifier(smtp_host or "127.0.0.1", int(smtp_port or 25), args.smtp_from, addresses))
     profiles = load_profile_dir(args.profiles)
-    return asyncio.run(_serve(store, auth, collector, sock, profiles=profiles, roster=args.roster or [],
+    return asyncio.run(_serve(store, auth, collector, sock, shared_db=args.db if shared_db else None,
+                              profiles=profiles, roster=args.roster or [],
                               inventory=inventory or {}, notifiers=notifiers,
                               upkeep=(args.upkeep_every, args.ticket_offline_after)))
 
@@ -120,10 +123,14 @@ def _signer(path: Path) -> Signer:
     return signer
 
 
-async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *,
+async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *, shared_db: str | None,
                  profiles: Mapping[str, Profile], roster: list[str],
                  inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float]) -> int:
     hub = EventHub()
+    feed = ChangeFeed(shared_db, lambda payload: store.sql.execute("SELECT pg_notify(?, ?)", (CHANNEL, payload)),
+                      store.alarm)
+    hub.relay = feed.announce
+    lead = Leadership(shared_db)
 
     def alarms_changed(ids: list[int]) -> None:
         for alarm_id in ids:
@@ -146,20 +153,23 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
         async with asyncio.TaskGroup() as tg:
             consumer = tg.create_task(collector.run(), name="collector")
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
-            escalator = tg.create_task(_escalate(store, hub, roster, notifiers), name="escalation")
-            keeper = tg.create_task(_upkeep(store, inventory, *upkeep), name="tickets-and-readiness")
-            watcher = tg.create_task(_liveness(store, hub), name="gateway-liveness")
+            others = tg.create_task(feed.run(hub.deliver), name="other-collectors")
+            leader = tg.create_task(lead.run(), name="leadership")
+            escalator = tg.create_task(_escalate(store, hub, roster, notifiers, lead), name="escalation")
+            keeper = tg.create_task(_upkeep(store, inventory, *upkeep, lead), name="tickets-and-readiness")
+            watcher = tg.create_task(_liveness(store, hub, lead), name="gateway-liveness")
             await stop.wait()
             server.should_exit = True
             await api
-            for task in (consumer, escalator, keeper, watcher):
+            for task in (consumer, escalator, keeper, watcher, others, leader):
                 task.cancel()
     finally:
         store.close()
     return 0
 
 
-async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]], every: float, offline_after: float) -> None:
+async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]], every: float, offline_after: float,
+                  lead: Leadership) -> None:
     """Every minute: open or review maintenance tickets, keep today's readiness, prune old readings.
     Each job fails alone: it is logged and tried again next round, and the collector keeps running."""
     jobs: dict[str, Callable[[], object]] = {
@@ -171,7 +181,8 @@ async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]], every: flo
     failing: set[str] = set()
     while True:
         for name, job in jobs.items():
-            _isolated(name, job, failing)
+            if lead.held:  # once per district: on the leading collector
+                _isolated(name, job, failing)
         await asyncio.sleep(every)
 
 
@@ -195,13 +206,15 @@ def _isolated(name: str, job: Callable[[], object], failing: set[str]) -> object
     return result
 
 
-async def _liveness(store: Store, hub: EventHub, every: float = 5.0) -> None:
+async def _liveness(store: Store, hub: EventHub, lead: Leadership, every: float = 5.0) -> None:
     """A gateway whose heartbeats stopped (2.5 intervals) without a death reaching us is gone all the same:
     a broker restart or a collector that started after the death would otherwise never notice."""
     failing: set[str] = set()
     started = time.time()
     while True:
         await asyncio.sleep(every)
+        if not lead.held:
+            continue
         silent = _isolated("liveness", lambda: store.silent_gateways(time.time(), started), failing)
         for site, gateway in silent if isinstance(silent, list) else []:
             alarm = _isolated("liveness", functools.partial(store.gateway_lost, site, gateway, "heartbeats stopped"),
@@ -212,7 +225,7 @@ async def _liveness(store: Store, hub: EventHub, every: float = 5.0) -> None:
                 hub.publish({"type": "alarm", "alarm": store.alarm(alarm)})
 
 
-async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any],
+async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any], lead: Leadership,
                     recheck_s: float = 5.0) -> None:
     """A timer for the next escalation due (one cheap query), re-armed whenever an alarm changes in this
     collector (its event hub) and at least every `recheck_s` (another collector may have raised one).
@@ -232,8 +245,8 @@ async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: l
                         break  # the hub dropped this slow reader: subscribe again
                 except TimeoutError:
                     pass
-                if not isinstance(due, float) or due > time.time():
-                    continue  # woken early by a change: look again
+                if not isinstance(due, float) or due > time.time() or not lead.held:
+                    continue  # woken early by a change (look again), or another collector leads
                 escalated = _isolated("escalation", lambda: escalate_due(store, roster, time.time()), failing)
                 for alarm in escalated if isinstance(escalated, list) else []:
                     log.warning("alarm escalated", alarm=alarm["id"], key=alarm["key"], to=alarm["escalated_to"])

@@ -83,7 +83,9 @@ async def mute(request: Request, api: Api, session: Session | None) -> Response:
 @endpoint()
 async def stream(request: Request, api: Api, session: Session | None) -> Response:
     """
-    summary: Server-sent events of alarm changes (event `alarm`), with a keep-alive comment every 15 s.
+    summary: Server-sent events of alarm changes (event `alarm`) and gateway health (`health`), from every
+      collector of the district; `resync` when some may have been missed (fetch the lists again); a
+      keep-alive comment every 15 s.
     """
     token = token_of(request)
 

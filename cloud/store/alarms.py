@@ -80,10 +80,15 @@ class Alarms(StoreBase):
                               f"WHERE handling = 'raised' AND {self.sql.is_number('raised_at')}").fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    def escalate(self, alarm_id: int, level: int, to: str) -> None:
+    def escalate(self, alarm_id: int, level: int, to: str) -> bool:
+        """Take the alarm from level - 1 to `level`. False when it is not at level - 1 any more (another
+        collector took this step, or someone acknowledged it): one step is taken, and notified, once."""
         with self.sql.transaction():
-            self._update("alarms", alarm_id, {"escalated": level})
-            self._log(alarm_id, "collector", "escalated", to)
+            changed = self.sql.execute("UPDATE alarms SET escalated = ? WHERE id = ? AND COALESCE(escalated, 0) = ? "
+                                       "AND handling = 'raised'", (level, alarm_id, level - 1)).rowcount
+            if changed:
+                self._log(alarm_id, "collector", "escalated", to)
+        return bool(changed)
 
 
 def _with_escalation(row: dict[str, Any]) -> dict[str, Any]:

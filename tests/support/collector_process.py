@@ -27,10 +27,11 @@ PASSWORD = "duty-password-1"
 
 
 class CollectorProcess:
-    """`users` are NAME:ROLE:PASSWORD (default: duty, a duty officer); `inventory` a file (default: three sites)."""
+    """`users` are NAME:ROLE:PASSWORD (default: duty, a duty officer); `inventory` a file (default: three sites);
+    `db` the store (default: a SQLite file in `folder`)."""
 
     def __init__(self, folder: Path, broker_url: str, *, inventory: Path | None = None,
-                 users: list[str] | None = None, extra: list[str] | None = None) -> None:
+                 users: list[str] | None = None, extra: list[str] | None = None, db: str | None = None) -> None:
         self.folder = folder
         self.broker_url = broker_url
         self.port = free_port()
@@ -39,6 +40,7 @@ class CollectorProcess:
         self.inventory = inventory
         self.users = users or [f"duty:duty_officer:{PASSWORD}"]
         self.extra = extra or []
+        self.db = db or str(folder / "cloud.sqlite")  # or a postgresql:// URL several collectors share
 
     async def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -48,7 +50,7 @@ class CollectorProcess:
             inventory.write_text(INVENTORY)
         users = [arg for spec in self.users for arg in ("--user", spec)]
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "devices.cli", "cloud", "--db", str(self.folder / "cloud.sqlite"),
+            sys.executable, "-m", "devices.cli", "cloud", "--db", self.db,
             "--broker", self.broker_url, "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
             "--signing-key", str(signing_key()), *users, *self.extra, stdout=asyncio.subprocess.DEVNULL,
             stderr=open(self.folder / "collector.log", "ab"))  # noqa: SIM115

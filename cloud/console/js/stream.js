@@ -22,6 +22,8 @@ export function openStream({ onEvent, onState, onReconnected, onClosed }) {
         retry = setTimeout(() => { retry = null; connect(); }, 3000);
       }
     });
+    // another collector's changes may have been missed (its feed was down): fetch everything again
+    source.addEventListener("resync", () => onReconnected());
     for (const type of ["alarm", "health"]) {
       source.addEventListener(type, (message) => {
         try { onEvent(type, JSON.parse(message.data)); } catch { /* garbage in the stream: dropped */ }

@@ -1,0 +1,106 @@
+"""Issue 13: two collector processes, one PostgreSQL database, one mosquitto with a shared subscription.
+Every collector's event stream shows every alarm, whichever collector stored it; the once-only jobs run on
+one of them, and when that one is killed with SIGKILL the other takes them over within 10 s."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.agents import eventually
+from tests.support.collector_process import CollectorProcess
+from tests.support.mosquitto import Mosquitto
+from tests.support.postgres import own_database, unreachable
+
+SITE, GATEWAY = "shed-xixi-01", "gw-shed-xixi-01"
+INVENTORY = (f"sites:\n  - {{id: {SITE}, name: 西溪路1号充电棚, kind: charging_shed, street: 西溪街道, "
+             f"gateway: {GATEWAY}}}\n")
+
+
+def leaders(url: str) -> list[str]:
+    """The collectors (firefleet-collector-PID) holding the leadership lock."""
+    import psycopg
+
+    from cloud.leadership import LEADER_SQL
+
+    with psycopg.connect(url) as db:
+        return [row[0] for row in db.execute(LEADER_SQL.encode()).fetchall()]
+
+
+def leading(url: str, collector: CollectorProcess) -> bool:
+    assert collector.proc is not None
+    return leaders(url) == [f"firefleet-collector-{collector.proc.pid}"]
+
+
+async def send_alarms(broker: Mosquitto, first: int, count: int) -> None:
+    """A gateway's alarm records, one message each (the shared subscription spreads messages)."""
+    import aiomqtt
+
+    from devices.protocol import encode
+
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier=GATEWAY) as gateway:
+        for n in range(first, first + count):
+            record = {"id": f"a:{n}", "type": "alarm", "site": SITE, "key": f"sd1/k{n}", "state": "active",
+                      "class": "fire", "severity": 1, "device": "sd1", "rule": f"k{n}", "t": time.time(),
+                      "mono": float(n), "trusted": True}
+            await gateway.publish(f"ff/v1/{SITE}/{GATEWAY}/alarms",
+                                  encode({"boot": "b", "seq": n + 1, "records": [record]}), qos=1)
+
+
+async def keys_seen(queue: asyncio.Queue[dict[str, object]], seen: set[str], want: set[str], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not want <= seen:
+            seen.add(str((await queue.get())["key"]))
+
+
+async def test_two_collectors_share_one_database_every_screen_sees_every_alarm_and_the_lead_moves(
+        tmp_path: Path) -> None:
+    why = unreachable()
+    if why:
+        pytest.skip(why)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY)
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    with own_database() as url:
+        one = CollectorProcess(tmp_path / "one", broker.url, inventory=inventory, db=url)
+        two = CollectorProcess(tmp_path / "two", broker.url, inventory=inventory, db=url)
+        try:
+            await one.start()
+            await two.start()
+            async with one.events() as first_screen, two.events() as second_screen:
+                await asyncio.sleep(1.5)  # both subscribed
+                await send_alarms(broker, 0, 20)
+                want = {f"sd1/k{n}" for n in range(20)}
+                on_one: set[str] = set()
+                on_two: set[str] = set()
+                await asyncio.gather(keys_seen(first_screen, on_one, want, 30),
+                                     keys_seen(second_screen, on_two, want, 30))
+                assert on_one >= want and on_two >= want  # each collector stored some; both screens show all
+
+            await eventually(lambda: leading(url, one) or leading(url, two), 15, "one collector leads")
+            leader, other = (one, two) if leading(url, one) else (two, one)
+            leader.kill()  # SIGKILL: its session ends, the server frees its lock
+            killed_at = time.monotonic()
+            await eventually(lambda: leading(url, other), 10, "the other collector leads within 10 s of the kill")
+            print(f"leadership moved in {time.monotonic() - killed_at:.1f} s")
+            async with other.events() as screen:
+                await send_alarms(broker, 20, 5)
+                seen: set[str] = set()
+                await keys_seen(screen, seen, {f"sd1/k{n}" for n in range(20, 25)}, 30)  # the survivor takes all
+            import psycopg
+
+            with psycopg.connect(url) as db:
+                stored = db.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM records").fetchone()
+                alarms = db.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM alarms").fetchone()
+            assert stored == (25, 25), "a record lost or stored twice"
+            assert alarms == (25, 25), "an alarm lost or shown twice"
+        finally:
+            for collector in (one, two):
+                collector.kill()
+                if collector.proc is not None:
+                    await collector.proc.wait()
+            broker.stop()
