@@ -4,7 +4,10 @@ a `Connector` (devices.mqtt_transport; unit tests pass devices.mqtt_fake's in-pr
 Theory of operation. The collector announces itself with a retained `ff/v1/collector/state` online and a
 will that sets it offline. It consumes through a shared subscription (`$share/ff-collectors/...`) so that
 several collectors split the gateways between them; `shared=False` subscribes plainly for a broker
-without shared subscriptions. Each message is checked (cloud.ingest), stored in one transaction
+without shared subscriptions. Alarms come in on a second connection with a worker of their own (fire
+first); each connection's incoming queue is bounded (cloud.main): a message beyond it is dropped unread,
+hence never acknowledged, and its gateway sends it again (docs/operations.md, back-pressure).
+Each message is checked (cloud.ingest), stored in one transaction
 (cloud.store), and only then acknowledged to its gateway: a collector killed between the two simply
 acknowledges again when the gateway resends, and the store skips ids it already has.
 
@@ -31,7 +34,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from cloud.gateway_session import GatewaySession
+from cloud.gateway_session import HOLE_S, GatewaySession
 from cloud.ingest import Ingest, Reject, Verdict
 from cloud.store import Store
 from devices.backoff import next_delay
@@ -40,7 +43,7 @@ from devices.downlink_auth import BROADCAST, Signer
 from devices.episodes import Episodes
 from devices.errors import BrokerUnavailable
 from devices.mqtt_transport import Connector, Session, Will
-from devices.protocol import COLLECTOR_STATE_TOPIC, gateway_topic
+from devices.protocol import COLLECTOR_STATE_TOPIC, UPLINK_KINDS, gateway_topic
 
 __all__ = ["Collector"]
 
@@ -59,6 +62,7 @@ class Collector:
     signer: Signer
     shared: bool = True
     reconnect_cap: float = 10.0
+    hole_s: float = HOLE_S  # a missing seq is a gap after this long (the lanes may deliver out of order)
     on_alarm_change: Callable[[list[int]], None] = lambda alarms: None
     on_health_change: Callable[[dict[str, Any]], None] = lambda change: None
     sessions: dict[str, GatewaySession] = field(default_factory=dict)
@@ -98,9 +102,15 @@ class Collector:
 
     async def _session(self) -> None:
         will = Will(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)
-        async with self.connector.connect(f"ff-collector-{uuid.uuid4().hex[:8]}", will) as client:
-            topic = "ff/v1/+/+/+"
-            await client.subscribe(f"$share/{SHARE_GROUP}/{topic}" if self.shared else topic, qos=1)
+        name = f"ff-collector-{uuid.uuid4().hex[:8]}"
+        async with (self.connector.connect(name, will) as client,
+                    self.connector.connect(f"{name}-fire") as fire):
+            # Fire first: alarms on a connection and a worker of their own, so a backlog of telemetry (in
+            # the broker, in the client's queue, in the store) never stands between a fire and the screen.
+            await fire.subscribe(self._filter("alarms"), qos=1)
+            for kind in UPLINK_KINDS:
+                if kind != "alarms":
+                    await client.subscribe(self._filter(kind), qos=1)
             await client.publish(COLLECTOR_STATE_TOPIC, self._state(True), qos=1, retain=True)
             self.connected = True
             self.client = client
@@ -108,12 +118,17 @@ class Collector:
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._renew_state(client), name="collector-state")
-                    tg.create_task(self._consume(client), name="collector-consume")
+                    tg.create_task(self._consume(fire), name="collector-alarms")
+                    tg.create_task(self._consume(client), name="collector-telemetry")
             except asyncio.CancelledError:
                 with contextlib.suppress(BrokerUnavailable, TimeoutError):
                     async with asyncio.timeout(2.0):
                         await client.publish(COLLECTOR_STATE_TOPIC, self._state(False), qos=1, retain=True)
                 raise
+
+    def _filter(self, kind: str) -> str:
+        topic = f"ff/v1/+/+/{kind}"
+        return f"$share/{SHARE_GROUP}/{topic}" if self.shared else topic
 
     async def _renew_state(self, client: Session) -> None:
         while True:
@@ -164,13 +179,14 @@ class Collector:
                 await self._ask_rebirth(client, site, gateway)  # its devices' states are stale: ask afresh
             return
         ids, new = self.store.store_records(site, gateway, verdict.records)
+        touched = list(self.store.touched)  # before any await: the other lane's worker writes it too
         if verdict.rejects:
             self._rejected(topic, verdict)
             ids += [r.record_id for r in verdict.rejects if r.record_id is not None]
         ack = msgspec.to_builtins(Ack(ids=ids))
         await client.publish(gateway_topic(site, gateway, "ack"), self.signer.seal("ack", gateway, ack), qos=1)
-        if new and self.store.touched:
-            self.on_alarm_change(list(self.store.touched))
+        if new and touched:
+            self.on_alarm_change(touched)
 
     def _refused(self, topic: str, payload: bytes, verdict: Verdict) -> None:
         """A whole message refused: counted by Ingest; logged once per gateway and reason; from a known
@@ -196,7 +212,7 @@ class Collector:
     async def _follow_sequence(self, client: Session, site: str, gateway: str, session: GatewaySession,
                                boot: str, seq: int) -> None:
         expected = session.seq + 1
-        step = session.follow(boot, seq)
+        step = session.follow(boot, seq, time.monotonic(), self.hole_s)
         if step.gap:
             self.gaps += 1
             log.info("sequence gap", gateway=gateway, expected=expected, got=seq)

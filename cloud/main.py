@@ -38,6 +38,7 @@ from devices.profile_loader import load_profile_dir
 __all__ = ["run_from_args"]
 
 log = structlog.get_logger("firefleet.cloud")
+INCOMING_QUEUE = 20_000  # messages per broker connection: about 2 s of a city's telemetry
 
 
 class _Server(uvicorn.Server):
@@ -92,7 +93,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     if not gateways and not args.open_enrolment:
         raise SiteConfigError("no gateway would be accepted: give --inventory, or --open-enrolment for a lab",
                               field="--inventory")
-    collector = Collector(MqttConnector(broker), store, Ingest(gateways, open_enrolment=args.open_enrolment),
+    # Each connection's incoming queue is bounded: past it, a message is dropped unread and never
+    # acknowledged, so its gateway sends it again later (docs/operations.md, back-pressure).
+    collector = Collector(MqttConnector(broker, max_queued_incoming=INCOMING_QUEUE), store,
+                          Ingest(gateways, open_enrolment=args.open_enrolment),
                           _signer(args.signing_key or Path(args.db).parent / "collector-signing.key"),
                           shared=not args.no_shared)
     notifiers: list[Any] = []

@@ -52,7 +52,7 @@ class CollectorProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "devices.cli", "cloud", "--db", self.db,
             "--broker", self.broker_url, "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
-            "--signing-key", str(signing_key()), *users, *self.extra, stdout=asyncio.subprocess.DEVNULL,
+            "--signing-key", str(signing_key()), *users, *self.extra, stdout=open(self.folder / "collector.out", "ab"),  # noqa: SIM115
             stderr=open(self.folder / "collector.log", "ab"))  # noqa: SIM115
         async with httpx.AsyncClient() as client:
             for _ in range(200):

@@ -50,9 +50,9 @@ class Gateway:
 
 
 @asynccontextmanager
-async def collector(tmp: Path, broker: FakeBroker) -> AsyncIterator[Collector]:
+async def collector(tmp: Path, broker: FakeBroker, hole_s: float = 10.0) -> AsyncIterator[Collector]:
     store = Store(tmp / "cloud.sqlite")
-    coll = Collector(broker, store, Ingest({"gw1": "s1"}), signer(), reconnect_cap=0.001)
+    coll = Collector(broker, store, Ingest({"gw1": "s1"}), signer(), reconnect_cap=0.001, hole_s=hole_s)
     task = asyncio.create_task(coll.run())
     try:
         await until(lambda: coll.connected)
@@ -94,7 +94,7 @@ async def test_records_are_stored_then_acked_once_each_and_a_resend_is_acked_aga
 async def test_a_sequence_gap_asks_for_a_rebirth_and_a_stale_death_is_ignored(tmp_path: Path) -> None:
     broker = FakeBroker()
     gw = Gateway(broker)
-    async with collector(tmp_path, broker) as coll:
+    async with collector(tmp_path, broker, hole_s=0.0) as coll:  # a hole is a gap at once
         gw.send("birth", {"bdseq": 2, "site": "s1", "devices": []})
         gw.send("heartbeat", {"health": {}}, seq=5)  # 2, 3 and 4 never came
         await until(lambda: len(gw.told("command")) == 1)
@@ -135,3 +135,22 @@ async def test_an_alarm_from_an_agents_outbox_reaches_the_store_and_leaves_the_o
             with pytest.raises(asyncio.CancelledError):
                 await task
             outbox.close()
+
+
+async def test_a_fire_alarm_does_not_wait_behind_a_telemetry_backlog(tmp_path: Path) -> None:
+    """Issue 13.3: 400 telemetry messages are queued when a fire alarm arrives; the alarm has its own
+    subscription and worker, so it is stored while most of the telemetry still waits."""
+    broker = FakeBroker()
+    gw = Gateway(broker)
+    async with collector(tmp_path, broker) as coll:
+        gw.send("birth", {"bdseq": 1, "site": "s1", "devices": [{"id": "sd1", "profile": "p", "values": {}}]})
+        await until(lambda: coll.store.gateway("gw1") is not None)
+        for n in range(400):
+            gw.send("telemetry", {"records": [{"type": "reading", "id": f"r:{n}", "site": "s1", "device": "sd1",
+                                               "values": {"obscuration": n}, "t": 1_800_000_000.0, "mono": 1.0,
+                                               "trusted": True}]})
+        gw.send("alarms", {"records": [ALARM]})
+        await until(lambda: bool(coll.store.alarms()), turns=100_000)
+        readings_then = coll.store.count("readings")
+        await until(lambda: coll.store.count("readings") == 400, turns=100_000)
+    assert readings_then < 100, f"the fire waited for {readings_then} of 400 telemetry messages"
