@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--db", default="firefleet-cloud.sqlite",
                         help="the store: a SQLite file (default firefleet-cloud.sqlite), or postgresql://user@host/db "
                              "(several collectors may share one; needs the postgres extra)")
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://user:pass@host:port")
+    parser.add_argument("--broker", action="append",
+                        help="mqtt://user:pass@host:port (default mqtt://127.0.0.1:1883); repeat it to consume from "
+                             "every broker gateways may fail over to")
     parser.add_argument("--ca-file", help="CA certificate for mqtts://")
     parser.add_argument("--inventory", type=Path, help="sites, streets and gateways (YAML)")
     parser.add_argument("--open-enrolment", action="store_true",

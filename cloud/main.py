@@ -29,6 +29,7 @@ from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
 from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
 from devices.broker_url import BrokerConfig
+from devices.contract import Command
 from devices.downlink_auth import Signer, generate_keys
 from devices.errors import SiteConfigError
 from devices.mqtt_transport import MqttConnector
@@ -54,7 +55,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                                     structlog.processors.TimeStamper(fmt="iso", utc=True),
                                     structlog.processors.JSONRenderer()])
     try:
-        broker = BrokerConfig.from_url(args.broker, args.ca_file)
+        brokers = [BrokerConfig.from_url(url, args.ca_file) for url in args.broker or ["mqtt://127.0.0.1:1883"]]
     except ValueError as exc:
         raise SiteConfigError(str(exc), field="--broker") from None
     inventory = load_inventory(args.inventory) if args.inventory else None
@@ -95,10 +96,10 @@ def run_from_args(args: argparse.Namespace) -> int:
                               field="--inventory")
     # Each connection's incoming queue is bounded: past it, a message is dropped unread and never
     # acknowledged, so its gateway sends it again later (docs/operations.md, back-pressure).
-    collector = Collector(MqttConnector(broker, max_queued_incoming=INCOMING_QUEUE), store,
-                          Ingest(gateways, open_enrolment=args.open_enrolment),
-                          _signer(args.signing_key or Path(args.db).parent / "collector-signing.key"),
-                          shared=not args.no_shared)
+    signer = _signer(args.signing_key or Path(args.db).parent / "collector-signing.key")
+    ingest = Ingest(gateways, open_enrolment=args.open_enrolment)
+    collectors = [Collector(MqttConnector(broker, max_queued_incoming=INCOMING_QUEUE), store, ingest, signer,
+                            shared=not args.no_shared) for broker in brokers]  # one per broker gateways may use
     notifiers: list[Any] = []
     if args.webhook:
         notifiers.append(WebhookNotifier(args.webhook))
@@ -107,7 +108,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         addresses = dict(item.split("=", 1) for item in args.email or [] if "=" in item)
         notifiers.append(SmtpNotifier(smtp_host or "127.0.0.1", int(smtp_port or 25), args.smtp_from, addresses))
     profiles = load_profile_dir(args.profiles)
-    return asyncio.run(_serve(store, auth, collector, sock, shared_db=args.db if shared_db else None,
+    return asyncio.run(_serve(store, auth, collectors, sock, shared_db=args.db if shared_db else None,
                               profiles=profiles, roster=args.roster or [],
                               inventory=inventory or {}, notifiers=notifiers,
                               upkeep=(args.upkeep_every, args.ticket_offline_after)))
@@ -127,7 +128,7 @@ def _signer(path: Path) -> Signer:
     return signer
 
 
-async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.socket, *, shared_db: str | None,
+async def _serve(store: Store, auth: Auth, collectors: list[Collector], sock: socket.socket, *, shared_db: str | None,
                  profiles: Mapping[str, Profile], roster: list[str],
                  inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float]) -> int:
     hub = EventHub()
@@ -142,9 +143,22 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
             if alarm is not None:
                 hub.publish({"type": "alarm", "alarm": alarm})
 
-    collector.on_alarm_change = alarms_changed
-    collector.on_health_change = lambda change: hub.publish({"type": "health", **change})
-    app = build_api(store, auth, hub, collector.send_command, inventory, profiles)
+    for collector in collectors:
+        collector.on_alarm_change = alarms_changed
+        collector.on_health_change = lambda change: hub.publish({"type": "health", **change})
+
+    async def send_command(site: str, gateway: str, command: Command, ttl: float = 300.0) -> None:
+        """On every broker: the gateway is on one of them (it runs a command id once)."""
+        failed: list[ConnectionError] = []
+        for collector in collectors:
+            try:
+                await collector.send_command(site, gateway, command, ttl)
+            except ConnectionError as exc:
+                failed.append(exc)
+        if len(failed) == len(collectors):
+            raise failed[0]
+
+    app = build_api(store, auth, hub, send_command, inventory, profiles)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -155,7 +169,7 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
           f"(OpenAPI: /api/openapi.json)", flush=True)
     try:
         async with asyncio.TaskGroup() as tg:
-            consumer = tg.create_task(collector.run(), name="collector")
+            consumers = [tg.create_task(c.run(), name=f"collector:{c.connector.describe}") for c in collectors]
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
             others = tg.create_task(feed.run(hub.deliver), name="other-collectors")
             leader = tg.create_task(lead.run(), name="leadership")
@@ -165,7 +179,7 @@ async def _serve(store: Store, auth: Auth, collector: Collector, sock: socket.so
             await stop.wait()
             server.should_exit = True
             await api
-            for task in (consumer, escalator, keeper, watcher, others, leader):
+            for task in (*consumers, escalator, keeper, watcher, others, leader):
                 task.cancel()
     finally:
         store.close()

@@ -1,4 +1,4 @@
-"""`firefleet edge --config SITE_FILE [--broker URL] [--data-dir DIR] [--bus-map served.json]`."""
+"""`firefleet edge --config SITE_FILE [--broker URL ...] [--data-dir DIR] [--bus-map served.json]`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ __all__ = ["register"]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("edge", help="run the edge agent of one site")
     parser.add_argument("--config", type=Path, required=True, help="the site file")
-    parser.add_argument("--broker", help="mqtt://user:pass@host:1883 or mqtts://...; none: run local rules only")
+    parser.add_argument("--broker", action="append",
+                        help="mqtt://user:pass@host:1883 or mqtts://...; repeat it for backup brokers, tried in turn "
+                             "when the one in use fails; none: run local rules only")
     parser.add_argument("--ca-file", help="CA certificate for mqtts://")
     parser.add_argument("--data-dir", type=Path, default=Path("/var/lib/firefleet"),
                         help="outbox and rule state (default /var/lib/firefleet)")

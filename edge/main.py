@@ -11,10 +11,12 @@ from typing import Any
 
 import structlog
 
+from devices.broker_failover import FailoverConnector
 from devices.broker_url import BrokerConfig
 from devices.downlink_auth import TrustedKeys, load_public_keys
 from devices.errors import SiteConfigError
 from devices.logs import configure_logging
+from devices.mqtt_transport import Connector, MqttConnector
 from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
 from edge.agent import EdgeAgent
@@ -41,7 +43,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         return _check(args)
     configure_logging()
     try:
-        broker = BrokerConfig.from_url(args.broker, args.ca_file) if args.broker else None
+        brokers = [BrokerConfig.from_url(url, args.ca_file) for url in args.broker or []]
     except ValueError as exc:
         raise SiteConfigError(str(exc), field="--broker") from None
     keys = {}
@@ -50,6 +52,11 @@ def run_from_args(args: argparse.Namespace) -> int:
             keys = load_public_keys(args.collector_key)
         except ValueError as exc:
             raise SiteConfigError(str(exc), field="--collector-key") from None
+    broker: BrokerConfig | Connector | None = None
+    if len(brokers) == 1:
+        broker = brokers[0]
+    elif brokers:  # primary first, then the backups
+        broker = FailoverConnector([MqttConnector(b) for b in brokers])
     return asyncio.run(_serve(args, broker, keys))
 
 
@@ -67,7 +74,7 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(args: argparse.Namespace, broker: BrokerConfig | None,
+async def _serve(args: argparse.Namespace, broker: BrokerConfig | Connector | None,
                  keys: TrustedKeys) -> int:
     while True:
         profiles = load_profile_dir(args.profiles)

@@ -7,7 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from devices.broker_failover import FailoverConnector
 from devices.broker_url import BrokerConfig
+from devices.mqtt_transport import MqttConnector
 from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
 from edge.agent import EdgeAgent
@@ -17,10 +19,15 @@ from tests.support.keys import trusted_keys
 
 @contextlib.asynccontextmanager
 async def running_agent(site_file: Path, sim: SimulationHandle, data_dir: Path, *, broker_url: str | None = None,
-                        heartbeat_s: float = 2.0, link_fault_after: float = 20.0) -> AsyncIterator[EdgeAgent]:
+                        heartbeat_s: float = 2.0, link_fault_after: float = 20.0,
+                        backup_brokers: list[str] | None = None) -> AsyncIterator[EdgeAgent]:
+    """`backup_brokers`: tried in turn after `broker_url` (Sparkplug's primary/backup rule)."""
     profiles = load_profile_dir()
     site = load_site(site_file, profiles)
-    agent = EdgeAgent(site, profiles, data_dir, broker=BrokerConfig.from_url(broker_url) if broker_url else None,
+    broker: BrokerConfig | FailoverConnector | None = BrokerConfig.from_url(broker_url) if broker_url else None
+    if broker_url and backup_brokers:
+        broker = FailoverConnector([MqttConnector(BrokerConfig.from_url(url)) for url in [broker_url, *backup_brokers]])
+    agent = EdgeAgent(site, profiles, data_dir, broker=broker,
                       bus_map=sim.sim.endpoints()[site.id], heartbeat_s=heartbeat_s, reconnect_cap=1.0,
                       link_fault_after=link_fault_after, collector_keys=trusted_keys() if broker_url else None)
     task = asyncio.get_running_loop().create_task(agent.run(), name="agent-under-test")
