@@ -29,24 +29,29 @@ class Records(StoreBase):
         self._clock = self._gateway_clock(gateway)
         self.sql.prepare_readings(self._occurred(r, now) for r in records if isinstance(r, Reading))
         with self.sql.transaction():
-            seen: set[str] = set()
-            for start in range(0, len(ack), 500):
-                chunk = ack[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                seen.update(r[0] for r in self.sql.execute(
-                    f"SELECT id FROM records WHERE gateway = ? AND id IN ({marks})", [gateway, *chunk]))
-            fresh: list[Record] = []
+            unique: dict[str, Record] = {}
             for rec in records:
-                if rec.id not in seen:
-                    seen.add(rec.id)  # a duplicate inside the batch is applied once too
-                    fresh.append(rec)
-            self.sql.executemany("INSERT INTO records (id, gateway, type, received) VALUES (?, ?, ?, ?)",
-                                     [(r.id, gateway, _TYPE[type(r)], now) for r in fresh])
+                unique.setdefault(rec.id, rec)  # a duplicate inside the batch is applied once too
+            # One statement per 500 records inserts the new ids and names them: the unique key decides what
+            # is a replay, in the same index lookup that stores the id (no read-then-write).
+            new: set[str] = set()
+            batch = list(unique.values())
+            for start in range(0, len(batch), 500):
+                chunk = batch[start:start + 500]
+                new.update(row[0] for row in self.sql.execute(
+                    f"INSERT INTO records (id, gateway, type, received) VALUES {_rows_of(4, len(chunk))} "
+                    "ON CONFLICT (gateway, id) DO NOTHING RETURNING id",
+                    [v for r in chunk for v in (r.id, gateway, _TYPE[type(r)], now)]))
+            fresh = [r for r in batch if r.id in new]
             readings = [r for r in fresh if isinstance(r, Reading)]
             if readings:
-                self.sql.executemany(
-                    "INSERT INTO readings (id, gateway, site, device, t, values_json) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(r.id, gateway, site, r.device, self._occurred(r, now), json.dumps(r.values)) for r in readings])
+                for start in range(0, len(readings), 500):
+                    chunk = readings[start:start + 500]
+                    self.sql.execute(
+                        "INSERT INTO readings (id, gateway, site, device, t, values_json) VALUES "
+                        + _rows_of(6, len(chunk)),
+                        [v for r in chunk for v in (r.id, gateway, site, r.device, self._occurred(r, now),
+                                                    json.dumps(r.values))])
                 latest: dict[str, tuple[dict[str, Any], float]] = {}
                 for r in readings:
                     values, _ = latest.get(r.device, ({}, 0.0))
@@ -191,6 +196,12 @@ class Records(StoreBase):
                             (condition, now, alarm_id))
             self._log(alarm_id, "site", "condition cleared", "late: it happened before the condition in force"
                       if late else "", record=rec.id)
+
+
+def _rows_of(width: int, count: int) -> str:
+    """`(?, ?), (?, ?)`: the VALUES of a multi-row insert (SQLite allows 32,766 parameters, PostgreSQL 65,535)."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([row] * count)
 
 
 _TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command", Reading: "reading"}
