@@ -28,6 +28,7 @@ from cloud.leadership import Leadership
 from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
 from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
+from cloud.store.readers import StoreReaders
 from devices.broker_url import BrokerConfig
 from devices.contract import Command
 from devices.downlink_auth import Signer, generate_keys
@@ -158,7 +159,8 @@ async def _serve(store: Store, auth: Auth, collectors: list[Collector], sock: so
         if len(failed) == len(collectors):
             raise failed[0]
 
-    app = build_api(store, auth, hub, send_command, inventory, profiles)
+    readers = StoreReaders(shared_db or store.describe, store.streets)  # the API's reads, off this loop
+    app = build_api(store, auth, hub, send_command, inventory, profiles, readers)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -182,6 +184,7 @@ async def _serve(store: Store, auth: Auth, collectors: list[Collector], sock: so
             for task in (*consumers, escalator, keeper, watcher, others, leader):
                 task.cancel()
     finally:
+        readers.close()
         store.close()
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from cloud.api.base import Api, HttpError, endpoint, path_id, read_body, token_of
 from cloud.auth import Session
 from cloud.site_overview import device_page, district_sites
+from cloud.store import Store
 
 __all__ = ["routes"]
 
@@ -23,7 +25,7 @@ async def alarms(request: Request, api: Api, session: Session | None) -> Respons
     summary: Alarms, fire first then by time; open ones (shelved ones too, flagged) unless ?all=1.
     """
     everything = request.query_params.get("all") == "1"
-    return JSONResponse(api.store.alarms(open_only=not everything))
+    return JSONResponse(await api.read(lambda s: s.alarms(open_only=not everything)))
 
 
 @endpoint()
@@ -31,12 +33,20 @@ async def alarm(request: Request, api: Api, session: Session | None) -> Response
     """
     summary: One alarm with its audit trail, its site, and its device (location, latest values, events).
     """
-    found = api.store.alarm(path_id(request.path_params["id"]))
+    alarm_id = path_id(request.path_params["id"])
+
+    def detail(store: Store) -> dict[str, Any] | None:
+        found = store.alarm(alarm_id)
+        if found is None:
+            return None
+        site = next(iter(district_sites(store, api.inventory, only=found["site"])), None)
+        device = device_page(store, found["site"], found["device"], hours=0) if found["device"] else None
+        return {**found, "log": store.alarm_log(found["id"]), "site_info": site, "device_info": device}
+
+    found = await api.read(detail)
     if found is None:
         raise HttpError(404, "no such alarm")
-    site = next(iter(district_sites(api.store, api.inventory, only=found["site"])), None)
-    device = device_page(api.store, found["site"], found["device"], hours=0) if found["device"] else None
-    return JSONResponse({**found, "log": api.store.alarm_log(found["id"]), "site_info": site, "device_info": device})
+    return JSONResponse(found)
 
 
 @endpoint("alarm.handle")

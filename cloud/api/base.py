@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,6 +23,8 @@ from devices.profile import Profile
 
 __all__ = ["COOKIE", "Api", "CommandSender", "HttpError", "endpoint", "month_param", "over_tls", "path_id",
            "read_body", "session_of", "token_of"]
+
+T = TypeVar("T")
 
 COOKIE = "ff_session"
 MAX_BODY = 64 * 1024
@@ -46,6 +48,14 @@ class Api:
     send_command: CommandSender
     inventory: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     profiles: Mapping[str, Profile] = field(default_factory=dict)
+    readers: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.readers
+
+    async def read(self, query: Callable[[Store], T]) -> T:
+        """A read off the event loop (on a reader thread) where the collector has readers; else here."""
+        if self.readers is None:
+            return query(self.store)
+        result: T = await self.readers(query)
+        return result
 
 
 def endpoint(permission: str | None = None, *, public: bool = False) -> Callable[[Endpoint], Handler]:

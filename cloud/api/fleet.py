@@ -20,7 +20,7 @@ async def gateways(request: Request, api: Api, session: Session | None) -> Respo
     """
     summary: Gateways with their online state and last sight.
     """
-    return JSONResponse(api.store.gateways())
+    return JSONResponse(await api.read(lambda s: s.gateways()))
 
 
 @endpoint()
@@ -28,7 +28,7 @@ async def devices(request: Request, api: Api, session: Session | None) -> Respon
     """
     summary: Devices with their online state and latest values.
     """
-    return JSONResponse(api.store.devices())
+    return JSONResponse(await api.read(lambda s: s.devices()))
 
 
 @endpoint()
@@ -37,7 +37,7 @@ async def health(request: Request, api: Api, session: Session | None) -> Respons
     summary: Gateways with their last heartbeat, and devices offline, stale, flapping, low on battery,
       faulty or on the wrong firmware.
     """
-    return JSONResponse(api.store.health_summary(time.time()))
+    return JSONResponse(await api.read(lambda s: s.health_summary(time.time())))
 
 
 @endpoint()
@@ -45,7 +45,8 @@ async def tickets(request: Request, api: Api, session: Session | None) -> Respon
     """
     summary: Open maintenance tickets, nearest deadline first; ?overdue=1 for the overdue ones.
     """
-    return JSONResponse(api.store.tickets(overdue_only=request.query_params.get("overdue") == "1"))
+    overdue = request.query_params.get("overdue") == "1"
+    return JSONResponse(await api.read(lambda s: s.tickets(overdue_only=overdue)))
 
 
 @endpoint("ticket.handle")
@@ -85,7 +86,7 @@ async def sites(request: Request, api: Api, session: Session | None) -> Response
     """
     summary: Every site with its place (for the map), worst active alarm, health and readiness score.
     """
-    return JSONResponse(district_sites(api.store, api.inventory))
+    return JSONResponse(await api.read(lambda s: district_sites(s, api.inventory)))
 
 
 @endpoint()
@@ -93,7 +94,8 @@ async def site(request: Request, api: Api, session: Session | None) -> Response:
     """
     summary: One site with its devices and their latest values, its open alarms and its readiness.
     """
-    found = site_page(api.store, api.inventory, request.path_params["id"])
+    site_id = request.path_params["id"]
+    found = await api.read(lambda s: site_page(s, api.inventory, site_id))
     if found is None:
         raise HttpError(404, "no such site")
     return JSONResponse(found)
@@ -110,7 +112,8 @@ async def device(request: Request, api: Api, session: Session | None) -> Respons
         raise HttpError(400, "hours must be a number") from None
     if not 0 < hours <= 168:
         raise HttpError(400, "hours must be between 0 and 168")
-    found = device_page(api.store, request.path_params["site"], request.path_params["id"], hours)
+    site_id, device_id = request.path_params["site"], request.path_params["id"]
+    found = await api.read(lambda s: device_page(s, site_id, device_id, hours))
     if found is None:
         raise HttpError(404, "no such device")
     return JSONResponse(found)

@@ -28,7 +28,7 @@ async def ranking(request: Request, api: Api, session: Session | None) -> Respon
     summary: Streets ranked by their monthly readiness index (?month=YYYY-MM, default this month).
     """
     month = month_param(request)
-    ranked = monthly_index(api.store.readiness_history(month))
+    ranked = monthly_index(await api.read(lambda s: s.readiness_history(month)))
     return JSONResponse([{"rank": i + 1, "street": street, "index": index}
                          for i, (street, index) in enumerate(ranked)])
 
@@ -40,7 +40,7 @@ async def readiness_history(request: Request, api: Api, session: Session | None)
     """
     month = month_param(request)
     return JSONResponse([{"day": day, "street": street, "score": score}
-                         for day, street, score in api.store.readiness_history(month)])
+                         for day, street, score in await api.read(lambda s: s.readiness_history(month))])
 
 
 routes = [

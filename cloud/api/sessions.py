@@ -114,7 +114,7 @@ async def audit(request: Request, api: Api, session: Session | None) -> Response
     """
     summary: The audit trail, newest first (admin only).
     """
-    return JSONResponse(api.store.audit_log())
+    return JSONResponse(await api.read(lambda s: s.audit_log()))
 
 
 routes = [

@@ -46,12 +46,12 @@ class Records(StoreBase):
             readings = [r for r in fresh if isinstance(r, Reading)]
             if readings:
                 for start in range(0, len(readings), 500):
-                    chunk = readings[start:start + 500]
+                    part = readings[start:start + 500]
                     self.sql.execute(
                         "INSERT INTO readings (id, gateway, site, device, t, values_json) VALUES "
-                        + _rows_of(6, len(chunk)),
-                        [v for r in chunk for v in (r.id, gateway, site, r.device, self._occurred(r, now),
-                                                    json.dumps(r.values))])
+                        + _rows_of(6, len(part)),
+                        [v for one in part for v in (one.id, gateway, site, one.device, self._occurred(one, now),
+                                                      json.dumps(one.values))])
                 latest: dict[str, tuple[dict[str, Any], float]] = {}
                 for r in readings:
                     values, _ = latest.get(r.device, ({}, 0.0))

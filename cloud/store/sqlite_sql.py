@@ -23,7 +23,9 @@ class SqliteSql:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.describe = str(path)
-        db = sqlite_utils.Database(path)
+        # one user at a time (the loop, or one reader thread), so it may be opened in one thread and closed
+        # in another
+        db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # an ack goes out only after this commit is on disk
         migrate_sqlite(db)
