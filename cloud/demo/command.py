@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--scale", choices=("small", "district"), default="small",
                         help="small: 6 sites with full agents; district: the district's proportions (about 70 "
                              "stations, 90 sheds, 2,000 cabinets), the rest as lightweight simulated gateways")
+    parser.add_argument("--store", metavar="DB",
+                        help="the collector's store: postgresql://user@host/db (an empty database of its own; needs "
+                             "the postgres extra), default: a SQLite file in the run folder")
     parser.add_argument("--headless", action="store_true", help="no console; exit when --duration is over")
     parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
     parser.add_argument("--port", type=int, default=None,

@@ -224,7 +224,10 @@ class Demo:
         collector_url = self._url(broker, broker.username, broker.password)
         users = [f"{name}:{role}:{self.user_passwords[name]}" for name, role in DEMO_USERS.items()]
         signing_key, public_key = generate_keys(self.folder / "keys")  # what gateways believe: signed by this
-        cloud_args = ["cloud", "--db", str(self.folder / "cloud.sqlite"), "--broker", collector_url,
+        store = self.args.store or str(self.folder / "cloud.sqlite")
+        if self.args.store:
+            self.say("the collector's store: PostgreSQL (--store)")
+        cloud_args = ["cloud", "--db", store, "--broker", collector_url,
                       "--signing-key", str(signing_key),
                       "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
                       "--ticket-offline-after", "30", "--upkeep-every", "5", "--roster", "chief-on-duty"]
