@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from devices.backoff import next_delay
+from devices.episodes import Episodes
 
 __all__ = ["CHANNEL", "ChangeFeed"]
 
@@ -36,6 +37,8 @@ class ChangeFeed:
         self._notify = notify
         self._load_alarm = load_alarm
         self.received = 0
+        self.refused = 0
+        self._episodes = Episodes(log)
 
     def announce(self, event: dict[str, Any]) -> None:
         if self.url is None:
@@ -67,26 +70,36 @@ class ChangeFeed:
                         deliver({"type": "resync"})
                     attempt = 0
                     async for note in conn.notifies():
-                        self._received(note.payload, deliver)
+                        self.receive(note.payload, deliver)
             except psycopg.Error as exc:
                 attempt += 1
                 log.warning("not listening to the other collectors", error=str(exc).strip().splitlines()[0],
                             attempt=attempt)
                 await asyncio.sleep(next_delay(attempt, base=1.0, cap=10.0))
 
-    def _received(self, payload: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+    def receive(self, payload: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+        """One announcement. Checked like anything else from outside this process: an alarm by its integer
+        id (then read from the store), a gateway's health as site, gateway and online state; anything else
+        is refused, counted and logged once per kind."""
         try:
             message = json.loads(payload)
             if message["origin"] == self.origin:
                 return
             event = message["event"]
-            if event["type"] == "alarm":
-                alarm = self._load_alarm(int(event["id"]))
+            if event["type"] == "alarm" and type(event["id"]) is int:
+                alarm = self._load_alarm(event["id"])
                 if alarm is None:
                     return
-                event = {"type": "alarm", "alarm": alarm}
+                checked: dict[str, Any] = {"type": "alarm", "alarm": alarm}
+            elif (event["type"] == "health" and isinstance(event["gateway"], str) and isinstance(event["site"], str)
+                  and isinstance(event["online"], bool)):
+                checked = {"type": "health", "gateway": event["gateway"][:64], "site": event["site"][:64],
+                           "online": event["online"]}
+            else:
+                raise ValueError(f"not an alarm id or a health change: {str(event)[:80]}")
         except (ValueError, KeyError, TypeError) as exc:
-            log.warning("unreadable change from another collector", error=str(exc))
+            self.refused += 1
+            self._episodes.problem("unreadable", "unreadable change from another collector", error=str(exc))
             return
         self.received += 1
-        deliver(event)
+        deliver(checked)

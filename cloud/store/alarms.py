@@ -19,10 +19,12 @@ class Alarms(StoreBase):
         """Alarms, most urgent first. Shelved ones are listed too (flagged `shelved`) unless asked not to:
         shelving takes an alarm off the active queue, never out of sight or out of the counts."""
         where = "handling != 'closed'" if open_only else "1 = 1"
+        args: list[Any] = []
         if not include_shelved:
-            where += f" AND (shelved_until IS NULL OR shelved_until < {time.time()})"
+            where += " AND (shelved_until IS NULL OR shelved_until < ?)"  # a parameter: one statement text
+            args.append(time.time())
         order = _CLASS_RANK_SQL + ", raised_at"
-        return [_with_escalation(r) for r in self._rows("alarms", where, order_by=order)]
+        return [_with_escalation(r) for r in self._rows("alarms", where, args, order_by=order)]
 
     def alarm(self, alarm_id: int) -> dict[str, Any] | None:
         rows = list(self._rows("alarms", "id = ?", [alarm_id]))

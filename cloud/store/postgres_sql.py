@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import functools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -34,7 +35,6 @@ class PostgresSql:
         where = urlsplit(url)
         self.describe = f"postgresql://{where.hostname or ''}:{where.port or 5432}{where.path}"
         self.conn = psycopg.connect(url, autocommit=True)
-        self._texts: dict[str, str] = {}
         self._days: set[int] = set()
         self._migrate()
 
@@ -52,10 +52,7 @@ class PostgresSql:
                 self.conn.execute("UPDATE schema_version SET version = %s", (number,))
 
     def _text(self, sql: str) -> str:
-        text = self._texts.get(sql)
-        if text is None:
-            text = self._texts[sql] = sql.replace("%", "%%").replace("?", "%s")
-        return text
+        return _placeholders(sql)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -119,3 +116,10 @@ class PostgresSql:
         # the day the cutoff falls in, and the default partition: row by row
         dropped += self.conn.execute("DELETE FROM readings WHERE t < %s", (cutoff,)).rowcount
         return dropped
+
+
+@functools.lru_cache(maxsize=2048)
+def _placeholders(sql: str) -> str:
+    """`?` -> `%s` (a literal `%` doubled), once per statement text; bounded, since a multi-row insert's text
+    varies with its row count."""
+    return sql.replace("%", "%%").replace("?", "%s")
