@@ -8,7 +8,8 @@ without shared subscriptions. Alarms come in on a second connection with a worke
 first); each connection's incoming queue is bounded (cloud.main): a message beyond it is dropped unread,
 hence never acknowledged, and its gateway sends it again (docs/operations.md, back-pressure).
 Each message is checked (cloud.ingest), stored in one transaction
-(cloud.store), and only then acknowledged to its gateway: a collector killed between the two simply
+(cloud.store, on the writer thread of cloud.store.writer, so the loop reads on meanwhile), and only then
+acknowledged to its gateway: a collector killed between the two simply
 acknowledges again when the gateway resends, and the store skips ids it already has.
 
 Per gateway it follows `boot` and `seq`: a gap, or a boot it has no birth for, gets a `rebirth` command;
@@ -37,6 +38,7 @@ import structlog
 from cloud.gateway_session import HOLE_S, GatewaySession
 from cloud.ingest import Ingest, Reject, Verdict
 from cloud.store import Store
+from cloud.store.writer import InlineWriter, Writer
 from devices.backoff import next_delay
 from devices.contract import Ack, Birth, Command, ContractError, Death, Heartbeat, as_command
 from devices.downlink_auth import BROADCAST, Signer
@@ -63,6 +65,7 @@ class Collector:
     shared: bool = True
     reconnect_cap: float = 10.0
     hole_s: float = HOLE_S  # a missing seq is a gap after this long (the lanes may deliver out of order)
+    write: Writer | None = None  # the store's writer thread (cloud.store.writer); None: `store`, inline
     on_alarm_change: Callable[[list[int]], None] = lambda alarms: None
     on_health_change: Callable[[dict[str, Any]], None] = lambda change: None
     sessions: dict[str, GatewaySession] = field(default_factory=dict)
@@ -71,6 +74,14 @@ class Collector:
     connected: bool = False
     client: Session | None = None
     _episodes: Episodes = field(default_factory=lambda: Episodes(log))
+
+    def __post_init__(self) -> None:
+        if self.write is None:
+            self.write = InlineWriter(self.store)
+
+    async def _write(self, write: Callable[[Store], Any]) -> Any:
+        assert self.write is not None
+        return await self.write(write)
 
     async def send_command(self, site: str, gateway: str, command: Command, ttl: float = 300.0) -> None:
         """Publish a signed command to a gateway (its durable record is the store's `commands` row)."""
@@ -149,15 +160,14 @@ class Collector:
     async def _handle(self, client: Session, topic: str, payload: bytes) -> None:
         verdict = self.ingest.check(topic, payload)
         if not verdict.ok:
-            self._refused(topic, payload, verdict)
+            await self._refused(topic, payload, verdict)
             return
         site, gateway, message = verdict.site, verdict.gateway, verdict.message
         session = self.sessions.setdefault(gateway, GatewaySession())
         if isinstance(message, Birth):
-            self.store.touched = []
-            self.store.save_birth(site, gateway, message)
-            if self.store.touched:
-                self.on_alarm_change(list(self.store.touched))  # its communication fault cleared
+            touched = await self._write(lambda s: _touching(s, s.save_birth, site, gateway, message))
+            if touched:
+                self.on_alarm_change(touched)  # its communication fault cleared
             self.on_health_change({"gateway": gateway, "site": site, "online": True})
             self.sessions[gateway] = GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
             await self._resend_pending(client, site, gateway)
@@ -165,7 +175,7 @@ class Collector:
         if isinstance(message, Death):
             if session.believes_death(message.boot, message.bdseq):
                 log.info("gateway offline", gateway=gateway, site=site)
-                alarm = self.store.gateway_lost(site, gateway, "death: the broker lost the gateway")
+                alarm = await self._write(lambda s: s.gateway_lost(site, gateway, "death: the broker lost the gateway"))
                 self.on_health_change({"gateway": gateway, "site": site, "online": False})
                 if alarm is not None:
                     self.on_alarm_change([alarm])
@@ -173,22 +183,26 @@ class Collector:
         assert message is not None
         await self._follow_sequence(client, site, gateway, session, message.boot, message.seq)
         if isinstance(message, Heartbeat):
-            if self.store.gateway_heartbeat(site, gateway, session.seq, msgspec.to_builtins(message.health)):
+            health, seq = msgspec.to_builtins(message.health), session.seq
+            came_back, touched = await self._write(
+                lambda s: (s.gateway_heartbeat(site, gateway, seq, health), list(s.touched)))
+            if came_back:
                 self.on_health_change({"gateway": gateway, "site": site, "online": True})
-                self.on_alarm_change(list(self.store.touched))
+                self.on_alarm_change(touched)
                 await self._ask_rebirth(client, site, gateway)  # its devices' states are stale: ask afresh
             return
-        ids, new = self.store.store_records(site, gateway, verdict.records)
-        touched = list(self.store.touched)  # before any await: the other lane's worker writes it too
+        records = verdict.records
+        (ids, new), touched = await self._write(
+            lambda s: (s.store_records(site, gateway, records), list(s.touched)))  # one call: one writer's touch
         if verdict.rejects:
-            self._rejected(topic, verdict)
+            await self._rejected(topic, verdict)
             ids += [r.record_id for r in verdict.rejects if r.record_id is not None]
         ack = msgspec.to_builtins(Ack(ids=ids))
         await client.publish(gateway_topic(site, gateway, "ack"), self.signer.seal("ack", gateway, ack), qos=1)
         if new and touched:
             self.on_alarm_change(touched)
 
-    def _refused(self, topic: str, payload: bytes, verdict: Verdict) -> None:
+    async def _refused(self, topic: str, payload: bytes, verdict: Verdict) -> None:
         """A whole message refused: counted by Ingest; logged once per gateway and reason; from a known
         gateway also kept (it may be the only trace of a broken or hostile agent)."""
         reason = verdict.refused.split(":", 1)[0]
@@ -197,15 +211,15 @@ class Collector:
         episode = f"{verdict.gateway}:{reason}" if verdict.known_gateway else reason  # bounded: names are free
         self._episodes.problem(episode, "message refused", topic=topic, reason=verdict.refused)
         if verdict.known_gateway:
-            alarm = self.store.quarantine(verdict.site, verdict.gateway, topic,
-                                          [Reject(None, payload, verdict.refused)])
+            rejects = [Reject(None, payload, verdict.refused)]
+            alarm = await self._write(lambda s: s.quarantine(verdict.site, verdict.gateway, topic, rejects))
             if alarm is not None:
                 self.on_alarm_change([alarm])
 
-    def _rejected(self, topic: str, verdict: Verdict) -> None:
+    async def _rejected(self, topic: str, verdict: Verdict) -> None:
         self._episodes.problem(f"{verdict.gateway}:record", "records refused", topic=topic,
                                count=len(verdict.rejects), reason=verdict.rejects[0].reason)
-        alarm = self.store.quarantine(verdict.site, verdict.gateway, topic, verdict.rejects)
+        alarm = await self._write(lambda s: s.quarantine(verdict.site, verdict.gateway, topic, verdict.rejects))
         if alarm is not None:
             self.on_alarm_change([alarm])
 
@@ -223,7 +237,7 @@ class Collector:
         """Gateways connect with a clean session: a command sent while it was away is sent again now, if it
         has not expired (the agent runs each command id once, so a copy it already had does nothing)."""
         now = time.time()
-        for stored, expires in self.store.pending_commands(gateway, now):
+        for stored, expires in await self._write(lambda s: s.pending_commands(gateway, now)):
             try:
                 command = as_command(stored)
             except ContractError as exc:  # written by an older collector: say so once, never send it unchecked
@@ -238,3 +252,10 @@ class Collector:
         command = Command(id=f"rebirth-{uuid.uuid4().hex[:8]}", action="rebirth")
         await client.publish(gateway_topic(site, gateway, "command"),
                              self.signer.seal("command", gateway, msgspec.to_builtins(command)), qos=1)
+
+
+def _touching(store: Store, write: Callable[..., object], *args: Any) -> list[int]:
+    """Run a write that reports the alarms it opened or changed in `store.touched`; return those."""
+    store.touched = []
+    write(*args)
+    return list(store.touched)

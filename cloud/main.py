@@ -29,6 +29,7 @@ from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
 from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
 from cloud.store.readers import StoreReaders
+from cloud.store.writer import StoreWriter, Writer
 from devices.broker_url import BrokerConfig
 from devices.contract import Command
 from devices.downlink_auth import Signer, generate_keys
@@ -99,8 +100,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     # acknowledged, so its gateway sends it again later (docs/operations.md, back-pressure).
     signer = _signer(args.signing_key or Path(args.db).parent / "collector-signing.key")
     ingest = Ingest(gateways, open_enrolment=args.open_enrolment)
+    writer = StoreWriter(args.db, store.streets)  # every write of ingest, the API and the jobs, off the loop
     collectors = [Collector(MqttConnector(broker, max_queued_incoming=INCOMING_QUEUE), store, ingest, signer,
-                            shared=not args.no_shared) for broker in brokers]  # one per broker gateways may use
+                            shared=not args.no_shared, write=writer) for broker in brokers]  # one per broker
     notifiers: list[Any] = []
     if args.webhook:
         notifiers.append(WebhookNotifier(args.webhook))
@@ -109,7 +111,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         addresses = dict(item.split("=", 1) for item in args.email or [] if "=" in item)
         notifiers.append(SmtpNotifier(smtp_host or "127.0.0.1", int(smtp_port or 25), args.smtp_from, addresses))
     profiles = load_profile_dir(args.profiles)
-    return asyncio.run(_serve(store, auth, collectors, sock, shared_db=args.db if shared_db else None,
+    return asyncio.run(_serve(store, writer, auth, collectors, sock, shared_db=args.db if shared_db else None,
                               profiles=profiles, roster=args.roster or [],
                               inventory=inventory or {}, notifiers=notifiers,
                               upkeep=(args.upkeep_every, args.ticket_offline_after)))
@@ -129,7 +131,8 @@ def _signer(path: Path) -> Signer:
     return signer
 
 
-async def _serve(store: Store, auth: Auth, collectors: list[Collector], sock: socket.socket, *, shared_db: str | None,
+async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list[Collector], sock: socket.socket, *,
+                 shared_db: str | None,
                  profiles: Mapping[str, Profile], roster: list[str],
                  inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float]) -> int:
     hub = EventHub()
@@ -160,7 +163,7 @@ async def _serve(store: Store, auth: Auth, collectors: list[Collector], sock: so
             raise failed[0]
 
     readers = StoreReaders(shared_db or store.describe, store.streets)  # the API's reads, off this loop
-    app = build_api(store, auth, hub, send_command, inventory, profiles, readers)
+    app = build_api(store, auth, hub, send_command, inventory, profiles, readers, writer)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -175,9 +178,9 @@ async def _serve(store: Store, auth: Auth, collectors: list[Collector], sock: so
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
             others = tg.create_task(feed.run(hub.deliver), name="other-collectors")
             leader = tg.create_task(lead.run(), name="leadership")
-            escalator = tg.create_task(_escalate(store, hub, roster, notifiers, lead), name="escalation")
-            keeper = tg.create_task(_upkeep(store, inventory, *upkeep, lead), name="tickets-and-readiness")
-            watcher = tg.create_task(_liveness(store, hub, lead), name="gateway-liveness")
+            escalator = tg.create_task(_escalate(writer, hub, roster, notifiers, lead), name="escalation")
+            keeper = tg.create_task(_upkeep(writer, inventory, *upkeep, lead), name="tickets-and-readiness")
+            watcher = tg.create_task(_liveness(writer, hub, lead), name="gateway-liveness")
             await stop.wait()
             server.should_exit = True
             await api
@@ -185,25 +188,26 @@ async def _serve(store: Store, auth: Auth, collectors: list[Collector], sock: so
                 task.cancel()
     finally:
         readers.close()
+        writer.close()
         store.close()
     return 0
 
 
-async def _upkeep(store: Store, inventory: dict[str, dict[str, Any]], every: float, offline_after: float,
+async def _upkeep(write: Writer, inventory: dict[str, dict[str, Any]], every: float, offline_after: float,
                   lead: Leadership) -> None:
     """Every minute: open or review maintenance tickets, keep today's readiness, prune old readings.
     Each job fails alone: it is logged and tried again next round, and the collector keeps running."""
-    jobs: dict[str, Callable[[], object]] = {
-        "tickets": lambda: _log_ticket_changes(store.evaluate_tickets(time.time(), offline_after)),
-        "readiness": lambda: snapshot_readiness(store, inventory),
-        "retention": lambda: store.prune_readings(time.time()),
-        "command expiry": lambda: store.expire_commands(time.time()),
+    jobs: dict[str, Callable[[Store], object]] = {
+        "tickets": lambda s: _log_ticket_changes(s.evaluate_tickets(time.time(), offline_after)),
+        "readiness": lambda s: snapshot_readiness(s, inventory),
+        "retention": lambda s: s.prune_readings(time.time()),
+        "command expiry": lambda s: s.expire_commands(time.time()),
     }
     failing: set[str] = set()
     while True:
         for name, job in jobs.items():
             if lead.held:  # once per district: on the leading collector
-                _isolated(name, job, failing)
+                await _isolated(name, write, job, failing)
         await asyncio.sleep(every)
 
 
@@ -212,10 +216,11 @@ def _log_ticket_changes(changes: list[dict[str, Any]]) -> None:
         log.info("ticket " + change["status"], site=change["site"], device=change["device"], kind=change["kind"])
 
 
-def _isolated(name: str, job: Callable[[], object], failing: set[str]) -> object:
-    """Run one background job; its failure is logged once (until it succeeds again), never raised."""
+async def _isolated(name: str, write: Writer, job: Callable[[Store], object], failing: set[str]) -> object:
+    """Run one background job on the writer; its failure is logged once (until it succeeds again), never
+    raised."""
     try:
-        result = job()
+        result = await write(job)
     except Exception as exc:  # a background job must not end the collector; cancellation is not caught
         if name not in failing:
             failing.add(name)
@@ -227,7 +232,7 @@ def _isolated(name: str, job: Callable[[], object], failing: set[str]) -> object
     return result
 
 
-async def _liveness(store: Store, hub: EventHub, lead: Leadership, every: float = 5.0) -> None:
+async def _liveness(write: Writer, hub: EventHub, lead: Leadership, every: float = 5.0) -> None:
     """A gateway whose heartbeats stopped (2.5 intervals) without a death reaching us is gone all the same:
     a broker restart or a collector that started after the death would otherwise never notice."""
     failing: set[str] = set()
@@ -236,17 +241,22 @@ async def _liveness(store: Store, hub: EventHub, lead: Leadership, every: float 
         await asyncio.sleep(every)
         if not lead.held:
             continue
-        silent = _isolated("liveness", lambda: store.silent_gateways(time.time(), started), failing)
+        silent = await _isolated("liveness", write, lambda s: s.silent_gateways(time.time(), started), failing)
         for site, gateway in silent if isinstance(silent, list) else []:
-            alarm = _isolated("liveness", functools.partial(store.gateway_lost, site, gateway, "heartbeats stopped"),
-                              failing)
+            found = await _isolated("liveness", write, functools.partial(_lost, site=site, gateway=gateway), failing)
             log.warning("gateway silent", gateway=gateway, site=site)
             hub.publish({"type": "health", "gateway": gateway, "site": site, "online": False})
-            if isinstance(alarm, int):
-                hub.publish({"type": "alarm", "alarm": store.alarm(alarm)})
+            if isinstance(found, dict):
+                hub.publish({"type": "alarm", "alarm": found})
 
 
-async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: list[Any], lead: Leadership,
+def _lost(store: Store, *, site: str, gateway: str) -> dict[str, Any] | None:
+    """A silent gateway marked gone; its communication alarm, when one was raised or folded."""
+    alarm = store.gateway_lost(site, gateway, "heartbeats stopped")
+    return store.alarm(alarm) if alarm is not None else None
+
+
+async def _escalate(write: Writer, hub: EventHub, roster: list[str], notifiers: list[Any], lead: Leadership,
                     recheck_s: float = 5.0) -> None:
     """A timer for the next escalation due (one cheap query), re-armed whenever an alarm changes in this
     collector (its event hub) and at least every `recheck_s` (another collector may have raised one).
@@ -255,7 +265,7 @@ async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: l
     while True:
         async with hub.subscribe() as changes:
             while True:
-                due = _isolated("escalation", store.next_escalation, failing)
+                due = await _isolated("escalation", write, lambda s: s.next_escalation(), failing)
                 wait = recheck_s if not isinstance(due, float) else min(recheck_s, max(0.0, due - time.time()))
                 try:
                     async with asyncio.timeout(wait):
@@ -268,8 +278,13 @@ async def _escalate(store: Store, hub: EventHub, roster: list[str], notifiers: l
                     pass
                 if not isinstance(due, float) or due > time.time() or not lead.held:
                     continue  # woken early by a change (look again), or another collector leads
-                escalated = _isolated("escalation", lambda: escalate_due(store, roster, time.time()), failing)
-                for alarm in escalated if isinstance(escalated, list) else []:
+                escalated = await _isolated("escalation", write, lambda s: _escalated(s, roster), failing)
+                for alarm, now in escalated if isinstance(escalated, list) else []:
                     log.warning("alarm escalated", alarm=alarm["id"], key=alarm["key"], to=alarm["escalated_to"])
-                    hub.publish({"type": "alarm", "alarm": store.alarm(alarm["id"])})
+                    hub.publish({"type": "alarm", "alarm": now})
                     await notify_all(notifiers, alarm, alarm["escalated_to"])
+
+
+def _escalated(store: Store, roster: list[str]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Escalate what is due; each escalated alarm with its row as it is now."""
+    return [(alarm, store.alarm(alarm["id"])) for alarm in escalate_due(store, roster, time.time())]

@@ -60,12 +60,17 @@ async def alarm_action(request: Request, api: Api, session: Session | None) -> R
     disposition = body.get("disposition")
     if disposition is not None and not isinstance(disposition, dict):
         raise HttpError(400, "disposition must be an object with result and notes")
+    user = session.user
+
+    def act(store: Store) -> dict[str, Any]:
+        done = store.handle(alarm_id, str(body.get("action", "")), user, str(body.get("notes", "")), disposition)
+        store.audit(user, f"alarm {body.get('action')}", str(alarm_id), body)
+        return done
+
     try:
-        updated = api.store.handle(alarm_id, str(body.get("action", "")), session.user,
-                                   str(body.get("notes", "")), disposition)
+        updated = await api.write(act)
     except KeyError:
         raise HttpError(404, "no such alarm") from None
-    api.store.audit(session.user, f"alarm {body.get('action')}", str(alarm_id), body)
     api.hub.publish({"type": "alarm", "alarm": updated})
     return JSONResponse(updated)
 
@@ -80,12 +85,17 @@ async def mute(request: Request, api: Api, session: Session | None) -> Response:
     minutes = body.get("minutes")
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
         raise HttpError(400, "minutes must be a number")
+    alarm_id, user = path_id(request.path_params["id"]), session.user
+
+    def silence(store: Store) -> dict[str, Any]:
+        done = store.mute(alarm_id, str(body.get("how", "")), float(minutes), user, str(body.get("reason", "")))
+        store.audit(user, f"alarm {body.get('how')}", str(alarm_id), body)
+        return done
+
     try:
-        updated = api.store.mute(path_id(request.path_params["id"]), str(body.get("how", "")), float(minutes),
-                                 session.user, str(body.get("reason", "")))
+        updated = await api.write(silence)
     except KeyError:
         raise HttpError(404, "no such alarm") from None
-    api.store.audit(session.user, f"alarm {body.get('how')}", request.path_params["id"], body)
     api.hub.publish({"type": "alarm", "alarm": updated})
     return JSONResponse(updated)
 

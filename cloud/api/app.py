@@ -20,6 +20,7 @@ from cloud.openapi import openapi_document
 from cloud.security_headers import SecurityHeaders
 from cloud.store import Store
 from cloud.store.readers import StoreReaders
+from cloud.store.writer import Writer
 from devices.profile import Profile
 
 __all__ = ["build_api"]
@@ -27,7 +28,8 @@ __all__ = ["build_api"]
 
 def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSender,
               inventory: Mapping[str, Mapping[str, Any]] | None = None,
-              profiles: Mapping[str, Profile] | None = None, readers: StoreReaders | None = None) -> Starlette:
+              profiles: Mapping[str, Profile] | None = None, readers: StoreReaders | None = None,
+              writer: Writer | None = None) -> Starlette:
     routes: list[BaseRoute] = [*sessions.routes, *alarms.routes, *commands.routes, *fleet.routes,
                                *readiness.routes]
     document = openapi_document(routes)
@@ -43,5 +45,5 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     routes.extend(console_routes())
     app = Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse},
                     middleware=[Middleware(SecurityHeaders)])
-    app.state.api = Api(store, auth, hub, send_command, inventory or {}, profiles or {}, readers)
+    app.state.api = Api(store, auth, hub, send_command, inventory or {}, profiles or {}, readers, writer)
     return app

@@ -49,12 +49,20 @@ class Api:
     inventory: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     readers: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.readers
+    writer: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.writer
 
     async def read(self, query: Callable[[Store], T]) -> T:
         """A read off the event loop (on a reader thread) where the collector has readers; else here."""
         if self.readers is None:
             return query(self.store)
         result: T = await self.readers(query)
+        return result
+
+    async def write(self, change: Callable[[Store], T]) -> T:
+        """A write on the collector's writer thread, in order with ingest's; else here."""
+        if self.writer is None:
+            return change(self.store)
+        result: T = await self.writer(change)
         return result
 
 

@@ -35,20 +35,19 @@ async def command(request: Request, api: Api, session: Session | None) -> Respon
     site, gateway, action = body.get("site"), body.get("gateway"), body.get("action")
     if not isinstance(site, str) or not isinstance(gateway, str) or action not in COMMAND_ACTIONS:
         raise HttpError(400, f"need site, gateway and an action among {', '.join(COMMAND_ACTIONS)}")
-    known = api.store.gateway(gateway)
+    known = await api.read(lambda s: s.gateway(gateway))
     if known is None or known["site"] != site:
         raise HttpError(404, f"no gateway {gateway!r} at site {site!r}")
     cmd: dict[str, Any] = {"id": f"cmd-{uuid.uuid4().hex[:12]}", "action": action}
     cmd.update({k: body[k] for k in ("device", "point", "value", "key") if k in body})
     if action == "write":
-        check_write_command(api.store, api.profiles, site, cmd)
+        await api.read(lambda s: check_write_command(s, api.profiles, site, cmd))
         override = body.get("override")
         if override is not None:
             reason = override.get("reason") if isinstance(override, dict) else None
             if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= 500:
                 raise HttpError(400, "an override needs a reason (3 to 500 characters): it outranks an interlock")
             cmd["override"] = {"reason": reason.strip(), "by": session.user}
-            api.store.audit(session.user, "interlock override", f"{site}/{gateway}", cmd)
     ttl = body.get("expires_in", COMMAND_TTL_S)
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 5 <= ttl <= 3600:
         raise HttpError(400, "expires_in is a number of seconds between 5 and 3600")
@@ -56,9 +55,15 @@ async def command(request: Request, api: Api, session: Session | None) -> Respon
         command = as_command(cmd)  # the contract's own check, on top of the profile's
     except ContractError as exc:
         raise HttpError(400, f"not a command a gateway takes: {exc}") from None
-    expires = time.time() + float(ttl)
-    api.store.add_command(cmd, site, gateway, session.user, expires)
-    api.store.audit(session.user, "command", f"{site}/{gateway}", cmd)
+    expires, user = time.time() + float(ttl), session.user
+
+    def record(store: Store) -> None:
+        if "override" in cmd:
+            store.audit(user, "interlock override", f"{site}/{gateway}", cmd)
+        store.add_command(cmd, site, gateway, user, expires)
+        store.audit(user, "command", f"{site}/{gateway}", cmd)
+
+    await api.write(record)
     with contextlib.suppress(ConnectionError):  # durable: sent again on the gateway's next birth, unexpired
         await api.send_command(site, gateway, command, float(ttl))
     return JSONResponse({"id": cmd["id"], "state": "init", "expires": expires}, status_code=202)
@@ -69,7 +74,8 @@ async def command_state(request: Request, api: Api, session: Session | None) -> 
     """
     summary: A command's state (init, executing, successful, failed, expired) and reason.
     """
-    found = api.store.command(request.path_params["id"])
+    command_id = request.path_params["id"]
+    found = await api.read(lambda s: s.command(command_id))
     if found is None:
         raise HttpError(404, "no such command")
     return JSONResponse(found)

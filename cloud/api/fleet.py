@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,6 +12,7 @@ from starlette.routing import Route
 from cloud.api.base import Api, HttpError, endpoint, path_id, read_body
 from cloud.auth import Session
 from cloud.site_overview import device_page, district_sites, site_page
+from cloud.store import Store
 
 __all__ = ["routes"]
 
@@ -57,11 +59,17 @@ async def close_ticket(request: Request, api: Api, session: Session | None) -> R
     assert session is not None
     body = await read_body(request)
     ticket_id = path_id(request.path_params["id"])
+    user = session.user
+
+    def close(store: Store) -> dict[str, Any]:
+        done = store.close_ticket(ticket_id, user, str(body.get("notes", "")))
+        store.audit(user, "ticket closed", str(ticket_id), body)
+        return done
+
     try:
-        closed = api.store.close_ticket(ticket_id, session.user, str(body.get("notes", "")))
+        closed = await api.write(close)
     except KeyError:
         raise HttpError(404, "no such ticket") from None
-    api.store.audit(session.user, "ticket closed", str(ticket_id), body)
     return JSONResponse(closed)
 
 
@@ -73,11 +81,17 @@ async def defer_ticket(request: Request, api: Api, session: Session | None) -> R
     assert session is not None
     body = await read_body(request)
     ticket_id = path_id(request.path_params["id"])
+    user = session.user
+
+    def defer(store: Store) -> dict[str, Any]:
+        done = store.defer_ticket(ticket_id, user, str(body.get("reason", ""))[:500])
+        store.audit(user, "ticket deferred", str(ticket_id), body)
+        return done
+
     try:
-        deferred = api.store.defer_ticket(ticket_id, session.user, str(body.get("reason", ""))[:500])
+        deferred = await api.write(defer)
     except KeyError:
         raise HttpError(404, "no such ticket") from None
-    api.store.audit(session.user, "ticket deferred", str(ticket_id), body)
     return JSONResponse(deferred)
 
 

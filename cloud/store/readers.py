@@ -2,7 +2,7 @@
 read (the district's site list, a device's week of readings) never holds up ingest on the event loop.
 
 SQLite in WAL mode and PostgreSQL both let readers run beside the writer and see every committed write.
-Writes stay on the event loop's store: each is one short transaction.
+Writes go to the writer thread (cloud.store.writer), one short transaction each.
 """
 
 from __future__ import annotations
