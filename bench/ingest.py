@@ -6,9 +6,10 @@ A separate process publishes N telemetry messages (200 readings each, as an edge
 to a mosquitto started here; first a bare aiomqtt subscriber drains them, then the collector (checks,
 one transaction per message, ack) consumes the same stream, once per store (PostgreSQL: a database of its
 own on the server at FIREFLEET_TEST_PG, default postgres@127.0.0.1, dropped after). Each is timed from
-the first message to the last.
+the first message to the last. The collector writes on its writer thread, as `firefleet cloud` does
+(cloud.store.writer); `--inline` adds a run with the writes on the event loop, for comparison.
 
-    python bench/ingest.py [--messages 500] [--stores sqlite,postgresql]
+    python bench/ingest.py [--messages 500] [--stores sqlite,postgresql] [--inline]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from cloud.collector import Collector  # noqa: E402
 from cloud.ingest import Ingest  # noqa: E402
 from cloud.store import Store  # noqa: E402
+from cloud.store.writer import StoreWriter  # noqa: E402
 from devices.broker_url import BrokerConfig  # noqa: E402
 from devices.contract import as_birth  # noqa: E402
 from devices.mqtt_transport import MqttConnector  # noqa: E402
@@ -80,10 +82,11 @@ async def bare_subscriber(port: int, messages: int) -> float:
     return got / elapsed
 
 
-async def collector_consumer(port: int, messages: int, location: str) -> tuple[float, int]:
+async def collector_consumer(port: int, messages: int, location: str, inline: bool) -> tuple[float, int]:
     store = Store(location)
+    writer = None if inline else StoreWriter(location)
     collector = Collector(MqttConnector(BrokerConfig("127.0.0.1", port)), store, Ingest({GATEWAY: SITE}), signer(),
-                          shared=False)
+                          shared=False, write=writer)
     task = asyncio.get_running_loop().create_task(collector.run())
     while not collector.connected:
         await asyncio.sleep(0.05)
@@ -104,6 +107,8 @@ async def collector_consumer(port: int, messages: int, location: str) -> tuple[f
     with contextlib.suppress(asyncio.CancelledError):
         await task
     publisher.wait()
+    if writer is not None:
+        writer.close()
     store.close()
     return target / elapsed, stored
 
@@ -124,7 +129,7 @@ def _store(kind: str, folder: Path) -> Iterator[str | None]:
         yield url
 
 
-async def run(messages: int, stores: list[str]) -> None:
+async def run(messages: int, stores: list[str], inline: bool) -> None:
     folder = Path(tempfile.mkdtemp(prefix="firefleet-ingest-"))
     broker = Mosquitto(folder / "mq")
     broker.start()
@@ -134,12 +139,13 @@ async def run(messages: int, stores: list[str]) -> None:
         bare = await bare_subscriber(broker.port, messages)
         print(f"  bare MQTT subscriber drains        {bare:10,.0f} readings/s", flush=True)
         for kind in stores:
-            with _store(kind, folder) as location:
-                if location is None:
-                    continue
-                stored_rate, stored = await collector_consumer(broker.port, messages, location)
-            print(f"  collector on {kind:10}: checked, stored, acked  {stored_rate:10,.0f} readings/s  "
-                  f"({stored} stored, {stored_rate / bare:.2f}x the bare drain)", flush=True)
+            for writes in ("inline", "thread") if inline else ("thread",):
+                with _store(kind, folder / writes) as location:
+                    if location is None:
+                        continue
+                    stored_rate, stored = await collector_consumer(broker.port, messages, location, writes == "inline")
+                print(f"  collector on {kind:10} (writes {writes:6}): {stored_rate:10,.0f} readings/s checked, "
+                      f"stored, acked ({stored} stored, {stored_rate / bare:.2f}x the bare drain)", flush=True)
         print("target: >= 20,000 readings/s into the embedded store; >= 0.5x the bare drain")
     finally:
         broker.stop()
@@ -149,12 +155,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=500)
     parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--inline", action="store_true", help="also run with the writes on the event loop")
     parser.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publish:
         asyncio.run(publish(int(args.publish[0]), int(args.publish[1]), args.publish[2]))
         return
-    asyncio.run(run(args.messages, args.stores.split(",")))
+    asyncio.run(run(args.messages, args.stores.split(","), args.inline))
 
 
 if __name__ == "__main__":

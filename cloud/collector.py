@@ -52,6 +52,7 @@ __all__ = ["Collector"]
 log = structlog.get_logger("firefleet.cloud.collector")
 SHARE_GROUP = "ff-collectors"
 STATE_RENEW_S = 30.0
+TELEMETRY_IN_FLIGHT = 4  # telemetry messages handled at once: checking one while the one before is written
 STATE_TTL_S = 100.0  # GB 26875.1 / EN 54-21: no answer from the centre for 100 s -> a fault on site
 WILL_TTL_S = 30 * 86400.0
 
@@ -79,9 +80,9 @@ class Collector:
         if self.write is None:
             self.write = InlineWriter(self.store)
 
-    async def _write(self, write: Callable[[Store], Any]) -> Any:
+    async def _write(self, write: Callable[[Store], Any], *, urgent: bool = False) -> Any:
         assert self.write is not None
-        return await self.write(write)
+        return await self.write(write, urgent=urgent)
 
     async def send_command(self, site: str, gateway: str, command: Command, ttl: float = 300.0) -> None:
         """Publish a signed command to a gateway (its durable record is the store's `commands` row)."""
@@ -129,8 +130,8 @@ class Collector:
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._renew_state(client), name="collector-state")
-                    tg.create_task(self._consume(fire), name="collector-alarms")
-                    tg.create_task(self._consume(client), name="collector-telemetry")
+                    tg.create_task(self._consume(fire, in_flight=1), name="collector-alarms")
+                    tg.create_task(self._consume(client, in_flight=TELEMETRY_IN_FLIGHT), name="collector-telemetry")
             except asyncio.CancelledError:
                 with contextlib.suppress(BrokerUnavailable, TimeoutError):
                     async with asyncio.timeout(2.0):
@@ -146,16 +147,26 @@ class Collector:
             await asyncio.sleep(STATE_RENEW_S)
             await client.publish(COLLECTOR_STATE_TOPIC, self._state(True), qos=1, retain=True)
 
-    async def _consume(self, client: Session) -> None:
-        async for message in client.messages():
-            try:
-                await self._handle(client, message.topic, message.payload)
-            except (BrokerUnavailable, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # one message must not stop the collector
-                # Nothing was acknowledged for it: the gateway sends its records again.
-                self.failures += 1
-                log.error("message not handled", topic=message.topic, error=f"{type(exc).__name__}: {exc}")
+    async def _consume(self, client: Session, in_flight: int) -> None:
+        """Handle messages in the order they came, up to `in_flight` at once: the next one is checked on the
+        loop while the one before is written on the writer thread."""
+        slots = asyncio.Semaphore(in_flight)
+        async with asyncio.TaskGroup() as tg:
+            async for message in client.messages():
+                await slots.acquire()
+                tg.create_task(self._handle_one(client, message.topic, message.payload, slots))
+
+    async def _handle_one(self, client: Session, topic: str, payload: bytes, slot: asyncio.Semaphore) -> None:
+        try:
+            await self._handle(client, topic, payload)
+        except (BrokerUnavailable, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # one message must not stop the collector
+            # Nothing was acknowledged for it: the gateway sends its records again.
+            self.failures += 1
+            log.error("message not handled", topic=topic, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            slot.release()
 
     async def _handle(self, client: Session, topic: str, payload: bytes) -> None:
         verdict = self.ingest.check(topic, payload)
@@ -165,11 +176,16 @@ class Collector:
         site, gateway, message = verdict.site, verdict.gateway, verdict.message
         session = self.sessions.setdefault(gateway, GatewaySession())
         if isinstance(message, Birth):
-            touched = await self._write(lambda s: _touching(s, s.save_birth, site, gateway, message))
+            # followed from now: the messages after it may be handled while it is being written
+            self.sessions[gateway] = GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
+            try:
+                touched = await self._write(lambda s: _touching(s, s.save_birth, site, gateway, message))
+            except BaseException:
+                self.sessions[gateway] = GatewaySession()  # not stored: its next message asks for a rebirth
+                raise
             if touched:
                 self.on_alarm_change(touched)  # its communication fault cleared
             self.on_health_change({"gateway": gateway, "site": site, "online": True})
-            self.sessions[gateway] = GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
             await self._resend_pending(client, site, gateway)
             return
         if isinstance(message, Death):
@@ -192,8 +208,8 @@ class Collector:
                 await self._ask_rebirth(client, site, gateway)  # its devices' states are stale: ask afresh
             return
         records = verdict.records
-        (ids, new), touched = await self._write(
-            lambda s: (s.store_records(site, gateway, records), list(s.touched)))  # one call: one writer's touch
+        (ids, new), touched = await self._write(  # one call: `touched` is this write's
+            lambda s: (s.store_records(site, gateway, records), list(s.touched)), urgent=verdict.kind == "alarms")
         if verdict.rejects:
             await self._rejected(topic, verdict)
             ids += [r.record_id for r in verdict.rejects if r.record_id is not None]

@@ -36,6 +36,7 @@ class PostgresSql:
         self.describe = f"postgresql://{where.hostname or ''}:{where.port or 5432}{where.path}"
         self.conn = psycopg.connect(url, autocommit=True)
         self._days: set[int] = set()
+        self._types: dict[str, dict[str, str]] = {}
         self._migrate()
 
     def _migrate(self) -> None:
@@ -68,6 +69,33 @@ class PostgresSql:
         if rows:
             with self.conn.cursor() as cursor:
                 cursor.executemany(self._text(sql).encode(), rows)
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                    skip_existing: str = "", returning: str = "") -> list[Any]:
+        """COPY when every row goes in; else one statement over arrays (`unnest`), whose text is the same
+        for any number of rows (psycopg parses a statement's text once; a long multi-row VALUES every time)."""
+        if not rows:
+            return []
+        if not skip_existing and not returning:
+            with self.conn.cursor() as cursor, cursor.copy(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN".encode()) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return []
+        types = self._column_types(table)
+        arrays = ", ".join(f"%s::{types[c]}[]" for c in columns)
+        sql = (f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+               + (f" ON CONFLICT ({skip_existing}) DO NOTHING" if skip_existing else "")
+               + (f" RETURNING {returning}" if returning else ""))
+        cursor = self.conn.execute(sql.encode(), [list(column) for column in zip(*rows, strict=True)])
+        return [r[0] for r in cursor.fetchall()] if returning else []
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        if table not in self._types:
+            self._types[table] = {name: kind for name, kind in self.conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s", (table,)).fetchall()}
+        return self._types[table]
 
     def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(self._text(sql).encode(), tuple(params))

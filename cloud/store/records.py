@@ -32,32 +32,23 @@ class Records(StoreBase):
             unique: dict[str, Record] = {}
             for rec in records:
                 unique.setdefault(rec.id, rec)  # a duplicate inside the batch is applied once too
-            # One statement per 500 records inserts the new ids and names them: the unique key decides what
-            # is a replay, in the same index lookup that stores the id (no read-then-write).
-            new: set[str] = set()
+            # One statement inserts the new ids and names them: the unique key decides what is a replay, in
+            # the same index lookup that stores the id (no read-then-write).
             batch = list(unique.values())
-            for start in range(0, len(batch), 500):
-                chunk = batch[start:start + 500]
-                new.update(row[0] for row in self.sql.execute(
-                    f"INSERT INTO records (id, gateway, type, received) VALUES {_rows_of(4, len(chunk))} "
-                    "ON CONFLICT (gateway, id) DO NOTHING RETURNING id",
-                    [v for r in chunk for v in (r.id, gateway, _TYPE[type(r)], now)]))
+            new = set(self.sql.insert_rows("records", ("id", "gateway", "type", "received"),
+                                           [(r.id, gateway, _TYPE[type(r)], now) for r in batch],
+                                           skip_existing="gateway, id", returning="id"))
             fresh = [r for r in batch if r.id in new]
             readings = [r for r in fresh if isinstance(r, Reading)]
             if readings:
-                for start in range(0, len(readings), 500):
-                    part = readings[start:start + 500]
-                    self.sql.execute(
-                        "INSERT INTO readings (id, gateway, site, device, t, values_json) VALUES "
-                        + _rows_of(6, len(part)),
-                        [v for one in part for v in (one.id, gateway, site, one.device, self._occurred(one, now),
-                                                      json.dumps(one.values))])
+                self.sql.insert_rows("readings", ("id", "gateway", "site", "device", "t", "values_json"),
+                                     [(one.id, gateway, site, one.device, self._occurred(one, now),
+                                       json.dumps(one.values)) for one in readings])
                 latest: dict[str, tuple[dict[str, Any], float]] = {}
                 for r in readings:
                     values, _ = latest.get(r.device, ({}, 0.0))
                     latest[r.device] = ({**values, **r.values}, self._occurred(r, now))
-                for device, (values, t) in latest.items():
-                    self._device_values(site, device, values, t)
+                self._device_values(site, latest)
             for rec in fresh:
                 if isinstance(rec, Alarm):
                     self._apply_alarm(site, rec)
@@ -122,13 +113,15 @@ class Records(StoreBase):
         return [{"id": r[0], "gateway": r[1], "site": r[2], "topic": r[3], "record_id": r[4], "reason": r[5],
                  "raw_hex": bytes(r[6] or b"").hex(), "received": r[7]} for r in rows]
 
-    def _device_values(self, site: str, device: str, values: dict[str, Any], t: float) -> None:
-        row = self.sql.execute("SELECT values_json FROM devices WHERE site = ? AND id = ?", (site, device)).fetchone()
-        if row is None:
-            return
-        merged = {**json.loads(row[0] or "{}"), **values}
-        self.sql.execute("UPDATE devices SET values_json = ?, last_seen = ? WHERE site = ? AND id = ?",
-                        (json.dumps(merged), t, site, device))
+    def _device_values(self, site: str, latest: dict[str, tuple[dict[str, Any], float]]) -> None:
+        """Each device's latest values merged into what it had, in two statements for the whole batch
+        (a device its gateway's birth did not name is left out)."""
+        ids = sorted(latest)
+        known = self.sql.execute(f"SELECT id, values_json FROM devices WHERE site = ? AND id IN "
+                                 f"({', '.join('?' * len(ids))})", [site, *ids]).fetchall()
+        self.sql.executemany("UPDATE devices SET values_json = ?, last_seen = ? WHERE site = ? AND id = ?",
+                             [(json.dumps({**json.loads(had or "{}"), **latest[device][0]}), latest[device][1],
+                               site, device) for device, had in known])
 
     def _apply_event(self, site: str, gateway: str, rec: Event | CommandState, now: float) -> None:
         t = self._occurred(rec, now)
@@ -196,12 +189,6 @@ class Records(StoreBase):
                             (condition, now, alarm_id))
             self._log(alarm_id, "site", "condition cleared", "late: it happened before the condition in force"
                       if late else "", record=rec.id)
-
-
-def _rows_of(width: int, count: int) -> str:
-    """`(?, ?), (?, ?)`: the VALUES of a multi-row insert (SQLite allows 32,766 parameters, PostgreSQL 65,535)."""
-    row = "(" + ", ".join("?" * width) + ")"
-    return ", ".join([row] * count)
 
 
 _TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command", Reading: "reading"}

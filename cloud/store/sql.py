@@ -1,7 +1,8 @@
 """The store's one seam to its database: SQL text in the dialect both engines share, run on either.
 
 The store's modules write portable SQL (`?` placeholders, `INSERT ... ON CONFLICT`, `RETURNING`), and
-ask the seam for the few fragments that differ (`greatest`, `hour_bucket`, `is_number`). Two
+ask the seam for the few fragments that differ (`greatest`, `hour_bucket`, `is_number`) and for bulk
+inserts (`insert_rows`: multi-row VALUES on SQLite; COPY, or arrays through `unnest`, on PostgreSQL). Two
 implementations: `sqlite_sql.SqliteSql` (the embedded default) and `postgres_sql.PostgresSql`.
 Outside `transaction()` each statement commits on its own; inside, all of it or none.
 """
@@ -38,6 +39,12 @@ class Sql(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                    skip_existing: str = "", returning: str = "") -> list[Any]:
+        """Many rows in as few statements as the engine does best (a statement text that does not grow
+        with the row count). `skip_existing`: the unique key (`"gateway, id"`) whose existing rows are left
+        as they are; `returning`: one column of the rows actually inserted, returned."""
+        ...
     def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
     def transaction(self) -> AbstractContextManager[None]: ...
     def table_names(self) -> list[str]: ...

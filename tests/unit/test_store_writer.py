@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -70,3 +71,26 @@ async def test_writes_apply_in_the_order_they_were_asked_for(store_at: str) -> N
     finally:
         writer.close()
         store.close()
+
+
+async def test_an_urgent_write_goes_before_the_ordinary_ones_waiting(store_at: str) -> None:
+    writer = StoreWriter(store_at)
+    done: list[str] = []
+
+    def ordinary(name: str, pause: float = 0.0) -> Callable[[Store], None]:
+        def write(s: Store) -> None:
+            time.sleep(pause)
+            done.append(name)
+        return write
+
+    try:
+        await writer(lambda s: None)  # the connection is open
+        waiting = [asyncio.ensure_future(writer(ordinary("telemetry 1", pause=0.3)))]
+        await asyncio.sleep(0.05)  # telemetry 1 is being written
+        waiting += [asyncio.ensure_future(writer(ordinary(f"telemetry {n}"))) for n in (2, 3, 4)]
+        await asyncio.sleep(0)
+        waiting.append(asyncio.ensure_future(writer(ordinary("fire"), urgent=True)))
+        await asyncio.gather(*waiting)
+        assert done == ["telemetry 1", "fire", "telemetry 2", "telemetry 3", "telemetry 4"]
+    finally:
+        writer.close()
