@@ -2,9 +2,12 @@
 
 On PostgreSQL each change is announced with NOTIFY (an alarm by its id, a gateway's health as is) and
 every collector LISTENs on a connection of its own, loading an announced alarm from the shared store
-before its clients see it; its own announcements it skips. On SQLite there is one collector and nothing
-to pass on. A collector that lost its LISTEN connection reconnects, and its clients are told to reload
-(an event of type `resync`), since announcements made meanwhile are gone.
+before its clients see it; its own announcements it skips. Announcing never blocks the event loop: the
+changes wait in a list and go out on an async connection of their own, all that are waiting in one
+round trip (a city's gateways coming back after a broker restart are thousands of changes a second).
+On SQLite there is one collector and nothing to pass on. A collector that lost its LISTEN connection
+reconnects, and its clients are told to reload (an event of type `resync`), since announcements made
+meanwhile are gone.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -29,15 +32,17 @@ log = structlog.get_logger("firefleet.cloud.feed")
 
 
 class ChangeFeed:
-    def __init__(self, url: str | None, notify: Callable[[str], object], load_alarm: Callable[[int], Any]) -> None:
-        """`url`: the shared PostgreSQL store (None: a single collector); `notify(payload)` sends NOTIFY
-        through the store's connection; `load_alarm(id)` reads an alarm from the store."""
+    def __init__(self, url: str | None, load_alarm: Callable[[int], Awaitable[Any]]) -> None:
+        """`url`: the shared PostgreSQL store (None: a single collector); `load_alarm(id)` reads an alarm
+        from the store (off the event loop)."""
         self.url = url
         self.origin = uuid.uuid4().hex[:12]
-        self._notify = notify
         self._load_alarm = load_alarm
+        self.outgoing: list[str] = []  # announcements not sent yet
+        self._wake = asyncio.Event()
         self.received = 0
         self.refused = 0
+        self.lost = 0  # announcements a broken connection took with it
         self._episodes = Episodes(log)
 
     def announce(self, event: dict[str, Any]) -> None:
@@ -51,15 +56,48 @@ class ChangeFeed:
         if len(payload.encode()) > _MAX_PAYLOAD:
             log.warning("change too large to announce", type=event.get("type"))
             return
-        self._notify(payload)
+        self.outgoing.append(payload)
+        self._wake.set()
 
     async def run(self, deliver: Callable[[dict[str, Any]], None]) -> None:
-        """Deliver the other collectors' changes until cancelled."""
+        """Send this collector's changes and deliver the other collectors' until cancelled."""
         if self.url is None:
             await asyncio.Event().wait()
             return
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._send(), name="announce")
+            tg.create_task(self._listen(deliver), name="listen")
+
+    async def _send(self) -> None:
         import psycopg
 
+        assert self.url is not None
+        attempt = 0
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                    attempt = 0
+                    self._episodes.resolved("announce", "announcing changes to the other collectors again")
+                    while True:
+                        await self._wake.wait()
+                        self._wake.clear()
+                        batch, self.outgoing = self.outgoing, []
+                        try:
+                            await conn.execute(b"SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
+                                               (CHANNEL, batch))
+                        except psycopg.Error:
+                            self.lost += len(batch)  # they are gone; the other collectors' screens refetch later
+                            raise
+            except psycopg.Error as exc:
+                attempt += 1
+                self._episodes.problem("announce", "cannot announce changes to the other collectors",
+                                       error=str(exc).strip().splitlines()[0])
+                await asyncio.sleep(next_delay(attempt, base=1.0, cap=10.0))
+
+    async def _listen(self, deliver: Callable[[dict[str, Any]], None]) -> None:
+        import psycopg
+
+        assert self.url is not None
         attempt = 0
         while True:
             try:
@@ -70,14 +108,14 @@ class ChangeFeed:
                         deliver({"type": "resync"})
                     attempt = 0
                     async for note in conn.notifies():
-                        self.receive(note.payload, deliver)
+                        await self.receive(note.payload, deliver)
             except psycopg.Error as exc:
                 attempt += 1
                 log.warning("not listening to the other collectors", error=str(exc).strip().splitlines()[0],
                             attempt=attempt)
                 await asyncio.sleep(next_delay(attempt, base=1.0, cap=10.0))
 
-    def receive(self, payload: str, deliver: Callable[[dict[str, Any]], None]) -> None:
+    async def receive(self, payload: str, deliver: Callable[[dict[str, Any]], None]) -> None:
         """One announcement. Checked like anything else from outside this process: an alarm by its integer
         id (then read from the store), a gateway's health as site, gateway and online state; anything else
         is refused, counted and logged once per kind."""
@@ -87,7 +125,7 @@ class ChangeFeed:
                 return
             event = message["event"]
             if event["type"] == "alarm" and type(event["id"]) is int:
-                alarm = self._load_alarm(event["id"])
+                alarm = await self._load_alarm(event["id"])
                 if alarm is None:
                     return
                 checked: dict[str, Any] = {"type": "alarm", "alarm": alarm}

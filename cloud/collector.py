@@ -52,7 +52,7 @@ __all__ = ["Collector"]
 log = structlog.get_logger("firefleet.cloud.collector")
 SHARE_GROUP = "ff-collectors"
 STATE_RENEW_S = 30.0
-TELEMETRY_IN_FLIGHT = 4  # telemetry messages handled at once: checking one while the one before is written
+TELEMETRY_IN_FLIGHT = 32  # telemetry messages handled at once: checked while those before are committed together
 STATE_TTL_S = 100.0  # GB 26875.1 / EN 54-21: no answer from the centre for 100 s -> a fault on site
 WILL_TTL_S = 30 * 86400.0
 
@@ -74,6 +74,7 @@ class Collector:
     failures: int = 0  # messages whose handling raised: logged, not acknowledged (the gateway resends)
     connected: bool = False
     client: Session | None = None
+    sessions_open: list[Session] = field(default_factory=list)  # both connections, while connected
     _episodes: Episodes = field(default_factory=lambda: Episodes(log))
 
     def __post_init__(self) -> None:
@@ -95,6 +96,10 @@ class Collector:
         except BrokerUnavailable as exc:
             raise ConnectionError(f"the broker connection failed: {exc}") from None
 
+    def backlog(self) -> int:
+        """Messages the broker delivered that this collector has not taken up yet."""
+        return sum(session.backlog() for session in self.sessions_open)
+
     def _state(self, online: bool) -> bytes:
         return self.signer.seal("state", BROADCAST, {"online": online}, ttl=STATE_TTL_S if online else WILL_TTL_S)
 
@@ -110,6 +115,7 @@ class Collector:
             finally:
                 self.connected = False
                 self.client = None
+                self.sessions_open = []
             await asyncio.sleep(next_delay(attempt, base=0.5, cap=self.reconnect_cap))  # the one policy, jittered
 
     async def _session(self) -> None:
@@ -126,6 +132,7 @@ class Collector:
             await client.publish(COLLECTOR_STATE_TOPIC, self._state(True), qos=1, retain=True)
             self.connected = True
             self.client = client
+            self.sessions_open = [fire, client]
             log.info("collector online", broker=self.connector.describe, shared=self.shared)
             try:
                 async with asyncio.TaskGroup() as tg:

@@ -26,8 +26,12 @@ from devices.yaml_source import load_yaml
 __all__ = ["load_inventory"]
 
 
+INVENTORY_MAX_BYTES = 64 * 1024 * 1024  # a city of 25,000 sites is about 3 MB; room for dossiers
+
+
 def load_inventory(path: Path) -> dict[str, dict[str, Any]]:
-    top = Section(load_yaml(path, SiteConfigError), file=str(path), path="", error=SiteConfigError, line=1)
+    top = Section(load_yaml(path, SiteConfigError, max_bytes=INVENTORY_MAX_BYTES), file=str(path), path="",
+                  error=SiteConfigError, line=1)
     top.only("sites")
     sites: dict[str, dict[str, Any]] = {}
     gateways: set[str] = set()

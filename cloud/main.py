@@ -18,7 +18,7 @@ import uvicorn
 
 from cloud.api import build_api
 from cloud.auth import Auth
-from cloud.change_feed import CHANNEL, ChangeFeed
+from cloud.change_feed import ChangeFeed
 from cloud.collector import Collector
 from cloud.escalation import escalate_due
 from cloud.event_hub import EventHub
@@ -33,6 +33,7 @@ from cloud.store.writer import StoreWriter, Writer
 from devices.broker_url import BrokerConfig
 from devices.contract import Command
 from devices.downlink_auth import Signer, generate_keys
+from devices.episodes import Episodes
 from devices.errors import SiteConfigError
 from devices.mqtt_transport import MqttConnector
 from devices.profile import Profile
@@ -42,6 +43,7 @@ __all__ = ["run_from_args"]
 
 log = structlog.get_logger("firefleet.cloud")
 INCOMING_QUEUE = 20_000  # messages per broker connection: about 2 s of a city's telemetry
+BEHIND = 500  # messages waiting in the collector's queues: too many to judge gateways silent
 
 
 class _Server(uvicorn.Server):
@@ -100,7 +102,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     # acknowledged, so its gateway sends it again later (docs/operations.md, back-pressure).
     signer = _signer(args.signing_key or Path(args.db).parent / "collector-signing.key")
     ingest = Ingest(gateways, open_enrolment=args.open_enrolment)
-    writer = StoreWriter(args.db, store.streets)  # every write of ingest, the API and the jobs, off the loop
+    writer = StoreWriter(args.db, store.streets)  # every write of ingest and the API, off the loop
     collectors = [Collector(MqttConnector(broker, max_queued_incoming=INCOMING_QUEUE), store, ingest, signer,
                             shared=not args.no_shared, write=writer) for broker in brokers]  # one per broker
     notifiers: list[Any] = []
@@ -136,16 +138,14 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
                  profiles: Mapping[str, Profile], roster: list[str],
                  inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float]) -> int:
     hub = EventHub()
-    feed = ChangeFeed(shared_db, lambda payload: store.sql.execute("SELECT pg_notify(?, ?)", (CHANNEL, payload)),
-                      store.alarm)
+    readers = StoreReaders(shared_db or store.describe, store.streets)  # the API's reads, off this loop
+    feed = ChangeFeed(shared_db, lambda alarm_id: readers(lambda s: s.alarm(alarm_id)))
     hub.relay = feed.announce
     lead = Leadership(shared_db)
+    changed: asyncio.Queue[list[int]] = asyncio.Queue()
 
     def alarms_changed(ids: list[int]) -> None:
-        for alarm_id in ids:
-            alarm = store.alarm(alarm_id)
-            if alarm is not None:
-                hub.publish({"type": "alarm", "alarm": alarm})
+        changed.put_nowait(ids)  # read and published in order by `_publish_alarms`, off the loop
 
     for collector in collectors:
         collector.on_alarm_change = alarms_changed
@@ -162,7 +162,8 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
         if len(failed) == len(collectors):
             raise failed[0]
 
-    readers = StoreReaders(shared_db or store.describe, store.streets)  # the API's reads, off this loop
+    # the leader's jobs on a writer of their own: a walk over a city's devices never holds up a fire's write
+    jobs = StoreWriter(shared_db or store.describe, store.streets)
     app = build_api(store, auth, hub, send_command, inventory, profiles, readers, writer)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
@@ -177,20 +178,44 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
             consumers = [tg.create_task(c.run(), name=f"collector:{c.connector.describe}") for c in collectors]
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
             others = tg.create_task(feed.run(hub.deliver), name="other-collectors")
+            publisher = tg.create_task(_publish_alarms(changed, readers, hub), name="alarm-events")
             leader = tg.create_task(lead.run(), name="leadership")
-            escalator = tg.create_task(_escalate(writer, hub, roster, notifiers, lead), name="escalation")
-            keeper = tg.create_task(_upkeep(writer, inventory, *upkeep, lead), name="tickets-and-readiness")
-            watcher = tg.create_task(_liveness(writer, hub, lead), name="gateway-liveness")
+            escalator = tg.create_task(_escalate(jobs, hub, roster, notifiers, lead), name="escalation")
+            keeper = tg.create_task(_upkeep(jobs, inventory, *upkeep, lead), name="tickets-and-readiness")
+            watcher = tg.create_task(_liveness(jobs, hub, lead, collectors), name="gateway-liveness")
             await stop.wait()
             server.should_exit = True
             await api
-            for task in (*consumers, escalator, keeper, watcher, others, leader):
+            for task in (*consumers, escalator, keeper, watcher, others, leader, publisher):
                 task.cancel()
     finally:
         readers.close()
+        jobs.close()
         writer.close()
         store.close()
     return 0
+
+
+async def _publish_alarms(changed: asyncio.Queue[list[int]], readers: StoreReaders, hub: EventHub) -> None:
+    """The alarms ingest changed, read as they are now (on a reader thread) and published in the order they
+    changed; whatever changed meanwhile is read in the same trip."""
+    while True:
+        ids = await changed.get()
+        while not changed.empty():
+            ids += changed.get_nowait()
+        wanted = list(dict.fromkeys(ids))
+        try:
+            alarms = await readers(functools.partial(_alarms, ids=wanted))
+        except Exception as exc:  # the store is away: the console's next load shows them
+            log.error("changed alarms not read", error=f"{type(exc).__name__}: {exc}", alarms=len(wanted))
+            continue
+        for alarm in alarms:
+            if alarm is not None:
+                hub.publish({"type": "alarm", "alarm": alarm})
+
+
+def _alarms(store: Store, *, ids: list[int]) -> list[dict[str, Any] | None]:
+    return [store.alarm(alarm_id) for alarm_id in ids]
 
 
 async def _upkeep(write: Writer, inventory: dict[str, dict[str, Any]], every: float, offline_after: float,
@@ -232,22 +257,39 @@ async def _isolated(name: str, write: Writer, job: Callable[[Store], object], fa
     return result
 
 
-async def _liveness(write: Writer, hub: EventHub, lead: Leadership, every: float = 5.0) -> None:
+async def _liveness(write: Writer, hub: EventHub, lead: Leadership, collectors: list[Collector],
+                    every: float = 5.0) -> None:
     """A gateway whose heartbeats stopped (2.5 intervals) without a death reaching us is gone all the same:
-    a broker restart or a collector that started after the death would otherwise never notice."""
+    a broker restart or a collector that started after the death would otherwise never notice.
+
+    Never for the collector's own lag: while its incoming queue holds more than BEHIND messages, the
+    heartbeats may be in it, so the watch starts again from when it caught up (as at start-up). Without
+    this, a collector behind by a few heartbeat intervals declared thousands of gateways lost, asked each
+    for a rebirth when its heartbeat came through, and fell further behind."""
     failing: set[str] = set()
     started = time.time()
+    behind = Episodes(log)
     while True:
         await asyncio.sleep(every)
+        backlog = sum(c.backlog() for c in collectors)
+        if backlog > BEHIND:
+            started = time.time()
+            behind.problem("behind", "liveness held back: this collector is behind", backlog=backlog)
+            continue
+        behind.resolved("behind", "liveness watching again: caught up")
         if not lead.held:
             continue
-        silent = await _isolated("liveness", write, lambda s: s.silent_gateways(time.time(), started), failing)
+        silent = await _isolated("liveness", write, functools.partial(_silent, since=started), failing)
         for site, gateway in silent if isinstance(silent, list) else []:
             found = await _isolated("liveness", write, functools.partial(_lost, site=site, gateway=gateway), failing)
             log.warning("gateway silent", gateway=gateway, site=site)
             hub.publish({"type": "health", "gateway": gateway, "site": site, "online": False})
             if isinstance(found, dict):
                 hub.publish({"type": "alarm", "alarm": found})
+
+
+def _silent(store: Store, *, since: float) -> list[tuple[str, str]]:
+    return store.silent_gateways(time.time(), since)
 
 
 def _lost(store: Store, *, site: str, gateway: str) -> dict[str, Any] | None:

@@ -14,8 +14,8 @@ __all__ = ["district_readiness", "snapshot_readiness"]
 
 def district_readiness(store: Store, inventory: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     devices: dict[str, dict[str, dict[str, Any]]] = {}
-    for dev in store.devices():
-        devices.setdefault(dev["site"], {})[dev["id"]] = dev
+    for dev in store.devices({site_id for site_id, site in inventory.items() if site.get("equipment")}):
+        devices.setdefault(dev["site"], {})[dev["id"]] = dev  # only the stations' devices count
     stations = []
     for site_id, site in inventory.items():
         if not site.get("equipment"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from cloud.alarm_lifecycle import CLASS_ORDER
 from cloud.readiness import station_readiness
-from cloud.store import FAULT_FLAGS, Store
+from cloud.store import Store
 
 __all__ = ["device_page", "district_sites", "site_page"]
 
@@ -27,10 +27,10 @@ def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]], onl
         ids = [only] if only in inventory or only in places else []
     wanted = set(ids)
     gateways = {g["site"]: g for g in store.gateways() if g["site"] in wanted}
-    devices: dict[str, list[dict[str, Any]]] = {}
-    for dev in store.devices():
-        if dev["site"] in wanted:
-            devices.setdefault(dev["site"], []).append(dev)
+    counts = store.device_counts()
+    devices: dict[str, list[dict[str, Any]]] = {}  # values are read only where readiness needs them
+    for dev in store.devices({s for s in wanted if inventory.get(s, {}).get("equipment")}):
+        devices.setdefault(dev["site"], []).append(dev)
     worst: dict[str, str] = {}
     open_alarms: dict[str, int] = {}
     for alarm in store.alarms():
@@ -44,9 +44,7 @@ def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]], onl
     for site_id in ids:
         known, place = inventory.get(site_id, {}), places.get(site_id, {})
         gateway = gateways.get(site_id)
-        devs = devices.get(site_id, [])
-        offline = sum(1 for d in devs if not d["online"])
-        faulty = sum(1 for d in devs if any(d["values"].get(flag) is True for flag in FAULT_FLAGS))
+        total, offline, faulty = counts.get(site_id, (0, 0, 0))
         online = bool(gateway and gateway["online"])
         if site_id in worst:
             status = worst[site_id]
@@ -58,14 +56,15 @@ def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]], onl
             status = "fault"
         else:
             status = "ok"
-        ready = station_readiness(known["equipment"], {d["id"]: d for d in devs}) if known.get("equipment") else None
+        ready = (station_readiness(known["equipment"], {d["id"]: d for d in devices.get(site_id, [])})
+                 if known.get("equipment") else None)
         sites.append({
             "id": site_id, "name": known.get("name") or place.get("name") or site_id,
             "kind": known.get("kind") or place.get("kind") or "", "street": known.get("street") or place.get("street")
             or "", "lat": place.get("lat"), "lon": place.get("lon"),
             "gateway": known.get("gateway") or place.get("gateway") or "", "gateway_online": online,
             "last_seen": gateway["last_seen"] if gateway else None, "status": status,
-            "worst_alarm": worst.get(site_id), "open_alarms": open_alarms.get(site_id, 0), "devices": len(devs),
+            "worst_alarm": worst.get(site_id), "open_alarms": open_alarms.get(site_id, 0), "devices": total,
             "devices_offline": offline, "devices_faulty": faulty, "readiness": ready["score"] if ready else None,
             "readiness_detail": ready})
     return sites
@@ -75,13 +74,12 @@ def site_page(store: Store, inventory: Mapping[str, Mapping[str, Any]], site_id:
     found = district_sites(store, inventory, only=site_id)
     if not found:
         return None
-    return {**found[0], "device_list": sorted((d for d in store.devices() if d["site"] == site_id),
-                                              key=lambda d: d["id"]),
+    return {**found[0], "device_list": sorted(store.devices({site_id}), key=lambda d: d["id"]),
             "alarms": [a for a in store.alarms() if a["site"] == site_id]}
 
 
 def device_page(store: Store, site_id: str, device_id: str, hours: float) -> dict[str, Any] | None:
-    device = next((d for d in store.devices() if d["site"] == site_id and d["id"] == device_id), None)
+    device = next((d for d in store.devices({site_id}) if d["id"] == device_id), None)
     if device is None:
         return None
     return {**device, "readings": store.readings(site_id, device_id, time.time() - hours * 3600),

@@ -144,6 +144,9 @@ class _FakeSession:
         self._check()
         self.broker.publish(Message(topic, payload, retain))
 
+    def backlog(self) -> int:
+        return self.queue.qsize()
+
     async def messages(self) -> AsyncIterator[Message]:
         while True:
             message = await self.queue.get()

@@ -66,6 +66,9 @@ class Session(Protocol):
     async def subscribe(self, topic: str, qos: int = 1) -> None: ...
     async def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
     def messages(self) -> AsyncIterator[Message]: ...
+    def backlog(self) -> int:
+        """Messages received and not taken yet (the client's incoming queue)."""
+        ...
 
 
 class Connector(Protocol):
@@ -122,6 +125,9 @@ class _AiomqttSession:
             await keep_cancel(self._client.publish(topic, payload, qos=qos, retain=retain))
         except aiomqtt.MqttError as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from None
+
+    def backlog(self) -> int:
+        return len(self._client.messages)
 
     async def messages(self) -> AsyncIterator[Message]:
         try:

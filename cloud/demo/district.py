@@ -24,6 +24,7 @@ STREETS = {
     "龙坞镇": (30.205, 120.045), "之江街道": (30.190, 120.150),
 }
 KIND_COUNTS = {"micro_station": 70, "charging_shed": 90, "fire_cabinets": 2000}
+CITY_SITES = 25_000  # a city is about ten districts (issue 13); cabinets make up the difference
 STATION_EQUIPMENT = [
     '{category: extinguishers, required: 8, device: em1, points: "extinguisher*.pressure", min: 1.0, max: 1.4}',
     '{category: vehicles, required: 4, device: em1, points: "vehicle*.soc", min: 80}',
@@ -31,13 +32,17 @@ STATION_EQUIPMENT = [
 ]
 
 
-def district_plan(seed: int, existing: dict[str, int]) -> list[dict[str, Any]]:
+def district_plan(seed: int, existing: dict[str, int], *, city: bool = False) -> list[dict[str, Any]]:
     """Lightweight sites to add to the `existing` count of full sites per kind: each with its id, name,
-    kind, street, gateway, place and devices (id, name, kind, profile, values)."""
+    kind, street, gateway, place and devices (id, name, kind, profile, values). `city`: ten districts'
+    stations and sheds, and cabinets up to the city's 25,000 sites (on the district's streets and map)."""
     rng = random.Random(seed)
     streets = list(STREETS)
     sites = []
-    for kind, total in KIND_COUNTS.items():
+    counts = KIND_COUNTS if not city else {
+        "micro_station": 10 * KIND_COUNTS["micro_station"], "charging_shed": 10 * KIND_COUNTS["charging_shed"],
+        "fire_cabinets": CITY_SITES - 10 * (KIND_COUNTS["micro_station"] + KIND_COUNTS["charging_shed"])}
+    for kind, total in counts.items():
         for n in range(existing.get(kind, 0) + 1, total + 1):
             street = streets[rng.randrange(len(streets))]
             lat, lon = STREETS[street]

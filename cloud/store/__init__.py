@@ -14,9 +14,9 @@ from pathlib import Path
 from cloud.store.accounts import Accounts
 from cloud.store.alarms import Alarms
 from cloud.store.commands import Commands
+from cloud.store.faults import FAULT_FLAGS
 from cloud.store.gateways import COMM_LOST, Gateways
 from cloud.store.maintenance import Maintenance
-from cloud.store.read_models import FAULT_FLAGS
 from cloud.store.records import Records
 from cloud.store.sql import connect
 

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from cloud.store.base import StoreBase
+from cloud.store.faults import faulty
 from devices.contract import Birth
 
 __all__ = ["Gateways"]
@@ -37,12 +38,12 @@ class Gateways(StoreBase):
             if place is not None:
                 self._upsert("sites", {"id": site, "gateway": gateway, "name": place.name, "kind": place.kind,
                                                "street": place.street, "lat": place.lat, "lon": place.lon}, pk=("id",))
-            for dev in message.devices:
-                self._upsert("devices", {"site": site, "id": dev.id, "gateway": gateway, "name": dev.name,
-                                                 "profile": dev.profile, "configured_profile": dev.configured_profile,
-                                                 "kind": dev.kind, "location": dev.location, "online": int(dev.online),
-                                                 "last_seen": now, "values_json": json.dumps(dev.values)},
-                                                pk=("site", "id"))
+            self.sql.insert_rows(
+                "devices", ("site", "id", "gateway", "name", "profile", "configured_profile", "kind", "location",
+                            "online", "last_seen", "values_json", "faulty"),
+                [(site, dev.id, gateway, dev.name, dev.profile, dev.configured_profile, dev.kind, dev.location,
+                  int(dev.online), now, json.dumps(dev.values), faulty(dev.values)) for dev in message.devices],
+                upsert_on="site, id")
 
     def gateway_heartbeat(self, site: str, gateway: str, seq: int, health: Mapping[str, Any]) -> bool:
         """A heartbeat, also from a gateway whose birth the collector has not seen yet (it asks for one).

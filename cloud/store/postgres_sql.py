@@ -20,7 +20,7 @@ import psycopg
 from psycopg import errors
 
 from cloud.store.schema import POSTGRES_MIGRATIONS
-from cloud.store.sql import Result
+from cloud.store.sql import Result, conflict_clause
 
 __all__ = ["PostgresSql"]
 
@@ -71,12 +71,12 @@ class PostgresSql:
                 cursor.executemany(self._text(sql).encode(), rows)
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                    skip_existing: str = "", returning: str = "") -> list[Any]:
+                    skip_existing: str = "", upsert_on: str = "", returning: str = "") -> list[Any]:
         """COPY when every row goes in; else one statement over arrays (`unnest`), whose text is the same
         for any number of rows (psycopg parses a statement's text once; a long multi-row VALUES every time)."""
         if not rows:
             return []
-        if not skip_existing and not returning:
+        if not skip_existing and not upsert_on and not returning:
             with self.conn.cursor() as cursor, cursor.copy(
                     f"COPY {table} ({', '.join(columns)}) FROM STDIN".encode()) as copy:
                 for row in rows:
@@ -85,10 +85,23 @@ class PostgresSql:
         types = self._column_types(table)
         arrays = ", ".join(f"%s::{types[c]}[]" for c in columns)
         sql = (f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-               + (f" ON CONFLICT ({skip_existing}) DO NOTHING" if skip_existing else "")
-               + (f" RETURNING {returning}" if returning else ""))
+               + conflict_clause(columns, skip_existing, upsert_on) + (f" RETURNING {returning}" if returning else ""))
         cursor = self.conn.execute(sql.encode(), [list(column) for column in zip(*rows, strict=True)])
         return [r[0] for r in cursor.fetchall()] if returning else []
+
+    def update_rows(self, table: str, key: Sequence[str], columns: Sequence[str],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """One UPDATE ... FROM unnest(arrays) for all the rows: one round trip, one statement text."""
+        if not rows:
+            return
+        types = self._column_types(table)
+        names = [*columns, *key]
+        arrays = ", ".join(f"%s::{types[c]}[]" for c in names)
+        self.conn.execute(
+            f"UPDATE {table} AS t SET {', '.join(f'{c} = u.{c}' for c in columns)} "
+            f"FROM unnest({arrays}) AS u({', '.join(names)}) "
+            f"WHERE {' AND '.join(f't.{k} = u.{k}' for k in key)}".encode(),
+            [list(column) for column in zip(*rows, strict=True)])
 
     def _column_types(self, table: str) -> dict[str, str]:
         if table not in self._types:
@@ -124,7 +137,9 @@ class PostgresSql:
         for day in {int(t) // _DAY for t in times} - self._days:
             if today - 1 <= day <= today + 1:
                 name = time.strftime("readings_%Y%m%d", time.gmtime(day * _DAY))
-                with contextlib.suppress(errors.DuplicateTable, errors.UniqueViolation):
+                # its own (sub)transaction: another collector making the same day at the same moment fails
+                # this statement only, not a transaction it may be part of
+                with contextlib.suppress(errors.DuplicateTable, errors.UniqueViolation), self.conn.transaction():
                     self.conn.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF readings "
                                       f"FOR VALUES FROM ({day * _DAY}) TO ({(day + 1) * _DAY})".encode())
                 self._days.add(day)

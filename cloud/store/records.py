@@ -10,6 +10,7 @@ from typing import Any
 
 from cloud.ingest import Reject
 from cloud.store.base import StoreBase
+from cloud.store.faults import faulty
 from devices.contract import Alarm, CommandState, Event, Reading, Record
 
 __all__ = ["Records"]
@@ -119,9 +120,10 @@ class Records(StoreBase):
         ids = sorted(latest)
         known = self.sql.execute(f"SELECT id, values_json FROM devices WHERE site = ? AND id IN "
                                  f"({', '.join('?' * len(ids))})", [site, *ids]).fetchall()
-        self.sql.executemany("UPDATE devices SET values_json = ?, last_seen = ? WHERE site = ? AND id = ?",
-                             [(json.dumps({**json.loads(had or "{}"), **latest[device][0]}), latest[device][1],
-                               site, device) for device, had in known])
+        merged = {device: {**json.loads(had or "{}"), **latest[device][0]} for device, had in known}
+        self.sql.update_rows("devices", ("site", "id"), ("values_json", "faulty", "last_seen"),
+                             [(json.dumps(values), faulty(values), latest[device][1], site, device)
+                              for device, values in merged.items()])
 
     def _apply_event(self, site: str, gateway: str, rec: Event | CommandState, now: float) -> None:
         t = self._occurred(rec, now)

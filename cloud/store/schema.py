@@ -2,9 +2,9 @@
 each) and PostgreSQL's (SQL, one list per version, run once each in one transaction). A new version is
 added to both lists, never edited in place.
 
-The PostgreSQL schema is SQLite's at version 11 with proper types, identity ids, and the readings table
-partitioned by day (`t` is epoch seconds; `readings_YYYYMMDD` partitions are made on demand by the store,
-and retention drops whole partitions).
+The PostgreSQL schema is SQLite's at version 11 (then each later version's own SQL) with proper types,
+identity ids, and the readings table partitioned by day (`t` is epoch seconds; `readings_YYYYMMDD`
+partitions are made on demand by the store, and retention drops whole partitions).
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlite_utils
+
+from cloud.store.base import parsed
+from cloud.store.faults import FAULT_FLAGS, faulty
 
 __all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS", "migrate_sqlite"]
 
@@ -115,11 +118,20 @@ def _m11_disabled_users(db: sqlite_utils.Database) -> None:
     db.table("users").add_column("disabled", int)
 
 
+def _m12_device_fault_flag(db: sqlite_utils.Database) -> None:
+    """Whether a device's values hold a fault, kept beside them: a city's site list counts in SQL."""
+    db.table("devices").add_column("faulty", int)
+    for site, device, values in db.execute("SELECT site, id, values_json FROM devices").fetchall():
+        db.execute("UPDATE devices SET faulty = ? WHERE site = ? AND id = ?",
+                   (faulty(parsed(values, {})), site, device))
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
                                                               _m9_ids_per_gateway_and_quarantine,
-                                                              _m10_gateway_liveness, _m11_disabled_users]
+                                                              _m10_gateway_liveness, _m11_disabled_users,
+                                                              _m12_device_fault_flag]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -178,4 +190,9 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "CREATE INDEX quarantine_gateway_id ON quarantine (gateway, id)",
     "CREATE TABLE conditions (site TEXT, key TEXT, state TEXT, occurred DOUBLE PRECISION, clk TEXT, "
     "mono DOUBLE PRECISION, PRIMARY KEY (site, key))",
+], [
+    # SQLite's 12: the fault flag beside each device's values (always written as JSON objects here)
+    "ALTER TABLE devices ADD COLUMN faulty INTEGER",
+    "UPDATE devices SET faulty = CASE WHEN values_json LIKE '{%' AND (" + " OR ".join(
+        f"(values_json::jsonb -> '{flag}') = 'true'::jsonb" for flag in FAULT_FLAGS) + ") THEN 1 ELSE 0 END",
 ]]

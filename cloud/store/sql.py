@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Result", "Sql", "connect"]
+__all__ = ["Result", "Sql", "conflict_clause", "connect"]
 
 
 @dataclass
@@ -40,10 +40,15 @@ class Sql(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                    skip_existing: str = "", returning: str = "") -> list[Any]:
+                    skip_existing: str = "", upsert_on: str = "", returning: str = "") -> list[Any]:
         """Many rows in as few statements as the engine does best (a statement text that does not grow
         with the row count). `skip_existing`: the unique key (`"gateway, id"`) whose existing rows are left
-        as they are; `returning`: one column of the rows actually inserted, returned."""
+        as they are; `upsert_on`: the unique key whose existing rows take the new values of every other
+        column; `returning`: one column of the rows actually inserted, returned."""
+        ...
+    def update_rows(self, table: str, key: Sequence[str], columns: Sequence[str],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """Set `columns` of many rows found by `key`; each row is the columns' values, then the key's."""
         ...
     def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
     def transaction(self) -> AbstractContextManager[None]: ...
@@ -70,3 +75,14 @@ def connect(location: str | Path) -> Sql:
     from cloud.store.sqlite_sql import SqliteSql
 
     return SqliteSql(Path(text))
+
+
+def conflict_clause(columns: Sequence[str], skip_existing: str, upsert_on: str) -> str:
+    """The ON CONFLICT tail both engines spell alike."""
+    if skip_existing:
+        return f" ON CONFLICT ({skip_existing}) DO NOTHING"
+    if upsert_on:
+        key = {c.strip() for c in upsert_on.split(",")}
+        return f" ON CONFLICT ({upsert_on}) DO UPDATE SET " + ", ".join(
+            f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    return ""

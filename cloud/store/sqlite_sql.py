@@ -12,7 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from cloud.store.schema import migrate_sqlite
-from cloud.store.sql import Result
+from cloud.store.sql import Result, conflict_clause
 
 __all__ = ["SqliteSql"]
 
@@ -35,12 +35,18 @@ class SqliteSql:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        if self._depth:  # inside a transaction already: part of it
+        if self._depth:  # inside a transaction already: a savepoint in it (all of this part, or none of it)
+            name = f"sp{self._depth}"
+            self.conn.execute(f"SAVEPOINT {name}")
             self._depth += 1
             try:
                 yield
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                raise
             finally:
                 self._depth -= 1
+                self.conn.execute(f"RELEASE {name}")
             return
         self.conn.execute("BEGIN IMMEDIATE")
         self._depth = 1
@@ -64,11 +70,10 @@ class SqliteSql:
             self.conn.executemany(sql, rows)
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                    skip_existing: str = "", returning: str = "") -> list[Any]:
+                    skip_existing: str = "", upsert_on: str = "", returning: str = "") -> list[Any]:
         """Multi-row VALUES, 500 rows a statement (SQLite takes 32,766 parameters); its statement cache
         holds the few texts this makes."""
-        tail = (f" ON CONFLICT ({skip_existing}) DO NOTHING" if skip_existing else "") + \
-            (f" RETURNING {returning}" if returning else "")
+        tail = conflict_clause(columns, skip_existing, upsert_on) + (f" RETURNING {returning}" if returning else "")
         head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
         row = "(" + ", ".join("?" * len(columns)) + ")"
         out: list[Any] = []
@@ -78,6 +83,13 @@ class SqliteSql:
             if returning:
                 out.extend(r[0] for r in cursor.fetchall())
         return out
+
+    def update_rows(self, table: str, key: Sequence[str], columns: Sequence[str],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """One prepared UPDATE run for each row (in-process: no round trips to save)."""
+        if rows:
+            self.conn.executemany(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} "
+                                  f"WHERE {' AND '.join(f'{k} = ?' for k in key)}", rows)
 
     def dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         cursor = self.conn.execute(sql, tuple(params))

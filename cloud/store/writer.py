@@ -4,8 +4,17 @@ per statement on PostgreSQL).
 
 One thread, so writes run one at a time, in the order they were asked for within each of two ranks:
 an urgent write (an alarm record) goes before every ordinary one still waiting, so a fire has at most
-the one transaction in progress ahead of it, however many telemetry batches are queued (fire first,
+the one commit in progress ahead of it, however many telemetry batches are queued (fire first,
 cloud.collector). SQLite's single writer never waits on itself.
+
+Group commit: the writes waiting when the thread turns to the queue (up to GROUP_MAX) run in one
+transaction, each in a savepoint of its own, and are answered only after that one commit. A city's
+gateways send small batches (28 readings each): one commit per message left the database waiting on its
+disk between messages. A write that fails in a group is rolled back to its savepoint and tried again on
+its own after the group's commit (it may have failed only for the company it was in: two collectors'
+groups locking the same gateways in another order deadlock on PostgreSQL); if the group's transaction
+itself fails, each of its writes is tried again on its own. Only the error of a write run alone reaches
+its caller. Writes are database work only (no other side effects), so running one again is safe.
 
 `InlineWriter` runs the same calls on the caller's store, for unit tests and tools.
 """
@@ -25,6 +34,7 @@ from cloud.store import Store
 __all__ = ["InlineWriter", "StoreWriter", "Writer"]
 
 T = TypeVar("T")
+GROUP_MAX = 64  # writes committed together at most
 _Job = tuple[int, int, Callable[[Store], Any] | None, asyncio.Future[Any] | None, asyncio.AbstractEventLoop | None]
 
 
@@ -58,20 +68,45 @@ class StoreWriter:
         store: Store | None = None
         try:
             while True:
-                _, _, write, done, loop = self._jobs.get()
-                if write is None or done is None or loop is None:
+                group = self._next_group()
+                if not group:
                     return  # closed
                 try:
                     if store is None:
                         store = Store(self.location, self.streets)
-                    result = write(store)
-                except BaseException as exc:  # the caller's to handle; the writer goes on
-                    loop.call_soon_threadsafe(_settle, done, None, exc)
-                else:
-                    loop.call_soon_threadsafe(_settle, done, result, None)
+                    outcomes = _run(store, group)
+                except Exception:  # the group's transaction failed: nothing of it is stored
+                    outcomes = [None] * len(group)
+                except BaseException as exc:  # the store would not open, or the thread is ending
+                    outcomes = [(None, exc)] * len(group)
+                for job, outcome in zip(group, outcomes, strict=True):
+                    if outcome is None:  # failed in the group: alone now
+                        assert store is not None
+                        outcome = _run(store, [job])[0]
+                        assert outcome is not None
+                    _, _, _, done, loop = job
+                    assert done is not None and loop is not None
+                    loop.call_soon_threadsafe(_settle, done, *outcome)
         finally:
             if store is not None:
                 store.close()
+
+    def _next_group(self) -> list[_Job]:
+        """The next write and those waiting behind it (up to GROUP_MAX); empty once closed."""
+        first = self._jobs.get()
+        if first[2] is None:
+            return []
+        group = [first]
+        while len(group) < GROUP_MAX:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job[2] is None:
+                self._jobs.put(job)  # closing: after this group
+                break
+            group.append(job)
+        return group
 
     def close(self) -> None:
         """Finish what was asked, then close the connection."""
@@ -80,6 +115,27 @@ class StoreWriter:
         if thread is not None:
             self._jobs.put((2, next(self._order), None, None, None))
             thread.join()
+
+
+def _run(store: Store, group: list[_Job]) -> list[tuple[Any, BaseException | None] | None]:
+    """Each write's (result, error); a group in one transaction, each write in a savepoint, and None for
+    a write that failed there (to be run alone)."""
+    if len(group) == 1:
+        try:
+            with store.sql.transaction():  # a write is all of it or none, however many statements it makes
+                return [(group[0][2](store), None)]  # type: ignore[misc]
+        except Exception as exc:  # the caller's to handle; the writer goes on
+            return [(None, exc)]
+    outcomes: list[tuple[Any, BaseException | None] | None] = []
+    with store.sql.transaction():
+        for _, _, write, _, _ in group:
+            assert write is not None
+            try:
+                with store.sql.transaction():
+                    outcomes.append((write(store), None))
+            except Exception:  # rolled back to its savepoint; the group goes on
+                outcomes.append(None)
+    return outcomes
 
 
 def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

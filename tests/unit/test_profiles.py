@@ -230,7 +230,7 @@ def test_hostile_files_are_refused_with_a_reason_not_a_traceback_or_a_hang(tmp_p
     evil = panel.replace(r"FIRE +L(?P<loop>\d+)", r"FIRE +L(?P<loop>(\d+)+)", 1)
     assert evil != panel
     assert "exponential" in refused(tmp_path, evil).reason
-    assert "nested more than" in refused(tmp_path, "id: x\npoints: " + "[" * 20000 + "]" * 20000).reason
+    assert "nest" in refused(tmp_path, "id: x\npoints: " + "[" * 20000 + "]" * 20000).reason  # ours or libyaml's
     assert "line separator" in refused(tmp_path, MINIMAL.replace("vendor: Acme\n", "vendor: Acme\u2028")).reason
     assert time.monotonic() - started < 10
 

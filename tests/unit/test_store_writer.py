@@ -94,3 +94,35 @@ async def test_an_urgent_write_goes_before_the_ordinary_ones_waiting(store_at: s
         assert done == ["telemetry 1", "fire", "telemetry 2", "telemetry 3", "telemetry 4"]
     finally:
         writer.close()
+
+
+async def test_writes_waiting_together_commit_together_and_a_failing_one_takes_nothing_with_it(
+        store_at: str) -> None:
+    store = Store(store_at)
+    writer = StoreWriter(store_at)
+
+    def broken(s: Store) -> None:
+        s.store_records("s1", "gw1", checked([{"id": "half", "type": "reading", "device": "sd1",
+                                                "values": {"temperature": 20}}]))
+        raise ValueError("this write fails half way")
+
+    try:
+        await writer(lambda s: None)
+        busy = asyncio.ensure_future(writer(lambda s: time.sleep(0.3)))
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.ensure_future(writer(lambda s, n=n: s.store_records("s1", "gw1", checked([
+            {"id": f"r{n}", "type": "reading", "device": "sd1", "values": {"temperature": 20 + n}}]))))
+            for n in range(5)]
+        failing = asyncio.ensure_future(writer(broken))
+        later = asyncio.ensure_future(writer(lambda s: s.store_records("s1", "gw1", checked([
+            {"id": "r9", "type": "reading", "device": "sd1", "values": {"temperature": 29}}]))))
+        await busy
+        assert [new for _, new in await asyncio.gather(*waiting)] == [1] * 5
+        with pytest.raises(ValueError, match="half way"):
+            await failing
+        assert (await later)[1] == 1
+        assert store.count("readings") == 6  # r0..r4 and r9; nothing of the failed write
+        assert store.count("records") == 6
+    finally:
+        writer.close()
+        store.close()
