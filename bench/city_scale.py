@@ -31,7 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest import database  # noqa: E402
 from cloud.demo.district import district_plan, inventory_lines  # noqa: E402
 from devices.broker_url import BrokerConfig  # noqa: E402
 from devices.contract import Alarm, Place  # noqa: E402
@@ -172,22 +173,6 @@ def count_readings(location: str) -> int:
         return int(sql.execute("SELECT COUNT(*) FROM readings").rows[0][0])
     finally:
         sql.close()
-
-
-@contextlib.contextmanager
-def database(kind: str, folder: Path) -> Iterator[str | None]:
-    if kind == "sqlite":
-        yield str(folder / "cloud.sqlite")
-        return
-    from tests.support.postgres import own_database, unreachable
-
-    why = unreachable()
-    if why:
-        print(f"postgresql: skipped ({why})")
-        yield None
-        return
-    with own_database() as url:
-        yield url
 
 
 @contextlib.asynccontextmanager

@@ -114,7 +114,7 @@ async def collector_consumer(port: int, messages: int, location: str, inline: bo
 
 
 @contextlib.contextmanager
-def _store(kind: str, folder: Path) -> Iterator[str | None]:
+def database(kind: str, folder: Path) -> Iterator[str | None]:
     if kind == "sqlite":
         yield str(folder / "cloud.sqlite")
         return
@@ -122,7 +122,7 @@ def _store(kind: str, folder: Path) -> Iterator[str | None]:
 
     why = unreachable()
     if why:
-        print(f"  collector on postgresql: skipped ({why})")
+        print(f"  postgresql: skipped ({why})")
         yield None
         return
     with own_database() as url:
@@ -140,7 +140,7 @@ async def run(messages: int, stores: list[str], inline: bool) -> None:
         print(f"  bare MQTT subscriber drains        {bare:10,.0f} readings/s", flush=True)
         for kind in stores:
             for writes in ("inline", "thread") if inline else ("thread",):
-                with _store(kind, folder / writes) as location:
+                with database(kind, folder / writes) as location:
                     if location is None:
                         continue
                     stored_rate, stored = await collector_consumer(broker.port, messages, location, writes == "inline")
