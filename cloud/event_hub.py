@@ -23,6 +23,7 @@ class EventHub:
         self.queue_size = queue_size
         self.dropped = 0
         self.relay: Callable[[dict[str, Any]], None] | None = None
+        self.watchers: list[Callable[[dict[str, Any]], None]] = []  # told of every change (cached answers)
 
     def publish(self, event: dict[str, Any]) -> None:
         """A change made by this collector: to its clients, and to the other collectors."""
@@ -32,6 +33,8 @@ class EventHub:
 
     def deliver(self, event: dict[str, Any]) -> None:
         """A change, to this collector's clients."""
+        for watcher in self.watchers:
+            watcher(event)
         for queue in list(self._clients):
             try:
                 queue.put_nowait(event)

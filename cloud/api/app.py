@@ -45,5 +45,6 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     routes.extend(console_routes())
     app = Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse},
                     middleware=[Middleware(SecurityHeaders)])
-    app.state.api = Api(store, auth, hub, send_command, inventory or {}, profiles or {}, readers, writer)
+    app.state.api = api = Api(store, auth, hub, send_command, inventory or {}, profiles or {}, readers, writer)
+    hub.watchers.append(lambda event: api.site_list.invalidate())
     return app

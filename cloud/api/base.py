@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cloud.alarm_lifecycle import Refused
+from cloud.api.recent import Recent
 from cloud.auth import Auth, Session, may
 from cloud.event_hub import EventHub
 from cloud.store import Store
@@ -27,6 +28,7 @@ __all__ = ["COOKIE", "Api", "CommandSender", "HttpError", "endpoint", "month_par
 T = TypeVar("T")
 
 COOKIE = "ff_session"
+SITE_LIST_TTL_S = 2.0
 MAX_BODY = 64 * 1024
 Handler = Callable[[Request], Awaitable[Response]]
 CommandSender = Callable[[str, str, Command, float], Awaitable[None]]
@@ -50,6 +52,7 @@ class Api:
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     readers: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.readers
     writer: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.writer
+    site_list: Recent = field(default_factory=lambda: Recent(SITE_LIST_TTL_S))  # shared by every console
 
     async def read(self, query: Callable[[Store], T]) -> T:
         """A read off the event loop (on a reader thread) where the collector has readers; else here."""

@@ -1,4 +1,4 @@
-"""`firefleet demo [--broker URL] [--scale small|district] [--headless] [--duration S] [--port P]`: the whole
+"""`firefleet demo [--broker URL] [--scale small|district|city] [--headless] [--duration S] [--port P]`: the whole
 system in one command."""
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("demo", help="run a simulated district end to end (simulators, agents, collector)")
     parser.add_argument("--broker", help="use this broker (mqtt://user:pass@host:port, which must let those "
                                          "credentials act for every gateway); default: an embedded one")
-    parser.add_argument("--scale", choices=("small", "district"), default="small",
+    parser.add_argument("--scale", choices=("small", "district", "city"), default="small",
                         help="small: 6 sites with full agents; district: the district's proportions (about 70 "
-                             "stations, 90 sheds, 2,000 cabinets), the rest as lightweight simulated gateways")
+                             "stations, 90 sheds, 2,000 cabinets), the rest as lightweight simulated gateways; "
+                             "city: 25,000 sites into two collectors (needs --store postgresql://... and --broker, "
+                             "a mosquitto: the embedded broker holds a district, not a city)")
     parser.add_argument("--store", metavar="DB",
                         help="the collector's store: postgresql://user@host/db (an empty database of its own; needs "
                              "the postgres extra), default: a SQLite file in the run folder")

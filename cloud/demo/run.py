@@ -44,6 +44,7 @@ from cloud.demo.district import district_plan, inventory_lines
 from cloud.demo.link_cutter import LinkCutter
 from devices.broker_url import BrokerConfig
 from devices.downlink_auth import generate_keys
+from devices.errors import SiteConfigError
 
 __all__ = ["run_demo"]
 
@@ -151,10 +152,14 @@ class Demo:
         self.expect: list[Expectation] = []
         self.started = self.round_started = time.monotonic()
         self.light: list[dict[str, Any]] = []
-        if args.scale == "district":
+        if args.scale == "city" and not (str(args.store or "").startswith("postgresql://") and args.broker):
+            raise SiteConfigError("--scale city runs two collectors on one PostgreSQL through a real broker: give "
+                                  "--store postgresql://... and --broker mqtt://... (a mosquitto)", field="--scale")
+        if args.scale in ("district", "city"):
             counts = {k: sum(1 for s in self.sites if s.kind == k) for k in ("micro_station", "charging_shed",
                                                                              "fire_cabinets")}
-            self.light = district_plan(seed=2022, existing=counts)
+            self.light = district_plan(seed=2022, existing=counts, city=args.scale == "city")
+        self.collectors = 2 if args.scale == "city" else 1  # the second one's API on its own port
         self.fleet_password = secrets.token_urlsafe(12)
         self.touched: set[tuple[str, str]] = set()
 
@@ -236,6 +241,11 @@ class Demo:
         for user in users:
             cloud_args += ["--user", user]
         self.spawn("collector", *cloud_args)
+        for n in range(2, self.collectors + 1):  # the city: more collectors on the same store and broker
+            port = free_port()
+            more = [f"127.0.0.1:{port}" if arg == f"127.0.0.1:{self.port}" else arg for arg in cloud_args]
+            self.spawn(f"collector-{n}", *more)
+            self.say(f"collector {n} (same store, same broker, shared subscription): http://127.0.0.1:{port}/")
         for s in self.sites:
             cutter = LinkCutter(broker.host, broker.port)
             await cutter.start()
@@ -255,7 +265,7 @@ class Demo:
             else:
                 fleet_url = self._url(broker, "fleet", self.fleet_password)
             self.spawn("fleet", "fleet", "--plan", str(plan), "--broker", fleet_url, "--collector-key", str(public_key))
-            self.say(f"district scale: {len(self.light)} lightweight simulated gateways "
+            self.say(f"{self.args.scale} scale: {len(self.light)} lightweight simulated gateways "
                      f"({', '.join(f'{n} {k}' for k, n in Counter(site['kind'] for site in self.light).items())})")
         async with httpx.AsyncClient() as client:
             for _ in range(600):
