@@ -33,6 +33,18 @@ def low_battery(values: Mapping[str, Any]) -> bool:
         isinstance(battery, (int, float)) and not isinstance(battery, bool) and battery < LOW_BATTERY_PERCENT)
 
 
+def value_faults(values: Mapping[str, Any]) -> set[str]:
+    """The ticket faults a device's values alone show (no times, no profile): kept beside the values in
+    the store (`devices.attention`), so the minute's ticket round reads only the devices that need it."""
+    faults = set()
+    if low_battery(values):
+        faults.add("low_battery")
+    contamination = values.get("contamination")
+    if values.get("dirty_chamber") is True or (isinstance(contamination, (int, float)) and contamination >= 60):
+        faults.add("dirty_sensor")
+    return faults
+
+
 def faults_of(device: Mapping[str, Any], now: float, offline_after: float = OFFLINE_AFTER_S) -> set[str]:
     """The persistent faults a device shows now: its kinds of ticket."""
     faults = set()
@@ -40,11 +52,7 @@ def faults_of(device: Mapping[str, Any], now: float, offline_after: float = OFFL
     # a device whose gateway is gone reads unknown (online None): its gateway gets the ticket, not each device
     if device.get("online") is False and now - float(device.get("offline_since") or now) >= offline_after:
         faults.add("offline")
-    if low_battery(values):
-        faults.add("low_battery")
-    contamination = values.get("contamination")
-    if values.get("dirty_chamber") is True or (isinstance(contamination, (int, float)) and contamination >= 60):
-        faults.add("dirty_sensor")
+    faults |= value_faults(values)
     configured = device.get("configured_profile")
     if configured and device.get("profile") and configured != device.get("profile"):
         faults.add("firmware_mismatch")

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from cloud.store.base import StoreBase
-from cloud.store.faults import faulty
+from cloud.store.faults import attention, faulty
 from devices.contract import Birth
 
 __all__ = ["Gateways"]
@@ -40,9 +40,10 @@ class Gateways(StoreBase):
                                                "street": place.street, "lat": place.lat, "lon": place.lon}, pk=("id",))
             self.sql.insert_rows(
                 "devices", ("site", "id", "gateway", "name", "profile", "configured_profile", "kind", "location",
-                            "online", "last_seen", "values_json", "faulty"),
+                            "online", "last_seen", "values_json", "faulty", "attention"),
                 [(site, dev.id, gateway, dev.name, dev.profile, dev.configured_profile, dev.kind, dev.location,
-                  int(dev.online), now, json.dumps(dev.values), faulty(dev.values)) for dev in message.devices],
+                  int(dev.online), now, json.dumps(dev.values), faulty(dev.values), attention(dev.values))
+                 for dev in message.devices],
                 upsert_on="site, id")
 
     def gateway_heartbeat(self, site: str, gateway: str, seq: int, health: Mapping[str, Any]) -> bool:

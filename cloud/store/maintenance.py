@@ -43,7 +43,11 @@ class Maintenance(ReadModels):  # tickets follow the devices' state
                                  order_by="closed_at"):
             closed[(ticket["site"], ticket["device"], ticket["kind"])] = ticket  # the latest one wins
         plan: list[tuple[str, dict[str, Any]]] = []  # ("insert", row) | ("update", ticket with its changes)
-        for dev in self.devices():
+        # only the devices that may need a ticket or have one: values that call for one (kept at write),
+        # offline, on other firmware than configured, or with an open ticket
+        for dev in self.devices(where="attention != 0 OR online = 0 OR (configured_profile != '' AND "
+                                      "profile != configured_profile) OR EXISTS (SELECT 1 FROM tickets t WHERE "
+                                      "t.site = devices.site AND t.device = devices.id AND t.status != 'closed')"):
             if dev["online"] is None:
                 continue  # its gateway is gone: nothing is known of it now (the gateway has the ticket)
             faults = faults_of(dev, now, offline_after)

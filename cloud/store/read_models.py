@@ -68,18 +68,18 @@ class ReadModels(StoreBase):
         row = rows[0]
         return {**{k: v for k, v in row.items() if k != "values_json"}, "values": parsed(row["values_json"], {})}
 
-    def devices(self, sites: Collection[str] | None = None) -> list[dict[str, Any]]:
-        """Devices (of `sites`, or all) with their latest values; `online` is null (unknown) while their
-        gateway is gone."""
+    def devices(self, sites: Collection[str] | None = None, *, where: str = "") -> list[dict[str, Any]]:
+        """Devices (of `sites`, or all; `where`: a further SQL condition) with their latest values; `online`
+        is null (unknown) while their gateway is gone."""
         away = {r[0] for r in self.sql.execute("SELECT id FROM gateways WHERE online = 0")}
         if sites is None:
-            rows = self._rows("devices")
+            rows = self._rows("devices", where or "1 = 1")
         elif not sites:
             return []
         else:
             wanted = sorted(sites)
             rows = self._rows("devices", f"site IN ({', '.join('?' * len(wanted))})", wanted)
-        return [{**{k: v for k, v in r.items() if k not in ("values_json", "faulty")},
+        return [{**{k: v for k, v in r.items() if k not in ("values_json", "faulty", "attention")},
                  "values": json.loads(r["values_json"] or "{}"),
                  "online": None if r["gateway"] in away else bool(r["online"])} for r in rows]
 

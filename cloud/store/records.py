@@ -10,7 +10,7 @@ from typing import Any
 
 from cloud.ingest import Reject
 from cloud.store.base import StoreBase
-from cloud.store.faults import faulty
+from cloud.store.faults import attention, faulty
 from devices.contract import Alarm, CommandState, Event, Reading, Record
 
 __all__ = ["Records"]
@@ -121,8 +121,8 @@ class Records(StoreBase):
         known = self.sql.execute(f"SELECT id, values_json FROM devices WHERE site = ? AND id IN "
                                  f"({', '.join('?' * len(ids))})", [site, *ids]).fetchall()
         merged = {device: {**json.loads(had or "{}"), **latest[device][0]} for device, had in known}
-        self.sql.update_rows("devices", ("site", "id"), ("values_json", "faulty", "last_seen"),
-                             [(json.dumps(values), faulty(values), latest[device][1], site, device)
+        self.sql.update_rows("devices", ("site", "id"), ("values_json", "faulty", "attention", "last_seen"),
+                             [(json.dumps(values), faulty(values), attention(values), latest[device][1], site, device)
                               for device, values in merged.items()])
 
     def _apply_event(self, site: str, gateway: str, rec: Event | CommandState, now: float) -> None:

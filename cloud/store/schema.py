@@ -14,7 +14,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from cloud.store.base import parsed
-from cloud.store.faults import FAULT_FLAGS, faulty
+from cloud.store.faults import FAULT_FLAGS, attention, faulty
 
 __all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS", "migrate_sqlite"]
 
@@ -126,12 +126,20 @@ def _m12_device_fault_flag(db: sqlite_utils.Database) -> None:
                    (faulty(parsed(values, {})), site, device))
 
 
+def _m13_device_attention(db: sqlite_utils.Database) -> None:
+    """Whether a device's values alone call for a ticket, kept beside them: the ticket round's filter."""
+    db.table("devices").add_column("attention", int)
+    for site, device, values in db.execute("SELECT site, id, values_json FROM devices").fetchall():
+        db.execute("UPDATE devices SET attention = ? WHERE site = ? AND id = ?",
+                   (attention(parsed(values, {})), site, device))
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
                                                               _m9_ids_per_gateway_and_quarantine,
                                                               _m10_gateway_liveness, _m11_disabled_users,
-                                                              _m12_device_fault_flag]
+                                                              _m12_device_fault_flag, _m13_device_attention]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -195,4 +203,7 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "ALTER TABLE devices ADD COLUMN faulty INTEGER",
     "UPDATE devices SET faulty = CASE WHEN values_json LIKE '{%' AND (" + " OR ".join(
         f"(values_json::jsonb -> '{flag}') = 'true'::jsonb" for flag in FAULT_FLAGS) + ") THEN 1 ELSE 0 END",
+], [
+    # SQLite's 13: over-inclusive for the devices there are (each is a ticket candidate until its next values)
+    "ALTER TABLE devices ADD COLUMN attention INTEGER DEFAULT 1",
 ]]
