@@ -45,6 +45,11 @@ class ChangeFeed:
         self.lost = 0  # announcements a broken connection took with it
         self._episodes = Episodes(log)
 
+    def alarm_note(self, alarm_id: int) -> str:
+        """The announcement of a changed alarm, for a NOTIFY sent inside the transaction that changed it
+        (PostgreSQL delivers it at commit: a collector killed after its commit has still announced)."""
+        return json.dumps({"origin": self.origin, "event": {"type": "alarm", "id": alarm_id}})
+
     def announce(self, event: dict[str, Any]) -> None:
         if self.url is None:
             return

@@ -18,7 +18,7 @@ import uvicorn
 
 from cloud.api import build_api
 from cloud.auth import Auth
-from cloud.change_feed import ChangeFeed
+from cloud.change_feed import CHANNEL, ChangeFeed
 from cloud.collector import Collector
 from cloud.escalation import escalate_due
 from cloud.event_hub import EventHub
@@ -102,7 +102,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     # acknowledged, so its gateway sends it again later (docs/operations.md, back-pressure).
     signer = _signer(args.signing_key or Path(args.db).parent / "collector-signing.key")
     ingest = Ingest(gateways, open_enrolment=args.open_enrolment)
-    writer = StoreWriter(args.db, store.streets)  # every write of ingest and the API, off the loop
+    writer = StoreWriter(args.db, store.streets)  # every write of ingest and the API, off the loop (see _serve)
     collectors = [Collector(MqttConnector(broker, max_queued_incoming=INCOMING_QUEUE), store, ingest, signer,
                             shared=not args.no_shared, write=writer) for broker in brokers]  # one per broker
     notifiers: list[Any] = []
@@ -139,7 +139,15 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
                  inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float]) -> int:
     hub = EventHub()
     readers = StoreReaders(shared_db or store.describe, store.streets)  # the API's reads, off this loop
-    feed = ChangeFeed(shared_db, lambda alarm_id: readers(lambda s: s.alarm(alarm_id)))
+    # alarms read for the event streams on a reader of their own: never behind a city's site list
+    alarm_reads = StoreReaders(shared_db or store.describe, store.streets, threads=1)
+    feed = ChangeFeed(shared_db, lambda alarm_id: alarm_reads(lambda s: s.alarm(alarm_id)))
+    if shared_db:  # the alarms ingest changes are announced in the transaction that stores them
+        def announce(s: Store, ids: list[int]) -> None:
+            for alarm_id in ids:
+                s.sql.execute("SELECT pg_notify(?, ?)", (CHANNEL, feed.alarm_note(alarm_id)))
+
+        writer.after_write = announce
     hub.relay = feed.announce
     lead = Leadership(shared_db)
     changed: asyncio.Queue[list[int]] = asyncio.Queue()
@@ -178,7 +186,7 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
             consumers = [tg.create_task(c.run(), name=f"collector:{c.connector.describe}") for c in collectors]
             api = tg.create_task(server.serve(sockets=[sock]), name="http")
             others = tg.create_task(feed.run(hub.deliver), name="other-collectors")
-            publisher = tg.create_task(_publish_alarms(changed, readers, hub), name="alarm-events")
+            publisher = tg.create_task(_publish_alarms(changed, alarm_reads, hub), name="alarm-events")
             leader = tg.create_task(lead.run(), name="leadership")
             escalator = tg.create_task(_escalate(jobs, hub, roster, notifiers, lead), name="escalation")
             keeper = tg.create_task(_upkeep(jobs, inventory, *upkeep, lead), name="tickets-and-readiness")
@@ -190,6 +198,7 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
                 task.cancel()
     finally:
         readers.close()
+        alarm_reads.close()
         jobs.close()
         writer.close()
         store.close()
@@ -210,8 +219,8 @@ async def _publish_alarms(changed: asyncio.Queue[list[int]], readers: StoreReade
             log.error("changed alarms not read", error=f"{type(exc).__name__}: {exc}", alarms=len(wanted))
             continue
         for alarm in alarms:
-            if alarm is not None:
-                hub.publish({"type": "alarm", "alarm": alarm})
+            if alarm is not None:  # to this collector's clients; the others heard of it at its commit
+                hub.deliver({"type": "alarm", "alarm": alarm})
 
 
 def _alarms(store: Store, *, ids: list[int]) -> list[dict[str, Any] | None]:

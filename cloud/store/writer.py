@@ -43,9 +43,14 @@ class Writer(Protocol):
 
 
 class StoreWriter:
-    def __init__(self, location: str | Path, streets: dict[str, str] | None = None) -> None:
+    def __init__(self, location: str | Path, streets: dict[str, str] | None = None, *,
+                 after_write: Callable[[Store, list[int]], None] | None = None) -> None:
+        """`after_write(store, alarms)`: called in each write's own transaction with the alarms it opened
+        or changed (`store.touched`), so what it adds (an announcement to the other collectors) commits
+        with the write or not at all."""
         self.location = location
         self.streets = streets
+        self.after_write = after_write
         self._jobs: queue.PriorityQueue[_Job] = queue.PriorityQueue()
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
@@ -74,7 +79,7 @@ class StoreWriter:
                 try:
                     if store is None:
                         store = Store(self.location, self.streets)
-                    outcomes = _run(store, group)
+                    outcomes = _run(store, group, self.after_write)
                 except Exception:  # the group's transaction failed: nothing of it is stored
                     outcomes = [None] * len(group)
                 except BaseException as exc:  # the store would not open, or the thread is ending
@@ -82,7 +87,7 @@ class StoreWriter:
                 for job, outcome in zip(group, outcomes, strict=True):
                     if outcome is None:  # failed in the group: alone now
                         assert store is not None
-                        outcome = _run(store, [job])[0]
+                        outcome = _run(store, [job], self.after_write)[0]
                         assert outcome is not None
                     _, _, _, done, loop = job
                     assert done is not None and loop is not None
@@ -117,25 +122,35 @@ class StoreWriter:
             thread.join()
 
 
-def _run(store: Store, group: list[_Job]) -> list[tuple[Any, BaseException | None] | None]:
+def _run(store: Store, group: list[_Job], after: Callable[[Store, list[int]], None] | None
+         ) -> list[tuple[Any, BaseException | None] | None]:
     """Each write's (result, error); a group in one transaction, each write in a savepoint, and None for
     a write that failed there (to be run alone)."""
     if len(group) == 1:
         try:
             with store.sql.transaction():  # a write is all of it or none, however many statements it makes
-                return [(group[0][2](store), None)]  # type: ignore[misc]
+                return [(_one(store, group[0], after), None)]
         except Exception as exc:  # the caller's to handle; the writer goes on
             return [(None, exc)]
     outcomes: list[tuple[Any, BaseException | None] | None] = []
     with store.sql.transaction():
-        for _, _, write, _, _ in group:
-            assert write is not None
+        for job in group:
             try:
                 with store.sql.transaction():
-                    outcomes.append((write(store), None))
+                    outcomes.append((_one(store, job, after), None))
             except Exception:  # rolled back to its savepoint; the group goes on
                 outcomes.append(None)
     return outcomes
+
+
+def _one(store: Store, job: _Job, after: Callable[[Store, list[int]], None] | None) -> Any:
+    write = job[2]
+    assert write is not None
+    store.touched = []
+    result = write(store)
+    if after is not None and store.touched:
+        after(store, list(store.touched))
+    return result
 
 
 def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -104,3 +104,84 @@ async def test_two_collectors_share_one_database_every_screen_sees_every_alarm_a
                 if collector.proc is not None:
                     await collector.proc.wait()
             broker.stop()
+
+
+async def test_a_collector_killed_mid_stream_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
+    """A gateway streams fire records (one message each, spread over both collectors by the shared
+    subscription) and resends whatever is not acknowledged, as an agent's outbox does; one collector is
+    killed with SIGKILL in the middle. Every record is stored once, every alarm is on the surviving
+    collector's screen (where a console reconnects), and the lead is the survivor's."""
+    why = unreachable()
+    if why:
+        pytest.skip(why)
+    import aiomqtt
+
+    from devices.downlink_auth import Verifier, load_public_keys
+    from devices.protocol import encode
+    from tests.support.keys import public_key
+
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(INVENTORY)
+    broker = Mosquitto(tmp_path / "mq")
+    broker.start()
+    total, kill_at = 120, 40
+    verifier = Verifier(load_public_keys([public_key()]), GATEWAY)
+    with own_database() as url:
+        one = CollectorProcess(tmp_path / "one", broker.url, inventory=inventory, db=url)
+        two = CollectorProcess(tmp_path / "two", broker.url, inventory=inventory, db=url)
+        try:
+            await one.start()
+            await two.start()
+            await eventually(lambda: leading(url, one) or leading(url, two), 15, "one collector leads")
+            victim, survivor = (one, two) if leading(url, one) else (two, one)
+            acked: set[int] = set()
+            async with survivor.events() as screen, aiomqtt.Client("127.0.0.1", broker.port,
+                                                                     identifier=GATEWAY) as gateway:
+                await gateway.subscribe(f"ff/v1/{SITE}/{GATEWAY}/ack", qos=1)
+
+                async def acks() -> None:
+                    async for message in gateway.messages:
+                        body = verifier.open("ack", bytes(message.payload))
+                        acked.update(int(i.split(":")[1]) for i in body["ids"])
+
+                listener = asyncio.get_running_loop().create_task(acks())
+                await asyncio.sleep(1.5)  # both subscribed
+                seq = 0
+
+                async def send(n: int) -> None:
+                    nonlocal seq
+                    seq += 1
+                    record = {"id": f"a:{n}", "type": "alarm", "site": SITE, "key": f"sd1/k{n}", "state": "active",
+                              "class": "fire", "severity": 1, "device": "sd1", "rule": f"k{n}", "t": time.time(),
+                              "mono": float(n), "trusted": True}
+                    await gateway.publish(f"ff/v1/{SITE}/{GATEWAY}/alarms",
+                                          encode({"boot": "b", "seq": seq, "records": [record]}), qos=1)
+
+                for n in range(total):
+                    if n == kill_at:
+                        victim.kill()  # SIGKILL mid-stream: what it held unacknowledged comes again
+                    await send(n)
+                    await asyncio.sleep(0.02)
+                deadline = time.monotonic() + 60
+                while len(acked) < total and time.monotonic() < deadline:
+                    await asyncio.sleep(2.0)
+                    for n in sorted(set(range(total)) - acked):
+                        await send(n)  # the outbox's resend
+                assert len(acked) == total, f"never acknowledged: {sorted(set(range(total)) - acked)[:10]}"
+                seen: set[str] = set()
+                await keys_seen(screen, seen, {f"sd1/k{n}" for n in range(total)}, 30)
+                listener.cancel()
+            await eventually(lambda: leading(url, survivor), 10, "the survivor leads")
+            import psycopg
+
+            with psycopg.connect(url) as db:
+                stored = db.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM records").fetchone()
+                alarms = db.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM alarms").fetchone()
+            assert stored == (total, total), "a record lost or stored twice"
+            assert alarms == (total, total), "an alarm lost or shown twice"
+        finally:
+            for collector in (one, two):
+                collector.kill()
+                if collector.proc is not None:
+                    await collector.proc.wait()
+            broker.stop()
