@@ -248,6 +248,10 @@ class Collector:
 
     async def _follow_sequence(self, client: Session, site: str, gateway: str, session: GatewaySession,
                                boot: str, seq: int) -> None:
+        if boot != session.boot and boot != session.asked_for:
+            known = await self._write(lambda s: s.gateway(gateway))
+            if known is not None and known.get("boot") == boot and known.get("online"):
+                session.adopt(boot, int(known.get("bdseq") or -1), seq)  # born through another collector
         expected = session.seq + 1
         step = session.follow(boot, seq, time.monotonic(), self.hole_s)
         if step.gap:

@@ -6,7 +6,8 @@ hole is kept in mind, and the hole is a gap only when nothing has filled it for 
 MAX_AHEAD messages have come past it). A gap in the same boot, or a boot with no birth seen (the
 collector started after the gateway, or the birth was lost), calls for a rebirth: once per boot, however
 many messages follow before the birth arrives, so a gateway whose births go missing is asked once and
-not once per heartbeat.
+not once per heartbeat. A boot whose birth another collector stored is adopted from the store instead
+(`adopt`): with several collectors, each would otherwise ask every gateway for a birth of its own.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ class GatewaySession:
         if not gap and not ask:
             return _IN_ORDER
         return Step(gap=gap, ask_rebirth=ask)
+
+    def adopt(self, boot: str, bdseq: int, seq: int) -> None:
+        """Follow a birth another collector stored (several collectors split one gateway's messages):
+        from the message in hand, whose `seq` is taken as in order."""
+        self.boot, self.bdseq, self.seq = boot, bdseq, seq - 1
+        self.ahead.clear()
+        self.hole_since = None
 
     def believes_death(self, boot: str, bdseq: int) -> bool:
         """A death counts only with the current birth's boot and bdseq (Sparkplug's rule): a stale one

@@ -15,7 +15,7 @@ import pytest
 from cloud.collector import Collector
 from cloud.ingest import Ingest
 from cloud.store import Store
-from devices.contract import Birth, BirthDevice, Command, Health
+from devices.contract import Birth, BirthDevice, Command, Health, as_birth
 from devices.downlink_auth import Verifier
 from devices.mqtt_fake import FakeBroker
 from devices.mqtt_transport import Message
@@ -107,6 +107,25 @@ async def test_a_sequence_gap_asks_for_a_rebirth_and_a_stale_death_is_ignored(tm
         gw.send("death", {"bdseq": 2})
         await until(lambda: bool(coll.store.alarms()))
         assert coll.store.alarms()[0]["key"] == "gw1/comm-lost"
+
+
+async def test_a_birth_another_collector_stored_is_followed_without_asking_for_another(tmp_path: Path) -> None:
+    """Several collectors split a gateway's messages: the birth reached the other one, which stored it."""
+    broker = FakeBroker()
+    gw = Gateway(broker)
+    other = Store(tmp_path / "cloud.sqlite")
+    other.save_birth("s1", "gw1", as_birth({"boot": "b1", "seq": 1, "bdseq": 2, "devices": []}))  # the other one
+    other.close()
+    async with collector(tmp_path, broker, hole_s=0.0) as coll:
+        gw.send("heartbeat", {"health": {}}, seq=7)
+        gw.send("heartbeat", {"health": {}}, seq=8)
+        await until(lambda: coll.sessions.get("gw1") is not None and coll.sessions["gw1"].seq == 8)
+        assert gw.told("command") == [] and coll.gaps == 0
+        gw.send("death", {"bdseq": 2})  # and its death is believed: the birth's bdseq was adopted too
+        await until(lambda: bool(coll.store.alarms()))
+        gw.send("heartbeat", {"health": {}, "boot": "b2"}, seq=1)  # a boot nobody has a birth for
+        await until(lambda: len(gw.told("command")) >= 1)
+        assert {c["action"] for c in gw.told("command")} == {"rebirth"}
 
 
 async def test_a_command_with_no_broker_is_a_connection_error_not_a_crash(tmp_path: Path) -> None:
