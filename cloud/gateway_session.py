@@ -5,8 +5,9 @@ their own (fire first), so one gateway's messages may arrive a little out of ord
 hole is kept in mind, and the hole is a gap only when nothing has filled it for HOLE_S seconds (or
 MAX_AHEAD messages have come past it). A gap in the same boot, or a boot with no birth seen (the
 collector started after the gateway, or the birth was lost), calls for a rebirth: once per boot, however
-many messages follow before the birth arrives, so a gateway whose births go missing is asked once and
-not once per heartbeat. A boot whose birth another collector stored is adopted from the store instead
+many messages follow before the birth arrives (and again each REBIRTH_AGAIN_S while it is still missing:
+an overloaded collector drops messages, births too), so a gateway whose births go missing is asked once a
+minute and not once per heartbeat. A boot whose birth another collector stored is adopted from the store instead
 (`adopt`): with several collectors, each would otherwise ask every gateway for a birth of its own.
 """
 
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["HOLE_S", "MAX_AHEAD", "GatewaySession", "Step"]
+__all__ = ["HOLE_S", "MAX_AHEAD", "REBIRTH_AGAIN_S", "GatewaySession", "Step"]
 
 HOLE_S = 10.0  # the alarm lane and the telemetry lane are never this far apart, unless a message is lost
 MAX_AHEAD = 256
+REBIRTH_AGAIN_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class GatewaySession:
     bdseq: int = -1
     seq: int = 0  # the highest seq with none missing before it
     asked_for: str = ""  # the boot a rebirth was last asked for
+    asked_at: float = 0.0  # when (monotonic)
     ahead: set[int] = field(default_factory=set)  # seqs seen beyond a hole
     hole_since: float | None = None
 
@@ -61,8 +64,11 @@ class GatewaySession:
             self.ahead.clear()
             self.hole_since = None
             gap = True
-        ask = self.asked_for != boot
-        self.asked_for = boot
+        # once per boot; again every REBIRTH_AGAIN_S while its birth is still missing (an overloaded
+        # collector drops messages unread, and a birth, unlike a record, is not sent again by itself)
+        ask = self.asked_for != boot or (boot != self.boot and now - self.asked_at >= REBIRTH_AGAIN_S)
+        if ask:
+            self.asked_for, self.asked_at = boot, now
         if not gap and not ask:
             return _IN_ORDER
         return Step(gap=gap, ask_rebirth=ask)

@@ -19,7 +19,9 @@ one place is what lets the other modules stay free of aiomqtt.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -108,6 +110,32 @@ class MqttConnector:
                 yield _AiomqttSession(client)
         except aiomqtt.MqttError as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from None
+
+
+class _QueueFullOnce(logging.Filter):
+    """aiomqtt says "Message queue is full" for every message it drops: under load that is thousands of
+    lines a second, and their writing slows the collector further. Said once a minute, with the count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+        self._said = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "queue is full" not in record.getMessage():
+            return True
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._said < 60.0:
+            return False
+        self._said = now
+        record.msg = f"incoming queue full: {self.dropped} messages dropped unread so far (their gateways resend)"
+        record.args = ()
+        return True
+
+
+DROPPED = _QueueFullOnce()
+logging.getLogger("mqtt").addFilter(DROPPED)
 
 
 class _AiomqttSession:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloud.gateway_session import GatewaySession, Step
+from cloud.gateway_session import REBIRTH_AGAIN_S, GatewaySession, Step
 
 NOTHING, GAP = Step(gap=False, ask_rebirth=False), Step(gap=True, ask_rebirth=True)
 
@@ -38,6 +38,17 @@ def test_a_boot_without_a_birth_asks_once_not_once_per_heartbeat() -> None:
     assert session.follow("b2", 40) == Step(gap=False, ask_rebirth=True)
     assert [session.follow("b2", n).ask_rebirth for n in range(41, 45)] == [False] * 4
     assert session.follow("b3", 1).ask_rebirth  # the agent restarted meanwhile: ask again
+
+
+def test_a_birth_that_never_came_is_asked_for_again_once_a_minute() -> None:
+    """An overloaded collector drops messages unread; a dropped birth is not sent again by itself. At city
+    scale on the old main thousands of gateways stayed unborn: each was asked once."""
+    session = GatewaySession()
+    assert session.follow("b2", 40, now=100.0).ask_rebirth
+    assert not session.follow("b2", 41, now=100.0 + REBIRTH_AGAIN_S - 1).ask_rebirth
+    assert session.follow("b2", 42, now=100.0 + REBIRTH_AGAIN_S).ask_rebirth  # still no birth: again
+    session.adopt("b2", 1, 43)  # the birth came (here: stored by another collector)
+    assert not session.follow("b2", 43, now=1000.0).ask_rebirth
 
 
 def test_a_death_counts_only_with_the_current_births_boot_and_bdseq() -> None:
