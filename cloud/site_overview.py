@@ -26,7 +26,7 @@ def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]], onl
     if only is not None:
         ids = [only] if only in inventory or only in places else []
     wanted = set(ids)
-    gateways = {g["site"]: g for g in store.gateways() if g["site"] in wanted}
+    gateways = {site: g for site, g in store.presence().items() if site in wanted}
     counts = store.device_counts()
     devices: dict[str, list[dict[str, Any]]] = {}  # values are read only where readiness needs them
     for dev in store.devices({s for s in wanted if inventory.get(s, {}).get("equipment")}):

@@ -52,6 +52,10 @@ class ReadModels(StoreBase):
         city, read for nothing)."""
         return self._rows("gateways", select=_GATEWAY_COLUMNS)
 
+    def presence(self) -> dict[str, dict[str, Any]]:
+        """Per site, its gateway's online state and when it was last heard (what the site list needs)."""
+        return {r["site"]: r for r in self._rows("gateways", select="site, online, last_seen")}
+
     def places(self) -> dict[str, dict[str, Any]]:
         """Where each site is (from its gateway's birth): name, kind, street, lat, lon."""
         return {r["id"]: r for r in self._rows("sites")}
