@@ -16,15 +16,24 @@ class LinkCutter:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._relays: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
+        """Stop relaying; each relay ends here, not cancelled at the loop's end (asyncio's stream server
+        then prints a traceback per connection)."""
+        self._closing = True
         self.cut()
         if self._server is not None:
             self._server.close()
+        for task in list(self._relays):
+            task.cancel()
+        await asyncio.gather(*self._relays, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     def cut(self) -> None:
@@ -37,6 +46,18 @@ class LinkCutter:
         self.cut_off = False
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._relays.add(task)
+        try:
+            await self._pass(reader, writer)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+        finally:
+            self._relays.discard(task)
+
+    async def _pass(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.cut_off:
             writer.transport.abort()
             return
