@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -48,6 +48,8 @@ from devices.mqtt_transport import Connector, Session, Will
 from devices.protocol import COLLECTOR_STATE_TOPIC, UPLINK_KINDS, gateway_topic
 
 __all__ = ["Collector"]
+
+T = TypeVar("T")
 
 log = structlog.get_logger("firefleet.cloud.collector")
 SHARE_GROUP = "ff-collectors"
@@ -186,7 +188,7 @@ class Collector:
             # followed from now: the messages after it may be handled while it is being written
             self.sessions[gateway] = GatewaySession(boot=message.boot, bdseq=message.bdseq, seq=message.seq)
             try:
-                touched = await self._write(lambda s: _touching(s, s.save_birth, site, gateway, message))
+                _, touched = await self._write(_touched_by(lambda s: s.save_birth(site, gateway, message)))
             except BaseException:
                 self.sessions[gateway] = GatewaySession()  # not stored: its next message asks for a rebirth
                 raise
@@ -208,15 +210,15 @@ class Collector:
         if isinstance(message, Heartbeat):
             health, seq = msgspec.to_builtins(message.health), session.seq
             came_back, touched = await self._write(
-                lambda s: (s.gateway_heartbeat(site, gateway, seq, health), list(s.touched)))
+                _touched_by(lambda s: s.gateway_heartbeat(site, gateway, seq, health)))
             if came_back:
                 self.on_health_change({"gateway": gateway, "site": site, "online": True})
                 self.on_alarm_change(touched)
                 await self._ask_rebirth(client, site, gateway)  # its devices' states are stale: ask afresh
             return
         records = verdict.records
-        (ids, new), touched = await self._write(  # one call: `touched` is this write's
-            lambda s: (s.store_records(site, gateway, records), list(s.touched)), urgent=verdict.kind == "alarms")
+        (ids, new), touched = await self._write(_touched_by(lambda s: s.store_records(site, gateway, records)),
+                                                 urgent=verdict.kind == "alarms")
         if verdict.rejects:
             await self._rejected(topic, verdict)
             ids += [r.record_id for r in verdict.rejects if r.record_id is not None]
@@ -281,8 +283,11 @@ class Collector:
                              self.signer.seal("command", gateway, msgspec.to_builtins(command)), qos=1)
 
 
-def _touching(store: Store, write: Callable[..., object], *args: Any) -> list[int]:
-    """Run a write that reports the alarms it opened or changed in `store.touched`; return those."""
-    store.touched = []
-    write(*args)
-    return list(store.touched)
+def _touched_by(write: Callable[[Store], T]) -> Callable[[Store], tuple[T, list[int]]]:
+    """A write that also returns the alarms it opened or changed (`store.touched`), read in the same call:
+    the store is the writer's, shared by both lanes."""
+    def run(store: Store) -> tuple[T, list[int]]:
+        store.touched = []
+        result = write(store)
+        return result, list(store.touched)
+    return run
