@@ -41,16 +41,17 @@ class Refused(ActionRefused, ValueError):
 def next_handling(handling: str, condition: str, action: str, disposition: dict[str, Any] | None = None) -> str:
     """The handling state after `action`, or Refused with the reason."""
     if action not in ACTIONS:
-        raise Refused(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+        raise Refused(f"unknown action {action!r}; one of {', '.join(ACTIONS)}", code="unknown_action")
     allowed_from, to = ACTIONS[action]
     if handling not in allowed_from:
         raise Refused(f"cannot {action.replace('_', ' ')} an alarm that is {handling.replace('_', ' ')} "
-                      f"(only when {' or '.join(allowed_from)})")
+                      f"(only when {' or '.join(allowed_from)})", code="wrong_step", action=action, handling=handling)
     if action == "close":
         if condition == "active":
-            raise Refused("cannot close while the condition is still active on site")
+            raise Refused("cannot close while the condition is still active on site", code="close_while_active")
         if not disposition or not str(disposition.get("result", "")).strip():
-            raise Refused("closing needs a disposition: the result of the handling and notes")
+            raise Refused("closing needs a disposition: the result of the handling and notes",
+                          code="close_needs_disposition")
     return to
 
 

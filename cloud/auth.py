@@ -46,8 +46,8 @@ USER_NAME = re.compile(r"^[\w.@-]{1,64}$")
 class LoginRefused(ActionRefused, PermissionError):
     """A refused login; `retry_after` (seconds) when the client must wait, `delay` to hold the answer."""
 
-    def __init__(self, reason: str, *, retry_after: float = 0.0, delay: float = 0.0) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, *, code: str, retry_after: float = 0.0, delay: float = 0.0) -> None:
+        super().__init__(reason, code=code, seconds=round(retry_after))
         self.retry_after, self.delay = retry_after, delay
 
 
@@ -120,14 +120,14 @@ class Auth:
         wait = self.throttle.wait_for(address, now)
         if wait > 0:
             raise LoginRefused(f"too many failed logins from this address: try again in {wait:.0f} s",
-                               retry_after=wait)
+                               code="login_throttled", retry_after=wait)
         user = self.store.user(name) if USER_NAME.match(name) else None
         # the same scrypt work whether or not the name exists: timing tells an attacker nothing
         good = check_password(password[:256], user[0] if user else self._dummy) and user is not None
         if not good:
             delay = self.throttle.name_delay(name, now)
             self.throttle.failed(address, name[:64], now)
-            raise LoginRefused("wrong user name or password", delay=delay)
+            raise LoginRefused("wrong user name or password", code="login_wrong", delay=delay)
         assert user is not None
         self.throttle.succeeded(address)
         token = secrets.token_urlsafe(32)

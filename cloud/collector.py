@@ -71,6 +71,7 @@ class Collector:
     write: Writer | None = None  # the store's writer thread (cloud.store.writer); None: `store`, inline
     on_alarm_change: Callable[[list[int]], None] = lambda alarms: None
     on_health_change: Callable[[dict[str, Any]], None] = lambda change: None
+    on_site_change: Callable[[str], None] = lambda site: None  # a device went on/offline, faulty or well
     sessions: dict[str, GatewaySession] = field(default_factory=dict)
     gaps: int = 0
     failures: int = 0  # messages whose handling raised: logged, not acknowledged (the gateway resends)
@@ -217,8 +218,13 @@ class Collector:
                 await self._ask_rebirth(client, site, gateway)  # its devices' states are stale: ask afresh
             return
         records = verdict.records
-        (ids, new), touched = await self._write(_touched_by(lambda s: s.store_records(site, gateway, records)),
-                                                 urgent=verdict.kind == "alarms")
+
+        def store(s: Store) -> tuple[list[str], int, list[int], bool]:
+            s.touched = []
+            ids, new = s.store_records(site, gateway, records)
+            return ids, new, list(s.touched), s.site_changed
+
+        ids, new, touched, site_changed = await self._write(store, urgent=verdict.kind == "alarms")
         if verdict.rejects:
             await self._rejected(topic, verdict)
             ids += [r.record_id for r in verdict.rejects if r.record_id is not None]
@@ -226,6 +232,8 @@ class Collector:
         await client.publish(gateway_topic(site, gateway, "ack"), self.signer.seal("ack", gateway, ack), qos=1)
         if new and touched:
             self.on_alarm_change(touched)
+        if site_changed:
+            self.on_site_change(site)
 
     async def _refused(self, topic: str, payload: bytes, verdict: Verdict) -> None:
         """A whole message refused: counted by Ingest; logged once per gateway and reason; from a known

@@ -158,6 +158,7 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
     for collector in collectors:
         collector.on_alarm_change = alarms_changed
         collector.on_health_change = lambda change: hub.publish({"type": "health", **change})
+        collector.on_site_change = lambda site: hub.publish({"type": "site", "site": site})
 
     async def send_command(site: str, gateway: str, command: Command, ttl: float = 300.0) -> None:
         """On every broker: the gateway is on one of them (it runs a command id once)."""

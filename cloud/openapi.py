@@ -20,7 +20,8 @@ from devices.protocol import COMMAND_ACTIONS
 __all__ = ["openapi_document"]
 
 _TEXT: Final = {"type": "string", "maxLength": 500}
-_ERROR: Final = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+_ERROR: Final = {"type": "object", "properties": {"error": {"type": "string"}, "code": {"type": "string"},
+                                                 "params": {"type": "object"}}, "required": ["error", "code"]}
 _ANY_OBJECT: Final = {"type": "object", "additionalProperties": True}
 _VALUE: Final = {"oneOf": [{"type": "boolean"}, {"type": "number"}, {"type": "string"}]}
 
@@ -31,6 +32,9 @@ BODIES: Final[dict[tuple[str, str], dict[str, Any]]] = {
     ("POST", "/api/alarms/{id}/actions"): {"type": "object", "required": ["action"], "properties": {
         "action": {"type": "string", "enum": list(ACTIONS)}, "notes": _TEXT,
         "disposition": {"type": "object", "properties": {"result": _TEXT, "notes": _TEXT}}}},
+    ("POST", "/api/alarms/actions"): {"type": "object", "required": ["ids", "action"], "properties": {
+        "ids": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"type": "integer", "minimum": 1}},
+        "action": {"type": "string", "enum": [a for a in ACTIONS if a != "close"]}, "notes": _TEXT}},
     ("POST", "/api/alarms/{id}/mute"): {"type": "object", "required": ["how", "minutes", "reason"], "properties": {
         "how": {"type": "string", "enum": ["silence", "shelve"]},
         "minutes": {"type": "number", "minimum": 1, "maximum": 1440}, "reason": _TEXT}},

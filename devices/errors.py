@@ -28,6 +28,8 @@ Ids (file, line, device, code) are attributes, never only text, so that callers 
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ActionRefused",
     "BrokerUnavailable",
@@ -114,4 +116,9 @@ class MessageError(FirefleetError):
 
 
 class ActionRefused(FirefleetError):
-    """A request refused by our own rules; the text is the reason, for the person who asked."""
+    """A request refused by our own rules. The text is the reason in English (logs, API clients); `code`
+    names it for a program (the console says it in its reader's language) and `params` fill it in."""
+
+    def __init__(self, reason: str, *, code: str = "refused", **params: Any) -> None:
+        super().__init__(reason)
+        self.code, self.params = code, params

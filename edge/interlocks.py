@@ -67,7 +67,7 @@ class Interlocks:
             value = self.engine.values.get(holding.device, {}).get(holding.when.point) if holding.when else None
             shown = f" ({holding.when.point} = {value})" if value is not None and holding.when else ""
             raise InterlockRefused(f"refused: interlock {holding.key} holds{shown}; reset it on site first, "
-                                   "or override with a reason")
+                                   "or override with a reason", code="interlock_holds", interlock=holding.key)
         self._overridden.setdefault(holding.key, set()).add((device, point))
         self._event(device, "interlock_override", {"key": holding.key, "point": point, "command": command_id,
                                                    "reason": override[:200]})

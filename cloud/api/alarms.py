@@ -11,12 +11,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from cloud.api.base import Api, HttpError, endpoint, path_id, read_body, token_of
+from cloud.alarm_lifecycle import Refused
+from cloud.api.base import Api, HttpError, endpoint, path_id, read_body, refusal, token_of
 from cloud.auth import Session
 from cloud.site_overview import device_page, district_sites
 from cloud.store import Store
 
 __all__ = ["routes"]
+
+MOST_AT_ONCE = 50  # alarms in one action: an incident's, never the whole queue by accident
 
 
 @endpoint()
@@ -39,13 +42,13 @@ async def alarm(request: Request, api: Api, session: Session | None) -> Response
         found = store.alarm(alarm_id)
         if found is None:
             return None
-        site = next(iter(district_sites(store, api.inventory, only=found["site"])), None)
+        site = next(iter(district_sites(store, api.inventory, only={found["site"]})), None)
         device = device_page(store, found["site"], found["device"], hours=0) if found["device"] else None
         return {**found, "log": store.alarm_log(found["id"]), "site_info": site, "device_info": device}
 
     found = await api.read(detail)
     if found is None:
-        raise HttpError(404, "no such alarm")
+        raise HttpError(404, "no such alarm", "not_found")
     return JSONResponse(found)
 
 
@@ -59,7 +62,7 @@ async def alarm_action(request: Request, api: Api, session: Session | None) -> R
     alarm_id = path_id(request.path_params["id"])
     disposition = body.get("disposition")
     if disposition is not None and not isinstance(disposition, dict):
-        raise HttpError(400, "disposition must be an object with result and notes")
+        raise HttpError(400, "disposition must be an object with result and notes", "close_needs_disposition")
     user = session.user
 
     def act(store: Store) -> dict[str, Any]:
@@ -70,9 +73,45 @@ async def alarm_action(request: Request, api: Api, session: Session | None) -> R
     try:
         updated = await api.write(act)
     except KeyError:
-        raise HttpError(404, "no such alarm") from None
+        raise HttpError(404, "no such alarm", "not_found") from None
     api.hub.publish({"type": "alarm", "alarm": updated})
     return JSONResponse(updated)
+
+
+@endpoint("alarm.handle")
+async def alarms_action(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: One action on several alarms (the detector's fire and the shed interlock's fire of one incident,
+      acknowledged together): {"ids", "action", "notes"}. Each alarm is handled and audited on its own, all in
+      one write; answered with those done and those refused, each refusal with its reason and code.
+    """
+    assert session is not None
+    body = await read_body(request)
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MOST_AT_ONCE or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in ids):
+        raise HttpError(400, f"ids is a list of 1 to {MOST_AT_ONCE} alarm ids", "bad_field")
+    action, notes, user = str(body.get("action", "")), str(body.get("notes", "")), session.user
+    if action == "close":
+        raise HttpError(400, "alarms are closed one at a time, each with its disposition", "close_one_by_one")
+
+    def act(store: Store) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        done, refused = [], []
+        for alarm_id in dict.fromkeys(ids):
+            try:
+                done.append(store.handle(alarm_id, action, user, notes))
+            except KeyError:
+                refused.append({"id": alarm_id, **refusal("no such alarm", "not_found")})
+            except Refused as exc:
+                refused.append({"id": alarm_id, **refusal(str(exc), exc.code, exc.params)})
+            else:
+                store.audit(user, f"alarm {action}", str(alarm_id), {"action": action, "notes": notes, "with": ids})
+        return done, refused
+
+    done, refused = await api.write(act)
+    for updated in done:
+        api.hub.publish({"type": "alarm", "alarm": updated})
+    return JSONResponse({"done": done, "refused": refused})
 
 
 @endpoint("alarm.silence")
@@ -84,7 +123,7 @@ async def mute(request: Request, api: Api, session: Session | None) -> Response:
     body = await read_body(request)
     minutes = body.get("minutes")
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
-        raise HttpError(400, "minutes must be a number")
+        raise HttpError(400, "minutes must be a number", "mute_minutes")
     alarm_id, user = path_id(request.path_params["id"]), session.user
 
     def silence(store: Store) -> dict[str, Any]:
@@ -95,7 +134,7 @@ async def mute(request: Request, api: Api, session: Session | None) -> Response:
     try:
         updated = await api.write(silence)
     except KeyError:
-        raise HttpError(404, "no such alarm") from None
+        raise HttpError(404, "no such alarm", "not_found") from None
     api.hub.publish({"type": "alarm", "alarm": updated})
     return JSONResponse(updated)
 
@@ -133,6 +172,7 @@ async def stream(request: Request, api: Api, session: Session | None) -> Respons
 
 routes = [
     Route("/api/alarms", alarms),
+    Route("/api/alarms/actions", alarms_action, methods=["POST"]),
     Route("/api/alarms/{id}", alarm),
     Route("/api/alarms/{id}/actions", alarm_action, methods=["POST"]),
     Route("/api/alarms/{id}/mute", mute, methods=["POST"]),

@@ -12,12 +12,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cloud.api import alarms, commands, fleet, readiness, sessions
-from cloud.api.base import Api, CommandSender
+from cloud.api.base import Api, CommandSender, refusal
 from cloud.auth import Auth
 from cloud.console import console_routes
 from cloud.event_hub import EventHub
 from cloud.openapi import openapi_document
 from cloud.security_headers import SecurityHeaders
+from cloud.site_list import SiteList
 from cloud.store import Store
 from cloud.store.readers import StoreReaders
 from cloud.store.writer import Writer
@@ -39,12 +40,14 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
 
     async def refuse(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
-        return JSONResponse({"error": str(getattr(exc, "detail", "internal error"))}, status_code=status)
+        code = {404: "not_found", 405: "bad_method"}.get(status, "internal")
+        return JSONResponse(refusal(str(getattr(exc, "detail", "internal error")), code), status_code=status)
 
     routes.append(Route("/api/openapi.json", openapi, include_in_schema=False))
     routes.extend(console_routes())
     app = Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse},
                     middleware=[Middleware(SecurityHeaders)])
-    app.state.api = api = Api(store, auth, hub, send_command, inventory or {}, profiles or {}, readers, writer)
-    hub.watchers.append(lambda event: api.site_list.invalidate())
+    app.state.api = api = Api(store, auth, hub, send_command, inventory or {}, profiles or {}, readers, writer,
+                              SiteList(inventory or {}))
+    hub.watchers.append(api.site_list.changed)
     return app

@@ -14,21 +14,20 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cloud.alarm_lifecycle import Refused
-from cloud.api.recent import Recent
 from cloud.auth import Auth, Session, may
 from cloud.event_hub import EventHub
+from cloud.site_list import SiteList
 from cloud.store import Store
 from devices.contract import Command
+from devices.errors import ActionRefused
 from devices.profile import Profile
 
 __all__ = ["COOKIE", "Api", "CommandSender", "HttpError", "endpoint", "month_param", "over_tls", "path_id",
-           "read_body", "session_of", "token_of"]
+           "read_body", "refusal", "session_of", "token_of"]
 
 T = TypeVar("T")
 
 COOKIE = "ff_session"
-SITE_LIST_TTL_S = 2.0
 MAX_BODY = 64 * 1024
 Handler = Callable[[Request], Awaitable[Response]]
 CommandSender = Callable[[str, str, Command, float], Awaitable[None]]
@@ -36,8 +35,20 @@ Endpoint = Callable[[Request, "Api", Session | None], Awaitable[Response]]
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        self.status, self.reason = status, reason
+    """A refused request: `reason` in English, `code` for the console to word it in its reader's language
+    (cloud/console/js/i18n.js, "error.<code>"), `params` to fill it in."""
+
+    def __init__(self, status: int, reason: str, code: str, **params: Any) -> None:
+        self.status, self.reason, self.code, self.params = status, reason, code, params
+
+    @classmethod
+    def of(cls, status: int, refused: ActionRefused) -> HttpError:
+        return cls(status, str(refused), refused.code, **refused.params)
+
+
+def refusal(reason: str, code: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The body of every refusal: {"error": reason, "code": code, "params": {...}}."""
+    return {"error": reason, "code": code, "params": dict(params or {})}
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ class Api:
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     readers: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.readers
     writer: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.writer
-    site_list: Recent = field(default_factory=lambda: Recent(SITE_LIST_TTL_S))  # shared by every console
+    site_list: SiteList = field(default_factory=lambda: SiteList({}))  # one read model for every console
 
     async def read(self, query: Callable[[Store], T]) -> T:
         """A read off the event loop (on a reader thread) where the collector has readers; else here."""
@@ -78,12 +89,13 @@ def endpoint(permission: str | None = None, *, public: bool = False) -> Callable
             try:
                 session = None if public else session_of(request, api.auth)
                 if session is not None and permission and not may(session.role, permission):
-                    raise HttpError(403, f"a {session.role.replace('_', ' ')} may not do this")
+                    raise HttpError(403, f"a {session.role.replace('_', ' ')} may not do this", "forbidden",
+                                    role=session.role)
                 return await fn(request, api, session)
             except HttpError as exc:
-                return JSONResponse({"error": exc.reason}, status_code=exc.status)
-            except Refused as exc:
-                return JSONResponse({"error": str(exc)}, status_code=409)
+                return JSONResponse(refusal(exc.reason, exc.code, exc.params), status_code=exc.status)
+            except ActionRefused as exc:
+                return JSONResponse(refusal(str(exc), exc.code, exc.params), status_code=409)
         handler.__doc__ = fn.__doc__
         handler.__name__ = fn.__name__
         return handler
@@ -109,10 +121,10 @@ def session_of(request: Request, auth: Auth) -> Session:
     bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
     session = auth.session(token_of(request))
     if session is None:
-        raise HttpError(401, "sign in first")
+        raise HttpError(401, "sign in first", "sign_in")
     if not bearer and request.method not in ("GET", "HEAD", "OPTIONS") and \
             request.headers.get("x-csrf-token") != session.csrf:
-        raise HttpError(403, "missing or wrong X-CSRF-Token")
+        raise HttpError(403, "missing or wrong X-CSRF-Token", "csrf")
     return session
 
 
@@ -121,20 +133,20 @@ async def read_body(request: Request) -> dict[str, Any]:
     64 KiB, not after it has been read into memory)."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
-        raise HttpError(413, f"body over {MAX_BODY} bytes")
+        raise HttpError(413, f"body over {MAX_BODY} bytes", "too_large", bytes=MAX_BODY)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY:
-            raise HttpError(413, f"body over {MAX_BODY} bytes")
+            raise HttpError(413, f"body over {MAX_BODY} bytes", "too_large", bytes=MAX_BODY)
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise HttpError(400, "body is not JSON") from None
+        raise HttpError(400, "body is not JSON", "not_json") from None
     if not isinstance(body, dict):
-        raise HttpError(400, "body must be a JSON object")
+        raise HttpError(400, "body must be a JSON object", "not_json")
     return body
 
 
@@ -142,7 +154,7 @@ def month_param(request: Request) -> str:
     """?month=YYYY-MM (ASCII digits), this month by default."""
     month = request.query_params.get("month") or time.strftime("%Y-%m")
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
-        raise HttpError(400, "month is YYYY-MM")
+        raise HttpError(400, "month is YYYY-MM", "bad_month")
     return month
 
 
@@ -150,5 +162,5 @@ def path_id(text: str) -> int:
     """An id from a path: ASCII digits only (superscripts and other scripts' digits are digits to Python),
     and no wider than SQLite's integers."""
     if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise HttpError(404, "no such item")
+        raise HttpError(404, "no such item", "not_found")
     return int(text)

@@ -34,10 +34,10 @@ async def command(request: Request, api: Api, session: Session | None) -> Respon
     body = await read_body(request)
     site, gateway, action = body.get("site"), body.get("gateway"), body.get("action")
     if not isinstance(site, str) or not isinstance(gateway, str) or action not in COMMAND_ACTIONS:
-        raise HttpError(400, f"need site, gateway and an action among {', '.join(COMMAND_ACTIONS)}")
+        raise HttpError(400, f"need site, gateway and an action among {', '.join(COMMAND_ACTIONS)}", "bad_command")
     known = await api.read(lambda s: s.gateway(gateway))
     if known is None or known["site"] != site:
-        raise HttpError(404, f"no gateway {gateway!r} at site {site!r}")
+        raise HttpError(404, f"no gateway {gateway!r} at site {site!r}", "not_found")
     cmd: dict[str, Any] = {"id": f"cmd-{uuid.uuid4().hex[:12]}", "action": action}
     cmd.update({k: body[k] for k in ("device", "point", "value", "key") if k in body})
     if action == "write":
@@ -46,15 +46,16 @@ async def command(request: Request, api: Api, session: Session | None) -> Respon
         if override is not None:
             reason = override.get("reason") if isinstance(override, dict) else None
             if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= 500:
-                raise HttpError(400, "an override needs a reason (3 to 500 characters): it outranks an interlock")
+                raise HttpError(400, "an override needs a reason (3 to 500 characters): it outranks an interlock",
+                                "override_reason")
             cmd["override"] = {"reason": reason.strip(), "by": session.user}
     ttl = body.get("expires_in", COMMAND_TTL_S)
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 5 <= ttl <= 3600:
-        raise HttpError(400, "expires_in is a number of seconds between 5 and 3600")
+        raise HttpError(400, "expires_in is a number of seconds between 5 and 3600", "bad_field")
     try:
         command = as_command(cmd)  # the contract's own check, on top of the profile's
     except ContractError as exc:
-        raise HttpError(400, f"not a command a gateway takes: {exc}") from None
+        raise HttpError(400, f"not a command a gateway takes: {exc}", "bad_command") from None
     expires, user = time.time() + float(ttl), session.user
 
     def record(store: Store) -> None:
@@ -77,7 +78,7 @@ async def command_state(request: Request, api: Api, session: Session | None) -> 
     command_id = request.path_params["id"]
     found = await api.read(lambda s: s.command(command_id))
     if found is None:
-        raise HttpError(404, "no such command")
+        raise HttpError(404, "no such command", "not_found")
     return JSONResponse(found)
 
 
@@ -86,18 +87,18 @@ def check_write_command(store: Store, profiles: Mapping[str, Profile], site: str
     at the agent): refused with the reason, nothing is sent."""
     device, point = cmd.get("device"), cmd.get("point")
     if not isinstance(device, str) or not isinstance(point, str) or "value" not in cmd:
-        raise HttpError(400, "a write needs device, point and value")
+        raise HttpError(400, "a write needs device, point and value", "bad_command")
     known = store.device(site, device)
     if known is None:
-        raise HttpError(404, f"no device {device!r} at site {site!r}")
+        raise HttpError(404, f"no device {device!r} at site {site!r}", "not_found")
     profile = profiles.get(known["profile"] or "")
     if profile is None:
         raise HttpError(422, f"the collector does not know profile {known['profile']!r}: the write cannot be "
-                             "checked, so it is not sent")
+                             "checked, so it is not sent", "unknown_profile")
     try:
         check_write(profile, point, cmd["value"])
     except WriteRefused as exc:
-        raise HttpError(422, str(exc)) from None
+        raise HttpError.of(422, exc) from None
 
 routes = [
     Route("/api/commands", command, methods=["POST"]),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ from starlette.routing import Route
 
 from cloud.api.base import Api, HttpError, endpoint, path_id, read_body
 from cloud.auth import Session
-from cloud.site_overview import device_page, district_sites, site_page
+from cloud.site_overview import device_page, site_page
 from cloud.store import Store
 
 __all__ = ["routes"]
@@ -70,7 +69,7 @@ async def close_ticket(request: Request, api: Api, session: Session | None) -> R
     try:
         closed = await api.write(close)
     except KeyError:
-        raise HttpError(404, "no such ticket") from None
+        raise HttpError(404, "no such ticket", "not_found") from None
     return JSONResponse(closed)
 
 
@@ -92,23 +91,18 @@ async def defer_ticket(request: Request, api: Api, session: Session | None) -> R
     try:
         deferred = await api.write(defer)
     except KeyError:
-        raise HttpError(404, "no such ticket") from None
+        raise HttpError(404, "no such ticket", "not_found") from None
     return JSONResponse(deferred)
 
 
 @endpoint()
 async def sites(request: Request, api: Api, session: Session | None) -> Response:
     """
-    summary: Every site with its place (for the map), worst active alarm, health and readiness score (at most
-      2 s old; the live event stream has every change as it happens).
+    summary: Every site with its place (for the map), worst active alarm, health and readiness score (current
+      for every alarm, health and device change; the gateway's last-heard time and readiness may be up to
+      a minute old: cloud.site_list).
     """
-    body = await api.site_list.get(lambda: api.read(lambda s: _json(district_sites(s, api.inventory))))
-    return Response(body, media_type="application/json")
-
-
-def _json(value: Any) -> bytes:
-    """As JSONResponse renders it, done on the reader thread."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    return Response(await api.site_list.body(api.read), media_type="application/json")
 
 
 @endpoint()
@@ -119,7 +113,7 @@ async def site(request: Request, api: Api, session: Session | None) -> Response:
     site_id = request.path_params["id"]
     found = await api.read(lambda s: site_page(s, api.inventory, site_id))
     if found is None:
-        raise HttpError(404, "no such site")
+        raise HttpError(404, "no such site", "not_found")
     return JSONResponse(found)
 
 
@@ -131,13 +125,13 @@ async def device(request: Request, api: Api, session: Session | None) -> Respons
     try:
         hours = float(request.query_params.get("hours", "24"))
     except ValueError:
-        raise HttpError(400, "hours must be a number") from None
+        raise HttpError(400, "hours must be a number", "bad_field") from None
     if not 0 < hours <= 168:
-        raise HttpError(400, "hours must be between 0 and 168")
+        raise HttpError(400, "hours must be between 0 and 168", "bad_field")
     site_id, device_id = request.path_params["site"], request.path_params["id"]
     found = await api.read(lambda s: device_page(s, site_id, device_id, hours))
     if found is None:
-        raise HttpError(404, "no such device")
+        raise HttpError(404, "no such device", "not_found")
     return JSONResponse(found)
 
 

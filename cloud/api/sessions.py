@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloud.alarm_lifecycle import ACTIONS, CLASS_ORDER, HANDLING_STATES
-from cloud.api.base import COOKIE, Api, HttpError, endpoint, over_tls, read_body, token_of
+from cloud.api.base import COOKIE, Api, HttpError, endpoint, over_tls, read_body, refusal, token_of
 from cloud.auth import PERMISSIONS, USER_NAME, LoginRefused, Session, may
 
 __all__ = ["routes"]
@@ -31,7 +31,7 @@ async def login(request: Request, api: Api, _: Session | None) -> Response:
     body = await read_body(request)
     name, password = body.get("user"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str):
-        raise HttpError(400, "user and password are text")
+        raise HttpError(400, "user and password are text", "bad_field")
     address = request.client.host if request.client else ""
     try:
         token, session = api.auth.login(name, password, address)
@@ -42,11 +42,11 @@ async def login(request: Request, api: Api, _: Session | None) -> Response:
             failures = len(api.auth.throttle.by_address.get(address, ()))
             if failures == 6:  # one audit row when an address starts being held back, not one per try
                 api.store.audit(name[:64], "login throttled", address, {"failures": failures})
-            return JSONResponse({"error": str(exc)}, status_code=429,
+            return JSONResponse(refusal(str(exc), exc.code, exc.params), status_code=429,
                                 headers={"Retry-After": str(max(1, round(exc.retry_after)))})
         if USER_NAME.match(name) and len(api.auth.throttle.by_address.get(address, ())) <= 5:
             api.store.audit(name, "login refused", address, {"reason": str(exc)})
-        raise HttpError(401, str(exc)) from None
+        raise HttpError.of(401, exc) from None
     api.store.audit(session.user, "login", address)
     answer: dict[str, Any] = {"csrf": session.csrf, "user": session.user, "role": session.role}
     if body.get("token") is True:
@@ -91,7 +91,7 @@ async def add_user(request: Request, api: Api, session: Session | None) -> Respo
     try:
         api.auth.add_user(str(body.get("name", "")), str(body.get("password", "")), str(body.get("role", "")))
     except ValueError as exc:
-        raise HttpError(400, str(exc)) from None
+        raise HttpError(400, str(exc), "bad_user") from None
     api.store.audit(session.user, "user added", str(body.get("name")), {"role": body.get("role")})
     return JSONResponse({"name": body.get("name"), "role": body.get("role")}, status_code=201)
 
@@ -104,7 +104,7 @@ async def disable_user(request: Request, api: Api, session: Session | None) -> R
     assert session is not None
     name = request.path_params["name"]
     if not api.auth.disable_user(name):
-        raise HttpError(404, "no such user")
+        raise HttpError(404, "no such user", "not_found")
     api.store.audit(session.user, "user disabled", name[:64])
     return JSONResponse({"name": name, "disabled": True})
 

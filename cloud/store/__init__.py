@@ -28,6 +28,7 @@ class Store(Gateways, Records, Alarms, Accounts, Commands, Maintenance):
         self.sql = connect(location)
         self.streets = streets or {}
         self.touched = []
+        self.site_changed = False
         self._clock = None
 
     @property

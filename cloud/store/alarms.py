@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from typing import Any
 
 from cloud.alarm_lifecycle import CLASS_ORDER, ESCALATE_AFTER, Refused, escalation_due_at, next_handling
-from cloud.store.base import StoreBase, parsed
+from cloud.store.base import StoreBase, among, parsed
 
 __all__ = ["Alarms"]
 
@@ -15,11 +16,16 @@ _CLASS_RANK_SQL = "CASE class " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in en
     f" ELSE {len(CLASS_ORDER)} END"  # the duty queue's order, from its one home (devices.profile)
 
 class Alarms(StoreBase):
-    def alarms(self, *, open_only: bool = True, include_shelved: bool = True) -> list[dict[str, Any]]:
-        """Alarms, most urgent first. Shelved ones are listed too (flagged `shelved`) unless asked not to:
-        shelving takes an alarm off the active queue, never out of sight or out of the counts."""
+    def alarms(self, *, open_only: bool = True, include_shelved: bool = True,
+               sites: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """Alarms (of `sites`, or all), most urgent first. Shelved ones are listed too (flagged `shelved`)
+        unless asked not to: shelving takes an alarm off the active queue, never out of sight or counts."""
         where = "handling != 'closed'" if open_only else "1 = 1"
         args: list[Any] = []
+        if sites is not None:
+            within, wanted = among("site", sites)
+            where += f" AND {within}"
+            args += wanted
         if not include_shelved:
             where += " AND (shelved_until IS NULL OR shelved_until < ?)"  # a parameter: one statement text
             args.append(time.time())
@@ -54,19 +60,19 @@ class Alarms(StoreBase):
         """Silence (no sound, no notifications) or shelve (off the active queue) until an expiry.
         Neither closes the alarm; both are in its log."""
         if how not in ("silence", "shelve"):
-            raise Refused("how is silence or shelve")
+            raise Refused("how is silence or shelve", code="mute_how")
         if not 0 < minutes <= 24 * 60:
-            raise Refused("minutes must be between 1 and 1440")
+            raise Refused("minutes must be between 1 and 1440", code="mute_minutes")
         if not reason.strip():
-            raise Refused(f"to {how} an alarm, say why")
+            raise Refused(f"to {how} an alarm, say why", code="mute_reason")
         alarm = self.alarm(alarm_id)
         if alarm is None:
             raise KeyError(alarm_id)
         if alarm["handling"] == "closed":
-            raise Refused("the alarm is closed")
+            raise Refused("the alarm is closed", code="alarm_closed")
         if alarm["class"] == "fire" and alarm["handling"] == "raised":
             raise Refused(f"a fire alarm cannot be {'silenced' if how == 'silence' else 'shelved'} before someone "
-                          "acknowledges it: nothing may hide an unanswered fire")
+                          "acknowledges it: nothing may hide an unanswered fire", code="mute_unanswered_fire")
         until = time.time() + minutes * 60
         column = "silenced_until" if how == "silence" else "shelved_until"
         with self.sql.transaction():

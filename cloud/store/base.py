@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from cloud.store.sql import Sql
 
-__all__ = ["StoreBase", "parsed"]
+__all__ = ["StoreBase", "among", "parsed"]
 
 
 class StoreBase:
     sql: Sql
     streets: dict[str, str]  # site -> street, from the inventory
     touched: list[int]  # alarms the last write opened or changed
+    site_changed: bool  # the last batch of records changed what the site list counts (cloud.store.records)
     _clock: tuple[str, float, float] | None  # the batch's gateway clock reference
 
     def _insert(self, table: str, row: Mapping[str, Any], *, returning_id: bool = False) -> int | None:
@@ -52,6 +53,14 @@ class StoreBase:
 
 def _quoted(name: str) -> str:
     return f'"{name}"' if name == "user" else name
+
+
+def among(column: str, values: Collection[str] | None) -> tuple[str, list[str]]:
+    """A condition limiting `column` to `values` (None: no limit), with its arguments."""
+    if values is None:
+        return "1 = 1", []
+    wanted = sorted(values)
+    return (f"{column} IN ({', '.join('?' * len(wanted))})", wanted) if wanted else ("1 = 0", [])
 
 
 def parsed(text: str | None, empty: Any) -> Any:

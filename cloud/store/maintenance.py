@@ -114,12 +114,12 @@ class Maintenance(ReadModels):  # tickets follow the devices' state
         if not rows:
             raise KeyError(ticket_id)
         if rows[0]["status"] == "closed":
-            raise Refused("the ticket is already closed")
+            raise Refused("the ticket is already closed", code="ticket_closed")
         if rows[0]["status"] in ("open", "deferred"):
             raise Refused("the fault still holds: a ticket is closed as fixed only once the fault has gone "
-                          "(defer it with a reason instead; the deadline stays)")
+                          "(defer it with a reason instead; the deadline stays)", code="ticket_fault_holds")
         if not notes.strip():
-            raise Refused("closing a ticket needs notes: what was done")
+            raise Refused("closing a ticket needs notes: what was done", code="ticket_needs_notes")
         at = time.time() if now is None else now
         with self.sql.transaction():
             self._update("tickets", ticket_id, {"status": "closed", "notes": notes, "closed_by": who,
@@ -132,9 +132,9 @@ class Maintenance(ReadModels):  # tickets follow the devices' state
         if not rows:
             raise KeyError(ticket_id)
         if rows[0]["status"] == "closed":
-            raise Refused("the ticket is already closed")
+            raise Refused("the ticket is already closed", code="ticket_closed")
         if not reason.strip():
-            raise Refused("deferring a ticket needs a reason")
+            raise Refused("deferring a ticket needs a reason", code="ticket_needs_reason")
         with self.sql.transaction():
             notes = f"{rows[0]['notes']}\n" if rows[0]["notes"] else ""
             self._update("tickets", ticket_id, {"status": "deferred", "updated": time.time(),

@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-from cloud.store.base import StoreBase, parsed
+from cloud.store.base import StoreBase, among, parsed
 from cloud.store.faults import FAULT_FLAGS
 from cloud.tickets import low_battery
 
@@ -52,13 +52,16 @@ class ReadModels(StoreBase):
         city, read for nothing)."""
         return self._rows("gateways", select=_GATEWAY_COLUMNS)
 
-    def presence(self) -> dict[str, dict[str, Any]]:
-        """Per site, its gateway's online state and when it was last heard (what the site list needs)."""
-        return {r["site"]: r for r in self._rows("gateways", select="site, online, last_seen")}
+    def presence(self, sites: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Per site (of `sites`, or all), its gateway's online state and when it was last heard (what the
+        site list needs)."""
+        where, args = among("site", sites)
+        return {r["site"]: r for r in self._rows("gateways", where, args, select="site, online, last_seen")}
 
-    def places(self) -> dict[str, dict[str, Any]]:
-        """Where each site is (from its gateway's birth): name, kind, street, lat, lon."""
-        return {r["id"]: r for r in self._rows("sites")}
+    def places(self, sites: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Where each site (of `sites`, or all) is, from its gateway's birth: name, kind, street, lat, lon."""
+        where, args = among("id", sites)
+        return {r["id"]: r for r in self._rows("sites", where, args)}
 
     def readings(self, site: str, device: str, since: float, limit: int = 5000) -> list[dict[str, Any]]:
         """A device's readings since a time, oldest first (each has only the values that changed)."""
@@ -93,15 +96,16 @@ class ReadModels(StoreBase):
                  "values": json.loads(r["values_json"] or "{}"),
                  "online": None if r["gateway"] in away else bool(r["online"])} for r in rows]
 
-    def device_counts(self) -> dict[str, tuple[int, int, int]]:
-        """Per site: devices, offline ones (all of them while the site's gateway is gone: nothing is known),
-        faulty ones; counted by the database from an index (devices_site_health), so a city's 700,000
-        devices are neither read nor parsed here."""
-        away = {r[0] for r in self.sql.execute("SELECT site FROM gateways WHERE online = 0")}
+    def device_counts(self, sites: Collection[str] | None = None) -> dict[str, tuple[int, int, int]]:
+        """Per site (of `sites`, or all): devices, offline ones (all of them while the site's gateway is
+        gone: nothing is known), faulty ones; counted by the database from an index (devices_site_health),
+        so a city's 700,000 devices are neither read nor parsed here."""
+        where, args = among("site", sites)
+        away = {r[0] for r in self.sql.execute(f"SELECT site FROM gateways WHERE online = 0 AND {where}", args)}
         return {site: (int(total), int(total) if site in away else int(offline or 0), int(bad or 0))
                 for site, total, offline, bad in self.sql.execute(
                     "SELECT site, COUNT(*), SUM(CASE WHEN online = 0 THEN 1 ELSE 0 END), SUM(faulty) FROM devices "
-                    "GROUP BY site")}
+                    f"WHERE {where} GROUP BY site", args)}
 
     def count(self, table: str) -> int:
         return int(self.sql.execute(f'SELECT COUNT(*) FROM "{table}"').rows[0][0])

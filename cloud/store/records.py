@@ -23,9 +23,11 @@ class Records(StoreBase):
         """Store a batch of checked records in one transaction. Returns (ids to acknowledge, how many were
         new). Ids this gateway sent before are acknowledged again (the edge may have missed the first ack)
         but not applied twice; the same id from another gateway is another record.
-        The alarms this batch opened or changed are in `self.touched` afterwards."""
+        The alarms this batch opened or changed are in `self.touched` afterwards, and `self.site_changed`
+        says whether a device of the site went online, offline, faulty or well (what the site list counts)."""
         ack = [rec.id for rec in records]
         self.touched = []
+        self.site_changed = False
         now = time.time()
         self._clock = self._gateway_clock(gateway)
         self.sql.prepare_readings(self._occurred(r, now) for r in records if isinstance(r, Reading))
@@ -120,7 +122,12 @@ class Records(StoreBase):
         ids = sorted(latest)
         known = self.sql.execute(f"SELECT id, values_json FROM devices WHERE site = ? AND id IN "
                                  f"({', '.join('?' * len(ids))})", [site, *ids]).fetchall()
-        merged = {device: {**json.loads(had or "{}"), **latest[device][0]} for device, had in known}
+        merged: dict[str, dict[str, Any]] = {}
+        for device, had in known:
+            before = json.loads(had or "{}")
+            merged[device] = {**before, **latest[device][0]}
+            if faulty(merged[device]) != faulty(before):
+                self.site_changed = True
         self.sql.update_rows("devices", ("site", "id"), ("values_json", "faulty", "attention", "last_seen"),
                              [(json.dumps(values), faulty(values), attention(values), latest[device][1], site, device)
                               for device, values in merged.items()])
@@ -139,6 +146,7 @@ class Records(StoreBase):
                                         "kind": rec.kind, "details_json": json.dumps(rec.details), "t": t})
         if rec.kind in ("device_online", "device_offline"):
             online = rec.kind == "device_online"
+            self.site_changed = True
             self.sql.execute("UPDATE devices SET online = ?, offline_since = ? WHERE site = ? AND id = ?",
                             (int(online), None if online else t, site, rec.device))
 

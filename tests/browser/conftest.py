@@ -44,9 +44,12 @@ class District:
     shots: Path
     problems: list[str] = field(default_factory=list)  # uncaught page errors, from every page opened
 
-    async def page(self, user: str = "duty", *, lang: str = "zh-CN", viewport: dict[str, int] | None = None) -> Page:
-        """A new browser context signed in as `user`, showing the console in `lang`."""
-        context = await self.browser.new_context(viewport=viewport or DUTY_MONITOR, locale=lang)  # type: ignore[arg-type]
+    async def page(self, user: str = "duty", *, lang: str = "zh-CN", viewport: dict[str, int] | None = None,
+                   touch: bool = False) -> Page:
+        """A new browser context signed in as `user`, showing the console in `lang` (`touch`: a phone's
+        touch screen, without a mouse to hover)."""
+        context = await self.browser.new_context(viewport=viewport or DUTY_MONITOR, locale=lang,  # type: ignore[arg-type]
+                                                 has_touch=touch, is_mobile=touch)
         page = await context.new_page()
         page.on("pageerror", lambda error: self.problems.append(f"{page.url}: {error}"))
         await page.goto(self.collector.url + "/")

@@ -54,6 +54,12 @@ async def test_a_charging_port_is_cut_from_the_site_page_after_a_confirmation(di
     await box.locator(f'button[data-confirm="box1/{point}"]').click()
     await expect(box.locator("[role=status]")).to_have_text("执行成功", timeout=SLOW)
     assert (await district.control("GET", f"/sites/{SHED}/devices/box1"))["signals"][point] is False
+    # the card follows the command's result at once, and the shed says a port is cut (before: a reload)
+    await expect(page.locator(f'section[data-device="box1"] [data-card="{point[:-6]}"]')).to_contain_text("已断电")
+    cut = [k for box in ("box1", "box2") for k, v in
+           (await district.control("GET", f"/sites/{SHED}/devices/{box}"))["signals"].items()
+           if k.endswith(".relay") and v is False]
+    await expect(page.locator("#port-summary")).to_have_text(f"充电端口：通电 {30 - len(cut)} · 断电 {len(cut)}")
 
 
 async def test_smoke_at_a_simulator_appears_on_the_duty_console_by_itself(district: District) -> None:
@@ -84,18 +90,20 @@ async def test_the_officer_takes_the_alarm_to_a_closed_loop_with_the_keyboard_an
     await row.focus()
     await page.keyboard.press("Enter")
     handling = page.locator("#detail-handling")
-    await expect(handling).to_have_text("待确认")
+    await expect(handling).to_have_text("待受理")
     await page.keyboard.press("a")
     await expect(handling).to_have_text("已受理")
     for action, state in (("verify", "核实中"), ("confirm", "已确认"), ("dispose", "处置中")):
         await page.click(f'#alarm-detail button[data-action="{action}"]')
+        if action == "confirm":  # a verdict is asked again: 真实火警 and 误报 are neighbouring keys
+            await page.click("#confirm-yes")
         await expect(handling).to_have_text(state)
 
     # Still smoking: closing is refused, in words, and nothing breaks.
     await page.click('#alarm-detail button[data-action="close"]')
     await page.fill("#close-notes", "现场处置完毕")
     await page.click("#close-submit")
-    await expect(page.locator("#action-error")).to_contain_text("condition is still active")
+    await expect(page.locator("#action-error")).to_contain_text("现场报警信号仍在持续")  # the refusal's code, worded
     await no_stack_trace(page)
 
     # The smoke clears; the latched alarm is reset on site from the console, with a confirmation.
@@ -267,7 +275,7 @@ async def test_an_unanswered_fire_cannot_be_shelved_and_a_shelved_alarm_stays_in
     row = page.locator('#alarm-queue tr[data-key="sd3/smoke"]')
     await expect(row).to_be_visible(timeout=SLOW)
     await row.click()
-    await expect(page.locator("#detail-handling")).to_have_text("待确认")
+    await expect(page.locator("#detail-handling")).to_have_text("待受理")
     await expect(page.locator("#mute-form")).to_have_count(0)  # no way to hide it before someone answers
     await page.click('#alarm-detail button[data-action="acknowledge"]')
     await expect(page.locator("#detail-handling")).to_have_text("已受理")
@@ -277,7 +285,7 @@ async def test_an_unanswered_fire_cannot_be_shelved_and_a_shelved_alarm_stays_in
     await page.click("#mute-submit")
     shelved = page.locator('#shelved-queue tr[data-key="sd3/smoke"]')
     await expect(shelved).to_be_visible(timeout=SLOW)  # listed, in its own section
-    await expect(page.locator("#queue-summary")).to_contain_text("已搁置")
+    await expect(page.locator("#queue-summary")).to_contain_text("已屏蔽")
     await expect(page.locator("#fire-count")).to_be_visible()  # still counted: the fire still burns
     await district.shot(page, "duty-shelved-zh")
     await district.control("POST", f"/sites/{SHED}/devices/sd3/signals", {"values": {"smoke_alarm": False}})

@@ -59,9 +59,9 @@ def query(where: Path | str, sql: str, *args: object) -> list[tuple[Any, ...]]:
     if isinstance(where, str) and where.startswith("postgresql://"):
         import psycopg
 
-        with psycopg.connect(where) as db:
+        with psycopg.connect(where) as pg:
             try:
-                return db.execute(sql.replace("?", "%s").encode(), args).fetchall()
+                return pg.execute(sql.replace("?", "%s").encode(), args).fetchall()
             except psycopg.errors.UndefinedTable:
                 return []
     path = where / "cloud.sqlite" if isinstance(where, Path) else Path(where)

@@ -64,11 +64,14 @@ async def test_the_whole_life_cycle_through_http(setup: tuple[httpx.AsyncClient,
     url = f"/api/alarms/{alarms[0]['id']}/actions"
     refused = await client.post(url, headers=duty, json={"action": "close", "disposition": {"result": "x"}})
     assert refused.status_code == 409 and "cannot close an alarm that is raised" in refused.json()["error"]
+    assert (refused.json()["code"], refused.json()["params"]) == (
+        "wrong_step", {"action": "close", "handling": "raised"})
     for action in ("acknowledge", "verify", "confirm", "dispose"):
         response = await client.post(url, headers=duty, json={"action": action, "notes": f"{action} by phone"})
         assert response.status_code == 200, response.text
     still_active = await client.post(url, headers=duty, json={"action": "close", "disposition": {"result": "out"}})
     assert still_active.status_code == 409 and "still active" in still_active.json()["error"]
+    assert still_active.json()["code"] == "close_while_active"  # the console words it in its reader's language
     store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:2", "state": "cleared"}]))
     no_disposition = await client.post(url, headers=duty, json={"action": "close"})
     assert no_disposition.status_code == 409 and "needs a disposition" in no_disposition.json()["error"]
@@ -80,6 +83,30 @@ async def test_the_whole_life_cycle_through_http(setup: tuple[httpx.AsyncClient,
     assert detail["disposition"] == {"result": "kitchen smoke", "notes": "ok", "who": "duty_officer"}
     assert not [k for k in {*detail, *alarms[0]} if k.endswith("_json")]  # typed JSON, never a column name
     assert (await client.get("/api/alarms", headers=duty)).json() == []
+
+
+async def test_the_fires_of_one_incident_are_acknowledged_together(
+        setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    client, store, _ = setup
+    store.store_records("s1", "gw1", checked([{**ALARM, "id": "o:9", "key": "shed-smoke-cut",
+                                                "rule": "shed-smoke-cut"}]))
+    fires = [a["id"] for a in store.alarms()]
+    duty = await bearer(client, "duty_officer")
+    both = await client.post("/api/alarms/actions", headers=duty,
+                             json={"ids": [*fires, 999], "action": "acknowledge", "notes": "同一起火情"})
+    assert both.status_code == 200, both.text
+    assert [a["handling"] for a in both.json()["done"]] == ["acknowledged", "acknowledged"]
+    assert [(r["id"], r["code"]) for r in both.json()["refused"]] == [(999, "not_found")]
+    again = (await client.post("/api/alarms/actions", headers=duty,
+                               json={"ids": fires, "action": "acknowledge"})).json()
+    assert [r["code"] for r in again["refused"]] == ["wrong_step", "wrong_step"] and again["done"] == []
+    audited = [e for e in store.audit_log(100) if e["action"] == "alarm acknowledge"]
+    assert sorted(int(e["target"]) for e in audited) == sorted(fires)  # each alarm audited on its own
+    closing = await client.post("/api/alarms/actions", headers=duty, json={"ids": fires, "action": "close"})
+    assert closing.status_code == 400 and closing.json()["code"] == "close_one_by_one"
+    maint = await bearer(client, "maintenance")
+    assert (await client.post("/api/alarms/actions", headers=maint,
+                              json={"ids": fires, "action": "verify"})).json()["code"] == "forbidden"
 
 
 async def test_escalation_fires_when_nobody_acknowledges(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
@@ -97,6 +124,7 @@ async def test_escalation_fires_when_nobody_acknowledges(setup: tuple[httpx.Asyn
 
 WRITES = {  # endpoint -> the roles allowed
     ("POST", "/api/alarms/1/actions", '{"action": "acknowledge"}'): {"duty_officer", "admin"},
+    ("POST", "/api/alarms/actions", '{"ids": [1], "action": "acknowledge"}'): {"duty_officer", "admin"},
     ("POST", "/api/commands", '{"site": "s1", "gateway": "gw1", "action": "rebirth"}'): {"duty_officer", "admin"},
     ("POST", "/api/users", '{"name": "new", "password": "long enough", "role": "maintenance"}'): {"admin"},
     ("POST", "/api/tickets/1/defer", '{"reason": "battery on order"}'): {"maintenance", "admin"},
@@ -158,7 +186,7 @@ async def test_logins_are_rate_limited_and_bad_requests_are_json(setup: tuple[ht
     assert too_long.status_code in (401, 429)
     assert all(len(entry["who"]) <= 64 for entry in store.audit_log(1000))
     assert (await client.post("/api/alarms/1/actions", headers=duty, content=b"{oops")).json() == {
-        "error": "body is not JSON"}
+        "error": "body is not JSON", "code": "not_json", "params": {}}
     assert (await client.get("/api/alarms/999", headers=duty)).status_code == 404
     assert (await client.get("/api/nowhere")).status_code == 404
     store = setup[1]

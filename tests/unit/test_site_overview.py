@@ -35,6 +35,10 @@ def test_devices_offline_and_faulty_are_counted_per_site(store_at: str) -> None:
             {"id": "r1", "type": "reading", "device": "sd1", "values": {"dirty_chamber": True}},
             {"id": "r2", "type": "reading", "device": "sd3", "values": {"tamper": False}}], site="shed-1"))
         assert _counts(store) == {"shed-1": (4, 1, 1), "shed-2": (1, 0, 0)}  # sd1 faulty now, sd3 no longer
+        faults_changed = store.site_changed  # the site list reads shed-1 again (cloud.site_list)
+        store.store_records("shed-1", "gw1", checked([
+            {"id": "r3", "type": "reading", "device": "box1", "values": {"port1.temperature": 21}}], site="shed-1"))
+        assert (faults_changed, store.site_changed) == (True, False)  # a temperature: nothing the list counts
         assert store.device("shed-1", "sd1")["values"] == {"smoke_alarm": False, "dirty_chamber": True}  # type: ignore[index]
         store.gateway_lost("shed-1", "gw1", "death")
         assert _counts(store)["shed-1"] == (4, 4, 1)  # nothing is known of its devices while it is gone

@@ -5,6 +5,7 @@ and what the writer committed is what the loop's own store reads, on SQLite and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -56,7 +57,7 @@ async def test_writes_apply_in_the_order_they_were_asked_for(store_at: str) -> N
     try:
         # 20 records of one condition, raised and cleared in turn, each its own write, all asked at once:
         # the alarm's count and last condition say they were applied in order, none twice.
-        results = await asyncio.gather(*(writer(lambda s, n=n: s.store_records("s1", "gw1", checked([_smoke(n)])))
+        results = await asyncio.gather(*(writer(functools.partial(_store, records=[_smoke(n)]))
                                          for n in range(1, 21)))
         assert [new for _, new in results] == [1] * 20
         alarms = store.alarms()
@@ -110,8 +111,8 @@ async def test_writes_waiting_together_commit_together_and_a_failing_one_takes_n
         await writer(lambda s: None)
         busy = asyncio.ensure_future(writer(lambda s: time.sleep(0.3)))
         await asyncio.sleep(0.05)
-        waiting = [asyncio.ensure_future(writer(lambda s, n=n: s.store_records("s1", "gw1", checked([
-            {"id": f"r{n}", "type": "reading", "device": "sd1", "values": {"temperature": 20 + n}}]))))
+        waiting = [asyncio.ensure_future(writer(functools.partial(_store, records=[
+            {"id": f"r{n}", "type": "reading", "device": "sd1", "values": {"temperature": 20 + n}}])))
             for n in range(5)]
         failing = asyncio.ensure_future(writer(broken))
         later = asyncio.ensure_future(writer(lambda s: s.store_records("s1", "gw1", checked([
@@ -126,3 +127,7 @@ async def test_writes_waiting_together_commit_together_and_a_failing_one_takes_n
     finally:
         writer.close()
         store.close()
+
+
+def _store(store: Store, *, records: list[dict[str, object]]) -> tuple[list[str], int]:
+    return store.store_records("s1", "gw1", checked(records))

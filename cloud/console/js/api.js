@@ -1,12 +1,22 @@
 // The collector's JSON API from the browser: the session rides in an HttpOnly cookie, writes echo the
-// CSRF token. Every failure becomes an ApiError with a sentence for the person, never a stack trace.
+// CSRF token. Every failure becomes an ApiError with a sentence for the person, never a stack trace: the
+// collector names each refusal with a code, worded here in the reader's language (its English reason
+// when the console has no words for that code yet).
 import { t } from "./i18n.js";
 
 let csrf = "";
 const signedOut = new Set();
 
 export class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  constructor(status, message, code = "") { super(message); this.status = status; this.code = code; }
+}
+
+// A refusal ({error, code, params}) in the reader's language; the parameters that are our own words
+// (a handling state, an action) worded too.
+const WORDED = { handling: "handling", action: "action" };
+export function refusalText({ error, code, params = {} }) {
+  const words = Object.fromEntries(Object.entries(params || {}).map(([k, v]) => [k, WORDED[k] ? t(`${WORDED[k]}.${v}`, {}, v) : v]));
+  return code ? t(`error.${code}`, words, error) : error;
 }
 
 export const onSignedOut = (fn) => signedOut.add(fn);
@@ -27,8 +37,9 @@ async function call(method, path, body) {
   try { payload = await response.json(); } catch { payload = null; }
   if (response.status === 401 && path !== "/api/login") signedOut.forEach((fn) => fn());
   if (!response.ok) {
-    const reason = payload && typeof payload.error === "string" ? payload.error : `${t("error.http")} ${response.status}`;
-    throw new ApiError(response.status, reason);
+    const english = payload && typeof payload.error === "string" ? payload.error : `${t("error.http")} ${response.status}`;
+    const code = payload && typeof payload.code === "string" ? payload.code : "";
+    throw new ApiError(response.status, refusalText({ error: english, code, params: payload?.params }), code);
   }
   return payload;
 }

@@ -1,9 +1,12 @@
 // The console's shell: sign-in, the header (pages, stream state, sound, language), the alarm queue
 // kept live from the event stream on every page, and a hash router over the pages.
+// A fire nobody has acknowledged cannot be missed on any page: a banner names its site with a link, and
+// the tone sounds when it arrives and again every REPEAT_S until every fire is acknowledged (also right
+// after the console is opened or reloaded); a browser that blocks sound gets a banner asking for a click.
 import { get, onSignedOut, post, setCsrf } from "./api.js";
-import { h, replace } from "./dom.js";
+import { alarmTitle, h, replace } from "./dom.js";
 import { lang, setLang, t } from "./i18n.js";
-import { fireTone, muted, played, setMuted } from "./sound.js";
+import { REPEAT_S, blocked, enable, fireTone, played } from "./sound.js";
 import { openStream } from "./stream.js";
 import * as duty from "./page_duty.js";
 import * as login from "./page_login.js";
@@ -17,7 +20,8 @@ const PAGES = { duty, map, maintenance, readiness, site, device };
 const NAV = ["duty", "map", "maintenance", "readiness"];
 const HOME = { duty_officer: "duty", maintenance: "maintenance", district_viewer: "readiness", admin: "duty" };
 
-const state = { me: null, alarms: [], sites: {}, stream: "connecting", since: {}, news: new Set() };
+const FLASH_MS = 3000;  // a new alarm's row flashes this long, whatever arrives after it
+const state = { me: null, alarms: [], sites: {}, stream: "connecting", since: {} };
 const app = document.getElementById("app");
 let current = null;
 let closeStream = null;
@@ -32,9 +36,21 @@ function route() {
 export function navigate(path) { location.hash = `#/${path}`; }
 const can = (permission) => Boolean(state.me?.permissions?.includes(permission));
 
+// Fires nobody has acknowledged yet: they ring, they have a banner, their rows stand out.
+const unanswered = () => state.alarms.filter((a) => a.class === "fire" && a.handling === "raised");
+let lastTone = -Infinity;
+
+function ring({ arrived = false } = {}) {
+  // a new fire sounds at once (unless a tone is still playing); an unanswered one every REPEAT_S
+  const gap = arrived ? 1500 : REPEAT_S * 1000;
+  if (!unanswered().length || performance.now() - lastTone < gap) return;
+  if (fireTone()) lastTone = performance.now();
+}
+
 function header(active) {
   // every fire still burning or not yet answered, shelved or not: nothing may hide an unanswered fire
   const fires = state.alarms.filter((a) => a.class === "fire" && (a.condition === "active" || a.handling === "raised")).length;
+  const silent = blocked();
   return h("header.top", {},
     h("span.brand", {}, "firefleet"),
     h("nav", { "aria-label": t("nav.label") },
@@ -42,18 +58,32 @@ function header(active) {
     fires ? h("a.badge.fire", { href: "#/duty", id: "fire-count" }, `${t("class.fire")} ${fires}`) : null,
     h("span.spacer"),
     h(`span.stream.${state.stream}`, { id: "stream-state", role: "status" }, t(`stream.${state.stream}`)),
-    h("button", { id: "sound-toggle", "aria-pressed": String(!muted()), onclick: () => { setMuted(!muted()); paint(); } },
-      muted() ? t("sound.off") : t("sound.on")),
+    silent ? h("button", { id: "sound-state", class: "blocked", onclick: enableSound }, t("sound.blocked"))
+      : h("span", { id: "sound-state" }, t("sound.on")),
     h("button", { id: "lang-toggle", onclick: () => { setLang(lang() === "zh-CN" ? "en" : "zh-CN"); paint(); } },
       lang() === "zh-CN" ? "English" : "中文"),
     h("span", {}, `${state.me.user} · ${t(`role.${state.me.role}`)}`),
     h("button", { id: "sign-out", onclick: signOut }, t("sign_out")));
 }
 
-function banner() {
-  if (state.stream === "reconnecting") return h("div.banner.error", { id: "stream-banner" }, t("stream.lost"));
-  if (state.stream === "reconnected") return h("div.banner", { id: "stream-banner" }, t("stream.back"));
-  return null;
+async function enableSound() {
+  await enable();
+  repaintHeader();
+  ring({ arrived: true });
+}
+
+function banners() {
+  const fires = unanswered();
+  const siteName = (a) => state.sites[a.site]?.name || a.site;
+  return h("div", { id: "banners" },
+    state.stream === "reconnecting" ? h("div.banner.error", { id: "stream-banner" }, t("stream.lost")) : null,
+    state.stream === "reconnected" ? h("div.banner", { id: "stream-banner" }, t("stream.back")) : null,
+    fires.length ? h("div.banner.fire", { id: "fire-banner", role: "alert" },
+      h("strong", {}, t("banner.fires", { n: fires.length })), " ",
+      fires.slice(0, 4).map((a) => h("a", { href: `#/duty/${a.id}` }, `${siteName(a)} · ${alarmTitle(a)}`)),
+      fires.length > 4 ? h("a", { href: "#/duty" }, t("banner.more", { n: fires.length - 4 })) : null) : null,
+    fires.length && blocked() ? h("button.banner.sound", { id: "sound-banner", onclick: enableSound },
+      t("sound.click_to_enable")) : null);
 }
 
 async function paint() {
@@ -66,8 +96,8 @@ async function paint() {
   }
   const { name, params } = route();
   const main = h("main", { id: `page-${name}` });
-  replace(app, header(name), banner(), main);
-  const page = PAGES[name].render({ state, params, navigate, can, main });
+  replace(app, header(name), banners(), main);
+  const page = PAGES[name].render({ state, params, navigate, can, main, flashAt });
   current = page;
   try {
     await page.load?.();
@@ -76,14 +106,14 @@ async function paint() {
   }
 }
 
+let paintedBlocked = null;
+
 function repaintHeader() {
   const old = app.querySelector("header.top");
-  if (old) old.replaceWith(header(route().name));
-  const oldBanner = document.getElementById("stream-banner");
-  const fresh = banner();
-  if (oldBanner && fresh) oldBanner.replaceWith(fresh);
-  else if (oldBanner) oldBanner.remove();
-  else if (fresh) app.querySelector("header.top").after(fresh);
+  if (!old) return;
+  old.replaceWith(header(route().name));
+  document.getElementById("banners")?.replaceWith(banners());
+  paintedBlocked = blocked();
 }
 
 function upsertAlarm(alarm, { quiet = false } = {}) {
@@ -94,11 +124,16 @@ function upsertAlarm(alarm, { quiet = false } = {}) {
   else state.alarms[index] = alarm;
   state.alarms.sort(queueOrder);
   if (isNew && !quiet && alarm.handling !== "closed") {  // quiet: announced when its event first came
-    state.news.add(alarm.id);
     state.since[alarm.id] = performance.now();
-    const silenced = (alarm.silenced_until || 0) * 1000 > Date.now();
-    if (alarm.class === "fire" && !silenced) fireTone();
+    if (alarm.class === "fire") ring({ arrived: true });
   }
+}
+
+// How far into its flash a new alarm's row is (null: not new): a redraw continues the flash, never restarts
+// or cuts it.
+function flashAt(id) {
+  const age = performance.now() - (state.since[id] ?? -Infinity);
+  return age < FLASH_MS ? age : null;
 }
 
 // the class order comes from the collector (/api/me policy): one home for it
@@ -167,6 +202,11 @@ function stop() {
 
 onSignedOut(() => { if (state.me) stop(); });
 window.addEventListener("hashchange", () => { if (state.me) paint(); });
-setInterval(() => current?.tick?.(), 1000);
+setInterval(() => {
+  current?.tick?.();
+  if (!state.me) return;
+  if (blocked() !== paintedBlocked) repaintHeader();  // the browser let sound through, or stopped it
+  ring();
+}, 1000);
 
 get("/api/me").then(start, () => paint());

@@ -2,19 +2,25 @@
 // countdown to escalation, and the selected alarm's detail with its life-cycle actions, disposition
 // form, silence/shelve, commands such as cutting a port, and its timeline. Keys: arrows move through
 // the queue, Enter opens, and in the detail a/v/c/f/d/x act (acknowledge, verify, confirm, false alarm,
-// dispose, close).
-import { get, post } from "./api.js";
+// dispose, close). A verdict (真实火警 or 误报) is asked again before it is sent: the two keys are neighbours.
+// A fire nobody has acknowledged stays marked in the queue; the fires of one site can be acknowledged
+// together (a detector's and the shed interlock's are one incident). A closed alarm shows how it was closed.
+import { get, post, refusalText } from "./api.js";
 import { alarmTitle, badge, clock, duration, h, now, replace, value } from "./dom.js";
 import { t } from "./i18n.js";
 import { relayControl, resetOnSite } from "./commands.js";
 
 const KEYS = { a: "acknowledge", v: "verify", c: "confirm", f: "false_alarm", d: "dispose", x: "close" };
 const RESULTS = ["extinguished", "cause_removed", "false_alarm", "device_fault", "drill", "other"];
+const VERDICTS = new Set(["confirm", "false_alarm"]);  // asked again before they are sent
+const narrow = () => matchMedia("(max-width: 900px)").matches;
+let scrollToDetail = false;  // set by a tap on a row: the page is drawn afresh for the new address
 
-export function render({ state, params, navigate, can, main }) {
+export function render({ state, params, navigate, can, main, flashAt }) {
   let selected = params[0] ? Number(params[0]) : null;
   let detail = null;
   let closing = false;
+  let asking = null;  // the verdict waiting for its confirmation
   let muteOpen = false;
   const queue = h("div.panel", { id: "alarm-queue" });
   const side = h("div.panel", { id: "alarm-detail" });
@@ -22,6 +28,7 @@ export function render({ state, params, navigate, can, main }) {
   replace(main, h("h1", {}, t("duty.title")), h("div.grid2", {}, queue, side));
 
   function select(id) {
+    scrollToDetail = narrow();
     navigate(`duty/${id}`);
   }
 
@@ -31,9 +38,13 @@ export function render({ state, params, navigate, can, main }) {
     const active = state.alarms.filter((a) => !shelvedNow(a));
     const shelved = state.alarms.filter(shelvedNow);
     const toRow = (a) => {
+      const flash = flashAt(a.id);
+      const marks = [a.id === selected ? "selected" : "", flash !== null ? "new" : "",
+        a.class === "fire" && a.handling === "raised" ? "unanswered" : ""];
       const row = h("tr.selectable", {
-        tabindex: 0, "data-alarm": a.id, "data-key": a.key, "data-class": a.class, "data-condition": a.condition, class: [a.id === selected ? "selected" : "", state.news.has(a.id) ? "new" : ""]
-          .join(" ").trim() || null,
+        tabindex: 0, "data-alarm": a.id, "data-key": a.key, "data-class": a.class, "data-condition": a.condition,
+        "data-site": a.site, class: marks.join(" ").trim() || null,
+        style: flash !== null ? `animation-delay: -${Math.round(flash)}ms` : null,  // continued, not restarted
         onclick: () => select(a.id),
         onkeydown: (e) => {
           if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(a.id); }
@@ -56,7 +67,6 @@ export function render({ state, params, navigate, can, main }) {
       h("th", {}, t("col.class")), h("th", {}, t("col.alarm")), h("th.optional", {}, t("col.street")),
       h("th", {}, t("col.since")), h("th", {}, t("col.escalation")), h("th", {}, t("col.handling")),
       h("th.optional", {}, t("col.count")))), h("tbody", {}, body));
-    state.news.clear();
     replace(queue,
       h("p.muted", { id: "queue-summary" }, t("duty.summary", { open: state.alarms.length,
         fire: state.alarms.filter((a) => a.class === "fire").length }),
@@ -80,13 +90,41 @@ export function render({ state, params, navigate, can, main }) {
     }
     detail = await get(`/api/alarms/${selected}`);
     drawDetail();
+    if (scrollToDetail) {
+      scrollToDetail = false;
+      side.scrollIntoView({ block: "start" });
+    }
   }
 
   async function act(action, extra = {}) {
     replace(message);
     try {
       await post(`/api/alarms/${detail.id}/actions`, { action, notes: notes.value, ...extra });
+      notes.value = "";  // said once: the next action starts with an empty note
       closing = false;
+      asking = null;
+      await loadDetail();
+    } catch (e) {
+      replace(message, e.message);
+    }
+  }
+
+  function press(action) {
+    if (action === "close") openClose();
+    else if (VERDICTS.has(action)) { asking = action; drawDetail(); document.getElementById("confirm-yes")?.focus(); }
+    else act(action);
+  }
+
+  // The other fires of this alarm's site that nobody has acknowledged: one incident, one acknowledgement.
+  const incident = (a) => (a.class === "fire" && a.handling === "raised"
+    ? state.alarms.filter((o) => o.site === a.site && o.class === "fire" && o.handling === "raised") : []);
+
+  async function acknowledgeTogether(fires) {
+    replace(message);
+    try {
+      const answer = await post("/api/alarms/actions", { ids: fires.map((f) => f.id), action: "acknowledge", notes: notes.value });
+      notes.value = "";
+      if (answer.refused.length) replace(message, answer.refused.map(refusalText).join("; "));
       await loadDetail();
     } catch (e) {
       replace(message, e.message);
@@ -101,6 +139,7 @@ export function render({ state, params, navigate, can, main }) {
     const dev = a.device_info || {};
     // the handling state machine is the collector's (/api/me policy), not a copy here
     const allowed = can("alarm.handle") ? state.me?.policy?.next_actions?.[a.handling] || [] : [];
+    const together = can("alarm.handle") ? incident(a) : [];
     replace(side,
       h("h2", {}, badge(a.class), " ", alarmTitle(a)),
       h("dl.facts", {},
@@ -116,10 +155,18 @@ export function render({ state, params, navigate, can, main }) {
         fact(t("col.escalation"), a.escalated ? [t("duty.escalated_level", { level: a.escalated }), " · ", countdown(a.escalate_at)]
           : countdown(a.escalate_at)),
         fact(t("col.value"), value(a.value))),
-      allowed.length ? h("div.actions", {}, notes, allowed.map((action) => h(action === "close" ? "button" : "button.primary", {
-        "data-action": action, "aria-keyshortcuts": Object.keys(KEYS).find((k) => KEYS[k] === action),
-        onclick: () => (action === "close" ? openClose() : act(action)),
-      }, t(`action.${action}`)))) : null,
+      a.handling === "closed" ? disposition(a) : null,
+      allowed.length ? h("div.actions", {}, notes, allowed.map((action) => {
+        const key = Object.keys(KEYS).find((k) => KEYS[k] === action);
+        return h(action === "close" ? "button" : "button.primary", {
+          "data-action": action, "aria-keyshortcuts": key, onclick: () => press(action),
+        }, t(`action.${action}`), key ? h("span.key-hint", {}, ` (${key.toUpperCase()})`) : null);
+      }), together.length > 1 ? h("button.primary", { id: "ack-incident", onclick: () => acknowledgeTogether(together) },
+        t("duty.ack_incident", { n: together.length })) : null) : null,
+      asking ? h("div.confirm", { id: "confirm-action", role: "alertdialog" },
+        h("strong", {}, t(`confirm.${asking}`)), " ",
+        h("button.danger", { id: "confirm-yes", onclick: () => act(asking) }, t("yes")), " ",
+        h("button", { id: "confirm-no", onclick: () => { asking = null; drawDetail(); } }, t("no"))) : null,
       closing ? closeForm() : null,
       message,
       // an unanswered fire can be neither silenced nor shelved: the form appears once it is acknowledged
@@ -130,7 +177,23 @@ export function render({ state, params, navigate, can, main }) {
       h("h2", {}, t("duty.timeline")), timeline(a.log || [], dev.events || []));
   }
 
-  function openClose() { closing = true; drawDetail(); document.getElementById("close-result")?.focus(); }
+  function openClose() {
+    closing = true;
+    result.value = detail.handling === "false_alarm" ? "false_alarm" : "extinguished";  // what the verdict was
+    drawDetail();
+    document.getElementById("close-result")?.focus();
+  }
+
+  function disposition(a) {
+    const d = a.disposition || {};
+    const closed = [...(a.log || [])].reverse().find((e) => e.action === "close");
+    return h("section.disposition", { id: "detail-disposition" }, h("h2", {}, t("close.done")),
+      h("dl.facts", {},
+        fact(t("close.result"), t(`result.${d.result}`, {}, d.result || "–")),
+        fact(t("close.notes"), d.notes || "–"),
+        fact(t("close.who"), d.who || closed?.who || "–"),
+        fact(t("close.when"), closed ? clock(closed.at) : "–")));
+  }
 
   // Made once: an update of the alarm redraws the detail but keeps what the officer is typing.
   const result = h("select", { id: "close-result", "aria-label": t("close.result") },
@@ -189,6 +252,9 @@ export function render({ state, params, navigate, can, main }) {
     tick() {
       for (const cell of queue.querySelectorAll("td[data-since]")) cell.textContent = duration(now() - Number(cell.dataset.since));
       for (const cell of queue.querySelectorAll("[data-escalate]")) replace(cell, countdown(Number(cell.dataset.escalate) || null));
+      for (const row of queue.querySelectorAll("tr.new")) {  // its flash is over: the fire's own mark takes over
+        if (flashAt(Number(row.dataset.alarm)) === null) { row.classList.remove("new"); row.style.animationDelay = ""; }
+      }
     },
     dispose() { document.removeEventListener("keydown", keys); },
   };
