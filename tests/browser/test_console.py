@@ -255,7 +255,7 @@ async def test_roles_shape_the_pages_and_errors_are_sentences(district: District
     await expect(page.locator("#alarm-detail button[data-action]")).to_have_count(0)  # not a duty officer's
     await expect(page.locator("#alarm-commands")).to_have_count(0)
     await page.goto(f"{district.collector.url}/#/device/no-such-site/nothing")
-    await expect(page.locator("main .error-box")).to_contain_text("no such device")
+    await expect(page.locator("main .error-box")).to_contain_text("未找到")  # the refusal's code, in Chinese
     await no_stack_trace(page)
     status = await page.evaluate("""async () => {
         const r = await fetch('/api/alarms/1/actions', {method: 'POST', body: '{not json'});

@@ -82,7 +82,9 @@ export function render({ params, main, can }) {
       cut.forEach((port, i) => {
         if (!failed.includes(results[i])) pending.set(`${port.device}/${port.point}`, { value: true, until: Date.now() + PENDING_MS });
       });
-      restored = failed.length ? `${t("command.failed")}: ${failed.length} / ${cut.length}` : t("command.successful");
+      const why = failed.map((r) => (r.status === "rejected" ? r.reason?.message : r.value?.reason)).find(Boolean);
+      restored = failed.length ? `${t("command.failed")}: ${failed.length} / ${cut.length}${why ? ` (${why})` : ""}`
+        : t("command.successful");
       draw();
     }
     return replace(box, button);
