@@ -103,6 +103,15 @@ class Auth:
             raise ValueError("a password has 8 to 256 characters")
         self.store.save_user(name, hash_password(password), role)
 
+    def set_role(self, name: str, role: str) -> None:
+        """A user's new role, password kept; its open sessions end."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        known = self.store.user(name)
+        if known is None:
+            raise ValueError(f"no user {name}")
+        self.store.save_user(name, known[0], role)
+
     def ensure_user(self, name: str, password: str, role: str) -> None:
         """`--user` at start: create or reset the user, unless it already has that password and role (a
         restart of the collector must not sign everyone out)."""
@@ -111,8 +120,8 @@ class Auth:
             return
         self.add_user(name, password, role)
 
-    def disable_user(self, name: str) -> bool:
-        return self.store.disable_user(name)
+    def disable_user(self, name: str, disabled: bool = True) -> bool:
+        return self.store.disable_user(name, disabled)
 
     def login(self, name: str, password: str, address: str = "", now: float | None = None) -> tuple[str, Session]:
         """(token, session); LoginRefused with a reason (and how long to wait) otherwise."""

@@ -50,10 +50,18 @@ BODIES: Final[dict[tuple[str, str], dict[str, Any]]] = {
         "name": {"type": "string", "pattern": r"^[\w.@-]{1,64}$"},
         "password": {"type": "string", "minLength": 8, "maxLength": 256},
         "role": {"type": "string", "enum": list(ROLES)}}},
+    ("POST", "/api/users/{name}"): {"type": "object", "properties": {
+        "password": {"type": "string", "minLength": 8, "maxLength": 256},
+        "role": {"type": "string", "enum": list(ROLES)}}},
 }
 QUERIES: Final[dict[tuple[str, str], list[dict[str, Any]]]] = {
     ("GET", "/api/alarms"): [{"name": "all", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}],
     ("GET", "/api/tickets"): [{"name": "overdue", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}],
+    ("GET", "/api/audit"): [*({"name": k, "in": "query", "schema": {"type": "string", "maxLength": 200}}
+                              for k in ("who", "action", "text")),
+                            *({"name": k, "in": "query", "schema": {"type": "number"}} for k in ("since", "until")),
+                            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                         "maximum": 1000}}],
     ("GET", "/api/readiness/ranking"): [{"name": "month", "in": "query",
                                           "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}],
     ("GET", "/api/readiness/history"): [{"name": "month", "in": "query",

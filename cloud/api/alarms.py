@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.routing import Route
 from cloud.alarm_lifecycle import Refused
 from cloud.api.base import Api, HttpError, endpoint, path_id, read_body, refusal, token_of
 from cloud.auth import Session
+from cloud.history import HistoryQuery, as_csv, as_xlsx, table
 from cloud.site_overview import device_page, district_sites
 from cloud.store import Store
 
@@ -50,6 +52,58 @@ async def alarm(request: Request, api: Api, session: Session | None) -> Response
     if found is None:
         raise HttpError(404, "no such alarm", "not_found")
     return JSONResponse(found)
+
+
+def _history_query(request: Request) -> HistoryQuery:
+    try:
+        return HistoryQuery.from_params(request.query_params)
+    except ValueError as exc:
+        raise HttpError(400, str(exc), "bad_field") from None
+
+
+@endpoint()
+async def history(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Closed and shelved alarms, newest first, each with `closed_at`; narrowed by ?since= and ?until=
+      (epoch seconds), ?street=, ?site=, ?class=, ?result= (the disposition's) and ?text=; ?limit= at most 5,000.
+    """
+    query = _history_query(request)
+    return JSONResponse(await api.read(lambda s: s.alarm_history(query)))
+
+
+async def _export(request: Request, api: Api, kind: str) -> Response:
+    query, lang = _history_query(request), "en" if request.query_params.get("lang") == "en" else "zh"
+
+    def rows(store: Store) -> list[list[Any]]:
+        names = {site: str(place.get("name") or site) for site, place in store.places().items()}
+        names |= {site: str(known.get("name") or site) for site, known in api.inventory.items()}
+        return table(store.alarm_history(query), names, lang)
+
+    found = await api.read(rows)
+    stamp = time.strftime("%Y%m%d-%H%M")
+    if kind == "csv":
+        return Response(as_csv(found), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="alarm-history-{stamp}.csv"'})
+    body = await asyncio.to_thread(as_xlsx, found, "警情历史" if lang == "zh" else "Alarm history")
+    return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="alarm-history-{stamp}.xlsx"'})
+
+
+@endpoint()
+async def history_csv(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: The alarm history (same parameters) as CSV in UTF-8 with a byte-order mark; headers in ?lang=zh
+      (the default) or en.
+    """
+    return await _export(request, api, "csv")
+
+
+@endpoint()
+async def history_xlsx(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: The alarm history (same parameters) as an Excel workbook; headers in ?lang=zh (the default) or en.
+    """
+    return await _export(request, api, "xlsx")
 
 
 @endpoint("alarm.handle")
@@ -173,6 +227,9 @@ async def stream(request: Request, api: Api, session: Session | None) -> Respons
 routes = [
     Route("/api/alarms", alarms),
     Route("/api/alarms/actions", alarms_action, methods=["POST"]),
+    Route("/api/history", history),
+    Route("/api/history.csv", history_csv),
+    Route("/api/history.xlsx", history_xlsx),
     Route("/api/alarms/{id}", alarm),
     Route("/api/alarms/{id}/actions", alarm_action, methods=["POST"]),
     Route("/api/alarms/{id}/mute", mute, methods=["POST"]),

@@ -82,12 +82,28 @@ async def me(request: Request, api: Api, session: Session | None) -> Response:
 
 
 @endpoint("user.manage")
+async def users(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Every user with role and whether disabled, by name (admin only; never a password hash).
+    """
+    return JSONResponse(await api.read(lambda s: s.user_list()))
+
+
+def _keeps_an_admin(api: Api, name: str, *, role: str | None = None, disabled: bool = False) -> None:
+    """Refused when the change would leave the district without an active admin (nobody could undo it)."""
+    admins = set(api.store.active_admins())
+    if name in admins and (disabled or (role is not None and role != "admin")) and admins == {name}:
+        raise HttpError(409, f"{name} is the last active admin", "last_admin")
+
+
+@endpoint("user.manage")
 async def add_user(request: Request, api: Api, session: Session | None) -> Response:
     """
-    summary: Create a user (admin only).
+    summary: Create a user, or reset one's password and role (admin only); its open sessions end.
     """
     assert session is not None
     body = await read_body(request)
+    _keeps_an_admin(api, str(body.get("name", "")), role=str(body.get("role", "")))
     try:
         api.auth.add_user(str(body.get("name", "")), str(body.get("password", "")), str(body.get("role", "")))
     except ValueError as exc:
@@ -103,6 +119,9 @@ async def disable_user(request: Request, api: Api, session: Session | None) -> R
     """
     assert session is not None
     name = request.path_params["name"]
+    if name == session.user:
+        raise HttpError(409, "an admin does not disable their own account", "own_account")
+    _keeps_an_admin(api, name, disabled=True)
     if not api.auth.disable_user(name):
         raise HttpError(404, "no such user", "not_found")
     api.store.audit(session.user, "user disabled", name[:64])
@@ -110,18 +129,71 @@ async def disable_user(request: Request, api: Api, session: Session | None) -> R
 
 
 @endpoint("user.manage")
+async def enable_user(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Enable a disabled user again (admin only).
+    """
+    assert session is not None
+    name = request.path_params["name"]
+    if not api.auth.disable_user(name, disabled=False):
+        raise HttpError(404, "no such user", "not_found")
+    api.store.audit(session.user, "user enabled", name[:64])
+    return JSONResponse({"name": name, "disabled": False})
+
+
+@endpoint("user.manage")
+async def change_user(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Change a user's role and/or set a new password ({"role"}, {"password"}; admin only); its open
+      sessions end.
+    """
+    assert session is not None
+    name = request.path_params["name"]
+    body = await read_body(request)
+    known = api.store.user(name)
+    if known is None:
+        raise HttpError(404, "no such user", "not_found")
+    role, password = body.get("role", known[1]), body.get("password")
+    if not isinstance(role, str) or (password is not None and not isinstance(password, str)):
+        raise HttpError(400, "role and password are text", "bad_field")
+    _keeps_an_admin(api, name, role=role)
+    try:
+        if password is None:
+            api.auth.set_role(name, role)
+        else:
+            api.auth.add_user(name, password, role)
+    except ValueError as exc:
+        raise HttpError(400, str(exc), "bad_user") from None
+    api.store.audit(session.user, "user changed", name, {"role": role, "password": "reset" if password else "kept"})
+    return JSONResponse({"name": name, "role": role})
+
+
+@endpoint("user.manage")
 async def audit(request: Request, api: Api, session: Session | None) -> Response:
     """
-    summary: The audit trail, newest first (admin only).
+    summary: The audit trail, newest first (admin only), narrowed by ?who=, ?action=, ?text= (in who, the
+      target or the details), ?since= and ?until= (epoch seconds) and ?limit= (at most 1000).
     """
-    return JSONResponse(await api.read(lambda s: s.audit_log()))
+    query = request.query_params
+    try:
+        since = float(query["since"]) if query.get("since") else None
+        until = float(query["until"]) if query.get("until") else None
+        limit = min(1000, max(1, int(query.get("limit") or 200)))
+    except ValueError:
+        raise HttpError(400, "since and until are epoch seconds, limit a whole number", "bad_field") from None
+    who, action, text = (query.get(k, "")[:200] for k in ("who", "action", "text"))
+    return JSONResponse(await api.read(lambda s: s.audit_log(limit, who=who, action=action, text=text,
+                                                                since=since, until=until)))
 
 
 routes = [
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),
     Route("/api/me", me),
+    Route("/api/users", users),
     Route("/api/users", add_user, methods=["POST"]),
+    Route("/api/users/{name}", change_user, methods=["POST"]),
     Route("/api/users/{name}/disable", disable_user, methods=["POST"]),
+    Route("/api/users/{name}/enable", enable_user, methods=["POST"]),
     Route("/api/audit", audit),
 ]

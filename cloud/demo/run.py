@@ -162,6 +162,8 @@ class Demo:
         self.collectors = 2 if args.scale == "city" else 1  # the second one's API on its own port
         self.fleet_password = secrets.token_urlsafe(12)
         self.touched: set[tuple[str, str]] = set()
+        self._http = httpx.AsyncClient(timeout=5)  # the status loop's one client and session (`_get`)
+        self._token: str | None = None
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
@@ -178,6 +180,7 @@ class Demo:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self._http.aclose)
             broker = await self._broker(stack)
             await self._start_processes(broker)
             self._print_welcome()
@@ -364,23 +367,30 @@ class Demo:
         done = sum(1 for e in self.expect if e.key in arrived.get(e.site, set()))
         online = ""
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            async with httpx.AsyncClient(timeout=5) as client:
-                gateways = (await client.get(f"{self.api}/api/gateways", headers=await self._login(client))).json()
-                up = sum(1 for g in gateways if g["online"])
-                online = f", gateways online {up}/{len(self.sites) + len(self.light)}"
+            gateways = await self._get("/api/gateways")
+            up = sum(1 for g in gateways if g["online"])
+            online = f", gateways online {up}/{len(self.sites) + len(self.light)}"
         self.say(f"status: {done}/{len(self.expect)} scenario alarms at the collector{online}")
 
-    async def _login(self, client: httpx.AsyncClient) -> dict[str, str]:
-        response = await client.post(f"{self.api}/api/login", json={"user": "duty", "token": True,
-                                                                     "password": self.user_passwords["duty"]})
-        response.raise_for_status()
-        return {"Authorization": f"Bearer {response.json()['token']}"}
+    async def _get(self, path: str) -> Any:
+        """A GET as the duty user, on one session for the whole demo (signed in again only when the
+        collector forgot it, e.g. after a restart): the audit trail shows one login, not one per look."""
+        for _ in range(2):
+            if self._token is None:
+                response = await self._http.post(f"{self.api}/api/login", json={
+                    "user": "duty", "token": True, "password": self.user_passwords["duty"]})
+                response.raise_for_status()
+                self._token = response.json()["token"]
+            answer = await self._http.get(f"{self.api}{path}", headers={"Authorization": f"Bearer {self._token}"})
+            if answer.status_code != 401:
+                answer.raise_for_status()
+                return answer.json()
+            self._token = None
+        answer.raise_for_status()
 
     async def _arrived(self) -> dict[str, set[str]]:
         try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                headers = await self._login(client)
-                alarms = (await client.get(f"{self.api}/api/alarms?all=1", headers=headers)).json()
+            alarms = await self._get("/api/alarms?all=1")
         except httpx.HTTPError:
             return {}
         out: dict[str, set[str]] = {}
@@ -392,18 +402,16 @@ class Demo:
         arrived = await self._arrived()
         extra: list[str] = []
         with contextlib.suppress(httpx.HTTPError):
-            async with httpx.AsyncClient(timeout=5) as client:
-                headers = await self._login(client)
-                tickets = (await client.get(f"{self.api}/api/tickets", headers=headers)).json()
-                readiness = (await client.get(f"{self.api}/api/readiness", headers=headers)).json()
-                what = sorted({(t["device"] or t["site"]) + " " + t["kind"] for t in tickets})  # '': the gateway
-                extra.append(f"maintenance tickets open: {len(tickets)} ({', '.join(what) or 'none'})")
-                stations = sorted(readiness.get("stations", []), key=lambda st: (st["score"], st["site"]))
-                for st in stations[:6]:  # the weakest first; a district has dozens
-                    extra.append(f"readiness {st['site']}: {st['score']} %, missing {', '.join(st['missing']) or '-'}")
-                if len(stations) > 6:
-                    mean = sum(st["score"] for st in stations) / len(stations)
-                    extra.append(f"readiness: {len(stations) - 6} more stations; district mean {mean:.1f} %")
+            tickets = await self._get("/api/tickets")
+            readiness = await self._get("/api/readiness")
+            what = sorted({(t["device"] or t["site"]) + " " + t["kind"] for t in tickets})  # '': the gateway
+            extra.append(f"maintenance tickets open: {len(tickets)} ({', '.join(what) or 'none'})")
+            stations = sorted(readiness.get("stations", []), key=lambda st: (st["score"], st["site"]))
+            for st in stations[:6]:  # the weakest first; a district has dozens
+                extra.append(f"readiness {st['site']}: {st['score']} %, missing {', '.join(st['missing']) or '-'}")
+            if len(stations) > 6:
+                mean = sum(st["score"] for st in stations) / len(stations)
+                extra.append(f"readiness: {len(stations) - 6} more stations; district mean {mean:.1f} %")
         print("\nsummary", flush=True)
         ok = True
         for e in self.expect:

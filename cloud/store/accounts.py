@@ -29,11 +29,21 @@ class Accounts(StoreBase):
                                            "disabled": 0}, pk=("name",))
             self.sql.execute('DELETE FROM sessions WHERE "user" = ?', (name,))
 
-    def disable_user(self, name: str) -> bool:
+    def disable_user(self, name: str, disabled: bool = True) -> bool:
+        """Disable (or enable again) a user; a disabled user's sessions end at once."""
         with self.sql.transaction():
-            changed = self.sql.execute("UPDATE users SET disabled = 1 WHERE name = ?", (name,)).rowcount
+            changed = self.sql.execute("UPDATE users SET disabled = ? WHERE name = ?", (int(disabled), name)).rowcount
             self.sql.execute('DELETE FROM sessions WHERE "user" = ?', (name,))
         return bool(changed)
+
+    def user_list(self) -> list[dict[str, Any]]:
+        """Every user with role and state, by name (never a password hash)."""
+        return [{"name": r["name"], "role": r["role"], "disabled": bool(r["disabled"])}
+                for r in self._rows("users", select="name, role, disabled", order_by="name")]
+
+    def active_admins(self) -> list[str]:
+        return [str(r[0]) for r in self.sql.execute(
+            "SELECT name FROM users WHERE role = 'admin' AND COALESCE(disabled, 0) = 0")]
 
     def save_session(self, digest: str, user: str, role: str, csrf: str, expires: float) -> None:
         """A signed-in session (by the digest of its token only); expired ones are dropped on the way."""
@@ -59,5 +69,23 @@ class Accounts(StoreBase):
             self._insert("audit", {"at": time.time(), "who": who, "action": action, "target": target,
                                            "details": json.dumps(details or {}, default=str)})
 
-    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
-        return list(self._rows("audit", order_by="id desc", limit=limit))
+    def audit_log(self, limit: int = 100, *, who: str = "", action: str = "", text: str = "",
+                  since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        """The audit trail, newest first, narrowed by who, action (exact), a time range and a text found in
+        who did it, the target or the details."""
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        for column, value in (("who", who), ("action", action)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if text:
+            where.append("(who LIKE ? OR target LIKE ? OR details LIKE ?)")
+            args += [f"%{text}%"] * 3
+        if since is not None:
+            where.append("at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("at < ?")
+            args.append(until)
+        return list(self._rows("audit", " AND ".join(where), args, order_by="id desc", limit=limit))

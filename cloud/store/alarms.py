@@ -8,6 +8,7 @@ from collections.abc import Collection
 from typing import Any
 
 from cloud.alarm_lifecycle import CLASS_ORDER, ESCALATE_AFTER, Refused, escalation_due_at, next_handling
+from cloud.history import HistoryQuery
 from cloud.store.base import StoreBase, among, parsed
 
 __all__ = ["Alarms"]
@@ -32,6 +33,27 @@ class Alarms(StoreBase):
         order = _CLASS_RANK_SQL + ", raised_at"
         return [_with_escalation(r) for r in self._rows("alarms", where, args, order_by=order)]
 
+    def alarm_history(self, query: HistoryQuery) -> list[dict[str, Any]]:
+        """Closed and shelved alarms (newest first) as `query` narrows them, each with `closed_at`."""
+        where = ["(handling = 'closed' OR shelved_until IS NOT NULL)"]
+        args: list[Any] = []
+        for condition, value in (("raised_at >= ?", query.since), ("raised_at < ?", query.until),
+                                 ("street = ?", query.street or None), ("site = ?", query.site or None),
+                                 ("class = ?", query.cls or None)):
+            if value is not None:
+                where.append(condition)
+                args.append(value)
+        if query.result:
+            where.append("disposition_json LIKE ?")
+            args.append(f'%"result": "{query.result}"%')
+        if query.text:
+            where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '!'" for c in ("text", "key", "device", "site",
+                                                                                "disposition_json")) + ")")
+            args += ["%" + query.text.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"] * 5
+        select = "*, (SELECT MAX(at) FROM alarm_log l WHERE l.alarm = alarms.id AND l.action = 'close') AS closed_at"
+        return [_with_escalation(r) for r in self._rows("alarms", " AND ".join(where), args, select=select,
+                                                         order_by="raised_at DESC", limit=query.limit)]
+
     def alarm(self, alarm_id: int) -> dict[str, Any] | None:
         rows = list(self._rows("alarms", "id = ?", [alarm_id]))
         return _with_escalation(rows[0]) if rows else None
@@ -51,7 +73,7 @@ class Alarms(StoreBase):
         with self.sql.transaction():
             fields: dict[str, Any] = {"handling": handling, "updated_at": time.time()}
             if disposition is not None:
-                fields["disposition_json"] = json.dumps({**disposition, "who": who})
+                fields["disposition_json"] = json.dumps({**disposition, "who": who}, ensure_ascii=False)
             self._update("alarms", alarm_id, fields)
             self._log(alarm_id, who, action, notes)
         return self.alarm(alarm_id) or {}

@@ -3,6 +3,7 @@ collector; it exits 0 only when every scenario alarm (including one replayed aft
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,7 @@ def test_the_headless_demo_delivers_every_scenario_alarm(tmp_path: Path) -> None
     assert "maintenance tickets open: 2 (cabinets-cuiyuan-01 gateway_offline, sd-garage offline)" in out
     assert "readiness station-wenxin-01: 85.7 %" in out  # vehicle 2 low and the garage detector gone
     assert "Traceback" not in result.stderr
+    # The status loop looks every 10 s on one session: one login in the audit trail, not two per look.
+    with sqlite3.connect(tmp_path / "demo" / "cloud.sqlite") as db:
+        logins = db.execute("SELECT COUNT(*) FROM audit WHERE action = 'login' AND who = 'duty'").fetchone()[0]
+    assert logins == 1, f"{logins} logins by the demo's status loop"

@@ -271,6 +271,43 @@ async def test_a_role_change_a_password_reset_or_disabling_ends_the_users_sessio
     assert refused.status_code == 401
 
 
+async def test_an_admin_manages_users_without_locking_the_district_out(
+        setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
+    client, _, _ = setup
+    admin = await bearer(client, "admin")
+    made = await client.post("/api/users", headers=admin, json={"name": "zhang.wei", "password": "夜班值班员的登录密码",
+                                                               "role": "duty_officer"})
+    assert made.status_code == 201
+    listed = {u["name"]: u for u in (await client.get("/api/users", headers=admin)).json()}
+    assert listed["zhang.wei"] == {"name": "zhang.wei", "role": "duty_officer", "disabled": False}
+    assert not any("hash" in k for u in listed.values() for k in u)
+    changed = await client.post("/api/users/zhang.wei", headers=admin, json={"role": "district_viewer"})
+    assert changed.status_code == 200
+    assert (await sign_in(client, "夜班值班员的登录密码")).json()["role"] == "district_viewer"  # password kept
+    await client.post("/api/users/zhang.wei", headers=admin, json={"password": "新的密码新的密码"})
+    assert (await sign_in(client, "新的密码新的密码")).status_code == 200
+    assert (await client.post("/api/users/zhang.wei/disable", headers=admin)).json()["disabled"] is True
+    assert (await sign_in(client, "新的密码新的密码")).status_code == 401
+    assert (await client.get("/api/users", headers=admin)).json()[-1]["disabled"] is True
+    assert (await client.post("/api/users/zhang.wei/enable", headers=admin)).status_code == 200
+    assert (await sign_in(client, "新的密码新的密码")).status_code == 200
+    # the last admin can neither be disabled nor demoted, and nobody disables their own account
+    own = await client.post("/api/users/admin/disable", headers=admin)
+    assert (own.status_code, own.json()["code"]) == (409, "own_account")
+    demote = await client.post("/api/users/admin", headers=admin, json={"role": "maintenance"})
+    assert (demote.status_code, demote.json()["code"]) == (409, "last_admin")
+    trail = (await client.get("/api/audit?who=admin&text=zhang.wei", headers=admin)).json()
+    assert [e["action"] for e in trail] == ["user enabled", "user disabled", "user changed", "user changed",
+                                            "user added"]
+    assert (await client.get("/api/audit?action=user%20disabled", headers=admin)).json()[0]["target"] == "zhang.wei"
+    assert (await client.get("/api/audit?since=oops", headers=admin)).json()["code"] == "bad_field"
+    assert (await client.get("/api/users", headers=await bearer(client, "duty_officer"))).status_code == 403
+
+
+async def sign_in(client: httpx.AsyncClient, password: str, user: str = "zhang.wei") -> httpx.Response:
+    return await client.post("/api/login", json={"user": user, "password": password, "token": True})
+
+
 async def test_every_response_carries_the_security_headers(setup: tuple[httpx.AsyncClient, Store, Sent]) -> None:
     client, _, _ = setup
     duty = await bearer(client, "duty_officer")

@@ -8,7 +8,9 @@ import { alarmTitle, h, replace } from "./dom.js";
 import { lang, setLang, t } from "./i18n.js";
 import { REPEAT_S, blocked, enable, fireTone, played } from "./sound.js";
 import { openStream } from "./stream.js";
+import * as admin from "./page_admin.js";
 import * as duty from "./page_duty.js";
+import * as history from "./page_history.js";
 import * as login from "./page_login.js";
 import * as maintenance from "./page_maintenance.js";
 import * as device from "./page_device.js";
@@ -16,8 +18,9 @@ import * as map from "./page_map.js";
 import * as readiness from "./page_readiness.js";
 import * as site from "./page_site.js";
 
-const PAGES = { duty, map, maintenance, readiness, site, device };
-const NAV = ["duty", "map", "maintenance", "readiness"];
+const PAGES = { duty, history, map, maintenance, readiness, site, device, admin };
+const NAV = ["duty", "history", "map", "maintenance", "readiness", "admin"];
+const NEEDS = { admin: "user.manage" };  // pages only some roles see
 const HOME = { duty_officer: "duty", maintenance: "maintenance", district_viewer: "readiness", admin: "duty" };
 
 const FLASH_MS = 3000;  // a new alarm's row flashes this long, whatever arrives after it
@@ -54,7 +57,8 @@ function header(active) {
   return h("header.top", {},
     h("span.brand", {}, "firefleet"),
     h("nav", { "aria-label": t("nav.label") },
-      NAV.map((name) => h("a", { href: `#/${name}`, class: name === active ? "here" : "" }, t(`nav.${name}`)))),
+      NAV.filter((name) => !NEEDS[name] || can(NEEDS[name]))
+        .map((name) => h("a", { href: `#/${name}`, class: name === active ? "here" : "" }, t(`nav.${name}`)))),
     fires ? h("a.badge.fire", { href: "#/duty", id: "fire-count" }, `${t("class.fire")} ${fires}`) : null,
     h("span.spacer"),
     h(`span.stream.${state.stream}`, { id: "stream-state", role: "status" }, t(`stream.${state.stream}`)),

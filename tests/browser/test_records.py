@@ -1,0 +1,115 @@
+"""Issue 14, part 4 on a running district: the records a duty centre keeps, in the console."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import time
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from playwright.async_api import expect
+
+from tests.browser.conftest import District
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+SLOW = 90_000  # ms
+CABINETS = "cabinets-cuiyuan-01"
+
+
+async def closed_door_alarm(district: District, device: str, notes: str) -> int:
+    """A cabinet door opened and shut again, its alarm taken to a close as a false alarm through the API."""
+    await district.control("POST", f"/sites/{CABINETS}/devices/{device}/signals", {"values": {"door_open": True}})
+    deadline = time.monotonic() + SLOW / 1000
+    while not (found := [a for a in await district.api("/api/alarms") if a["key"] == f"{device}/door_open"]):
+        assert time.monotonic() < deadline, "the door alarm never came"
+        await asyncio.sleep(0.5)
+    await district.control("POST", f"/sites/{CABINETS}/devices/{device}/signals", {"values": {"door_open": False}})
+    alarm = found[0]["id"]
+    while (await district.api(f"/api/alarms/{alarm}"))["condition"] != "cleared":
+        assert time.monotonic() < deadline, "the door never closed at the collector"
+        await asyncio.sleep(0.5)
+    for action in ("acknowledge", "verify", "false_alarm"):
+        await district.api(f"/api/alarms/{alarm}/actions", body={"action": action})
+    await district.api(f"/api/alarms/{alarm}/actions",
+                       body={"action": "close", "disposition": {"result": "false_alarm", "notes": notes}})
+    return int(alarm)
+
+
+async def test_history_finds_a_closed_alarm_opens_it_and_exports_it(district: District, tmp_path: Path) -> None:
+    """Before: a closed alarm left the console for good (only ?all=1 in the API had it)."""
+    alarm = await closed_door_alarm(district, "fc2", "物业巡检时未关好柜门")
+    page = await district.page("duty")
+    await page.click("header nav a[href='#/history']")
+    await page.fill('#history-filters input[name="text"]', "巡检")
+    await page.click("#history-search")
+    rows = page.locator("#history-table tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("误报")
+    await expect(rows.first).to_contain_text("物业巡检时未关好柜门")
+    await district.shot(page, "history-zh")
+
+    async with page.expect_download() as got:
+        await page.click("#export-csv")
+    saved = tmp_path / "history.csv"
+    await (await got.value).save_as(saved)
+    exported = list(csv.DictReader(io.StringIO(saved.read_bytes().decode("utf-8-sig"))))
+    assert [(int(r["编号"]), r["处置结果"], r["处置经过"]) for r in exported] == [
+        (alarm, "误报", "物业巡检时未关好柜门")]
+    async with page.expect_download() as got:
+        await page.click("#export-xlsx")
+    await (await got.value).save_as(tmp_path / "history.xlsx")
+    sheet = load_workbook(tmp_path / "history.xlsx").active
+    assert sheet is not None
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert cells[0][0] == "编号" and cells[1][0] == alarm and "物业巡检时未关好柜门" in cells[1]
+
+    await rows.first.locator("a").click()  # the alarm's own page, with how it was closed
+    await expect(page.locator("#detail-handling")).to_have_text("已闭环")
+    await expect(page.locator("#detail-disposition")).to_contain_text("物业巡检时未关好柜门")
+    english = await district.page("duty", lang="en")
+    await english.goto(f"{district.collector.url}/#/history")
+    await english.click("#history-search")
+    await expect(english.locator("#history-table")).to_be_visible()
+    await district.shot(english, "history-en")
+
+
+async def test_an_admin_creates_a_user_who_signs_in_and_then_disables_them(district: District) -> None:
+    """Before: users and the audit trail were only in the API."""
+    page = await district.page("admin")
+    await page.click("header nav a[href='#/admin']")
+    await expect(page.locator("#page-admin")).to_be_visible()
+    await page.fill("#new-user-name", "li.na")
+    await page.fill("#new-user-password", "夜班值班员的登录密码")
+    await page.select_option("#new-user-role", "duty_officer")
+    await page.click("#new-user-submit")
+    await expect(page.locator("#admin-done")).to_contain_text("li.na")
+    row = page.locator('#users tr[data-user="li.na"]')
+    await expect(row).to_contain_text("启用")
+
+    other = await district.page(user="")
+    await other.fill("#login-user", "li.na")
+    await other.fill("#login-password", "夜班值班员的登录密码")
+    await other.click("#login-submit")
+    await expect(other.locator("#page-duty")).to_be_visible()  # a duty officer's first page
+    await expect(other.locator("header nav a[href='#/admin']")).to_have_count(0)  # not an admin's page
+
+    await row.locator("button[data-disable]").click()
+    await expect(row).to_contain_text("已停用")
+    await other.reload()
+    await expect(other.locator("#login-submit")).to_be_visible(timeout=SLOW)  # signed out at once
+
+    # The last admin cannot be disabled, in words; the trail shows what happened, filtered by its target.
+    await page.locator('#users tr[data-user="admin"] button[data-disable]').click()
+    await expect(page.locator("#admin-error")).to_contain_text("不能停用自己的账号")
+    await page.fill('#audit-filters input[name="text"]', "li.na")
+    await page.click("#audit-search")
+    actions = page.locator("#audit-table tbody tr td:nth-child(3)")
+    await expect(actions).to_have_text(["停用用户", "登录", "新建/重设用户"])
+    await district.shot(page, "admin-zh")
+    english = await district.page("admin", lang="en")
+    await english.goto(f"{district.collector.url}/#/admin")
+    await expect(english.locator("#audit-table")).to_be_visible()
+    await district.shot(english, "admin-en")
