@@ -36,6 +36,8 @@ PERMISSIONS: Final = {
     "alarm.silence": ("duty_officer", "admin"),
     "command.send": ("duty_officer", "admin"),
     "ticket.handle": ("maintenance", "admin"),
+    "duty.record": ("duty_officer", "admin"),  # write and accept handovers, answer duty checks
+    "duty.check": ("admin",),  # send a duty check
     "user.manage": ("admin",),
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}

@@ -36,6 +36,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="a device offline this long gets a maintenance ticket (default 600)")
     parser.add_argument("--upkeep-every", type=float, default=60.0, metavar="SECONDS",
                         help="how often tickets and readiness are re-evaluated (default 60)")
+    parser.add_argument("--duty-check-every", type=float, default=0.0, metavar="SECONDS",
+                        help="send a duty check (查岗) to the duty consoles this often (default 0: only when an "
+                             "admin sends one)")
+    parser.add_argument("--duty-check-within", type=float, default=60.0, metavar="SECONDS",
+                        help="how long the officer on duty has to answer a scheduled duty check (default 60)")
     parser.add_argument("--signing-key", type=Path, metavar="KEY_FILE",
                         help="the collector's Ed25519 signing key (default: collector-signing.key beside a SQLite "
                              "--db, made on first start; required with PostgreSQL: every collector of a district signs "

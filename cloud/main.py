@@ -116,7 +116,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(store, writer, auth, collectors, sock, shared_db=args.db if shared_db else None,
                               profiles=profiles, roster=args.roster or [],
                               inventory=inventory or {}, notifiers=notifiers,
-                              upkeep=(args.upkeep_every, args.ticket_offline_after)))
+                              upkeep=(args.upkeep_every, args.ticket_offline_after),
+                              duty_checks=(args.duty_check_every, args.duty_check_within)))
 
 
 def _signer(path: Path) -> Signer:
@@ -136,7 +137,8 @@ def _signer(path: Path) -> Signer:
 async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list[Collector], sock: socket.socket, *,
                  shared_db: str | None,
                  profiles: Mapping[str, Profile], roster: list[str],
-                 inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float]) -> int:
+                 inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float],
+                 duty_checks: tuple[float, float] = (0.0, 60.0)) -> int:
     hub = EventHub()
     readers = StoreReaders(shared_db or store.describe, store.streets)  # the API's reads, off this loop
     # alarms read for the event streams on a reader of their own: never behind a city's site list
@@ -192,10 +194,11 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
             escalator = tg.create_task(_escalate(jobs, hub, roster, notifiers, lead), name="escalation")
             keeper = tg.create_task(_upkeep(jobs, inventory, *upkeep, lead), name="tickets-and-readiness")
             watcher = tg.create_task(_liveness(jobs, hub, lead, collectors), name="gateway-liveness")
+            checks = tg.create_task(_duty_checks(jobs, hub, notifiers, roster, lead, *duty_checks), name="duty-checks")
             await stop.wait()
             server.should_exit = True
             await api
-            for task in (*consumers, escalator, keeper, watcher, others, leader, publisher):
+            for task in (*consumers, escalator, keeper, watcher, checks, others, leader, publisher):
                 task.cancel()
     finally:
         readers.close()
@@ -335,6 +338,45 @@ async def _escalate(write: Writer, hub: EventHub, roster: list[str], notifiers: 
                     log.warning("alarm escalated", alarm=alarm["id"], key=alarm["key"], to=alarm["escalated_to"])
                     hub.publish({"type": "alarm", "alarm": now})
                     await notify_all(notifiers, alarm, alarm["escalated_to"])
+
+
+async def _duty_checks(write: Writer, hub: EventHub, notifiers: list[Any], roster: list[str], lead: Leadership,
+                       every: float, within: float, look_s: float = 1.0) -> None:
+    """On the leader: a duty check every `every` seconds (0: none scheduled), and each check nobody answered
+    in time marked missed once, audited, shown on every console and sent to the first on the roster."""
+    failing: set[str] = set()
+    while True:
+        await asyncio.sleep(look_s)
+        if not lead.held:
+            continue
+        if every > 0:
+            sent = await _isolated("duty checks", write, lambda s: _scheduled_check(s, every, within), failing)
+            if isinstance(sent, dict):
+                hub.publish({"type": "duty_check", "check": sent})
+        missed = await _isolated("duty checks", write, _missed_checks, failing)
+        for check in missed if isinstance(missed, list) else []:
+            log.warning("duty check missed", check=check["id"], sent_by=check["sent_by"])
+            hub.publish({"type": "duty_check", "check": check})
+            notice = {"id": f"duty-check-{check['id']}", "class": "supervisory", "site": "duty-centre",
+                      "street": "", "key": f"duty-check/{check['id']}", "check": check,
+                      "text": "查岗未应答 / duty check not answered"}
+            await notify_all(notifiers, notice, roster[0] if roster else "duty-chief")
+
+
+def _scheduled_check(store: Store, every: float, within: float) -> dict[str, Any] | None:
+    last = next((c["sent_at"] for c in store.duty_checks(limit=20) if c["sent_by"] == "schedule"), None)
+    if last is not None and time.time() - float(last) < every:
+        return None
+    check = store.send_duty_check("schedule", within)
+    store.audit("schedule", "duty check sent", str(check["id"]), {"within_s": within})
+    return check
+
+
+def _missed_checks(store: Store) -> list[dict[str, Any]]:
+    missed = store.miss_duty_checks()
+    for check in missed:
+        store.audit("collector", "duty check missed", str(check["id"]), {"due_at": check["due_at"]})
+    return missed
 
 
 def _escalated(store: Store, roster: list[str]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:

@@ -50,6 +50,12 @@ BODIES: Final[dict[tuple[str, str], dict[str, Any]]] = {
         "name": {"type": "string", "pattern": r"^[\w.@-]{1,64}$"},
         "password": {"type": "string", "minLength": 8, "maxLength": 256},
         "role": {"type": "string", "enum": list(ROLES)}}},
+    ("POST", "/api/handovers"): {"type": "object", "required": ["note"], "properties": {
+        "note": {"type": "string", "minLength": 1, "maxLength": 2000}}},
+    ("POST", "/api/handovers/{id}/accept"): {"type": "object", "properties": {
+        "note": {"type": "string", "maxLength": 2000}}},
+    ("POST", "/api/duty-checks"): {"type": "object", "properties": {
+        "within_s": {"type": "number", "minimum": 10, "maximum": 600}}},
     ("POST", "/api/users/{name}"): {"type": "object", "properties": {
         "password": {"type": "string", "minLength": 8, "maxLength": 256},
         "role": {"type": "string", "enum": list(ROLES)}}},
@@ -70,7 +76,8 @@ QUERIES: Final[dict[tuple[str, str], list[dict[str, Any]]]] = {
                                                  "schema": {"type": "number", "minimum": 0, "maximum": 168}}],
 }
 _PUBLIC: Final = {("POST", "/api/login")}
-_CREATED: Final = {("POST", "/api/users"): "201", ("POST", "/api/commands"): "202"}
+_CREATED: Final = {("POST", "/api/users"): "201", ("POST", "/api/commands"): "202", ("POST", "/api/handovers"): "201",
+                   ("POST", "/api/duty-checks"): "201"}
 
 
 def openapi_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:

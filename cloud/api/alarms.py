@@ -17,6 +17,7 @@ from cloud.api.base import Api, HttpError, endpoint, path_id, read_body, refusal
 from cloud.auth import Session
 from cloud.history import HistoryQuery, as_csv, as_xlsx, table
 from cloud.site_overview import device_page, district_sites
+from cloud.statistics import statistics
 from cloud.store import Store
 
 __all__ = ["routes"]
@@ -69,6 +70,24 @@ async def history(request: Request, api: Api, session: Session | None) -> Respon
     """
     query = _history_query(request)
     return JSONResponse(await api.read(lambda s: s.alarm_history(query)))
+
+
+@endpoint()
+async def alarm_statistics(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Alarms raised in [?since, ?until) (epoch seconds; the last 30 days by default) by class, street
+      and month; the false-alarm rate among verdicts; median and p90 seconds to acknowledge and to close; the
+      ten noisiest devices.
+    """
+    try:
+        until = float(request.query_params.get("until") or time.time())
+        since = float(request.query_params.get("since") or until - 30 * 86400)
+    except ValueError:
+        raise HttpError(400, "since and until are epoch seconds", "bad_field") from None
+    if not 0 <= since < until < 10**11:
+        raise HttpError(400, "since comes before until, both epoch seconds", "bad_field")
+    figures = statistics(await api.read(lambda s: s.alarm_facts(since, until)))
+    return JSONResponse({"since": since, "until": until, **figures})
 
 
 async def _export(request: Request, api: Api, kind: str) -> Response:
@@ -228,6 +247,7 @@ routes = [
     Route("/api/alarms", alarms),
     Route("/api/alarms/actions", alarms_action, methods=["POST"]),
     Route("/api/history", history),
+    Route("/api/statistics", alarm_statistics),
     Route("/api/history.csv", history_csv),
     Route("/api/history.xlsx", history_xlsx),
     Route("/api/alarms/{id}", alarm),

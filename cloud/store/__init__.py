@@ -2,7 +2,7 @@
 
 `Store("path/cloud.sqlite")` or `Store("postgresql://...")`. Everything above speaks in gateways, records,
 alarms and audit entries; each concern is its own module (gateways, records, alarms, accounts, commands,
-read_models, maintenance) over one seam to the database (sql: sqlite_sql or postgres_sql), and the schema
+read_models, maintenance, duty) over one seam to the database (sql: sqlite_sql or postgres_sql), and the schema
 is code (schema). Writes come in batches (one transaction per MQTT message), and a record id a gateway
 sent before is skipped, which makes replays idempotent.
 """
@@ -12,18 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from cloud.store.accounts import Accounts
-from cloud.store.alarms import Alarms
 from cloud.store.commands import Commands
+from cloud.store.duty import Duty
 from cloud.store.faults import FAULT_FLAGS
 from cloud.store.gateways import COMM_LOST, Gateways
-from cloud.store.maintenance import Maintenance
 from cloud.store.records import Records
 from cloud.store.sql import connect
 
 __all__ = ["COMM_LOST", "FAULT_FLAGS", "Store"]
 
 
-class Store(Gateways, Records, Alarms, Accounts, Commands, Maintenance):
+class Store(Gateways, Records, Duty, Accounts, Commands):
     def __init__(self, location: str | Path, streets: dict[str, str] | None = None) -> None:
         self.sql = connect(location)
         self.streets = streets or {}

@@ -54,6 +54,17 @@ class Alarms(StoreBase):
         return [_with_escalation(r) for r in self._rows("alarms", " AND ".join(where), args, select=select,
                                                          order_by="raised_at DESC", limit=query.limit)]
 
+    def alarm_facts(self, since: float, until: float) -> list[dict[str, Any]]:
+        """One row per alarm raised in [since, until) for cloud.statistics: class, street, site, device,
+        when raised, first acknowledged and closed, and the verdict (false_alarm or confirm) if any."""
+        def log(action: str, how: str = "MIN(at)") -> str:
+            return f"(SELECT {how} FROM alarm_log l WHERE l.alarm = alarms.id AND l.action {action})"
+        acknowledged, closed = log("= 'acknowledge'"), log("= 'close'", "MAX(at)")
+        verdict = log("IN ('false_alarm', 'confirm')", "MAX(action)")
+        select = (f"id, class, street, site, device, raised_at, {acknowledged} AS acknowledged_at, "
+                  f"{closed} AS closed_at, {verdict} AS verdict")
+        return self._rows("alarms", "raised_at >= ? AND raised_at < ?", [since, until], select=select)
+
     def alarm(self, alarm_id: int) -> dict[str, Any] | None:
         rows = list(self._rows("alarms", "id = ?", [alarm_id]))
         return _with_escalation(rows[0]) if rows else None

@@ -139,13 +139,22 @@ def _m14_device_health_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX devices_site_health ON devices (site, online, faulty)")
 
 
+def _m15_handovers_and_duty_checks(db: sqlite_utils.Database) -> None:
+    """The duty centre's own records: shift handovers (交接班) and duty checks (查岗)."""
+    db.table("handovers").create({"id": int, "written_at": float, "outgoing": str, "note": str, "snapshot": str,
+                                  "accepted_by": str, "accepted_at": float, "accept_note": str}, pk="id")
+    db.table("duty_checks").create({"id": int, "sent_at": float, "sent_by": str, "due_at": float,
+                                    "answered_at": float, "answered_by": str, "missed_at": float}, pk="id")
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
                                                               _m9_ids_per_gateway_and_quarantine,
                                                               _m10_gateway_liveness, _m11_disabled_users,
                                                               _m12_device_fault_flag, _m13_device_attention,
-                                                              _m14_device_health_index]
+                                                              _m14_device_health_index,
+                                                              _m15_handovers_and_duty_checks]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -214,4 +223,9 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "ALTER TABLE devices ADD COLUMN attention INTEGER DEFAULT 1",
 ], [
     "CREATE INDEX devices_site_health ON devices (site, online, faulty)",
+], [
+    f"CREATE TABLE handovers (id {_ID}, written_at DOUBLE PRECISION, outgoing TEXT, note TEXT, snapshot TEXT, "
+    "accepted_by TEXT, accepted_at DOUBLE PRECISION, accept_note TEXT)",
+    f"CREATE TABLE duty_checks (id {_ID}, sent_at DOUBLE PRECISION, sent_by TEXT, due_at DOUBLE PRECISION, "
+    "answered_at DOUBLE PRECISION, answered_by TEXT, missed_at DOUBLE PRECISION)",
 ]]

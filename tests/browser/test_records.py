@@ -113,3 +113,72 @@ async def test_an_admin_creates_a_user_who_signs_in_and_then_disables_them(distr
     await english.goto(f"{district.collector.url}/#/admin")
     await expect(english.locator("#audit-table")).to_be_visible()
     await district.shot(english, "admin-en")
+
+
+async def test_a_handover_is_written_with_what_stands_open_and_accepted_by_the_next_officer(
+        district: District) -> None:
+    """Before: no handover at all."""
+    await district.api("/api/users", "admin", {"name": "duty2", "password": "接班值班员的登录密码",
+                                               "role": "duty_officer"})
+    page = await district.page("duty")
+    await page.click("header nav a[href='#/shift']")
+    await page.fill("#handover-note", "3幢柜门报警为误报已闭环；西溪充电棚端口需明早检修")
+    await page.click("#handover-submit")
+    written = page.locator("#handovers article").first
+    await expect(written).to_contain_text("待接班")
+    await expect(written).to_contain_text("交班时：未闭环")
+    await expect(written.locator("button[data-accept]")).to_have_count(0)  # not by the one who wrote it
+
+    incoming = await district.page(user="")
+    await incoming.fill("#login-user", "duty2")
+    await incoming.fill("#login-password", "接班值班员的登录密码")
+    await incoming.click("#login-submit")
+    await incoming.goto(f"{district.collector.url}/#/shift")
+    await incoming.locator("#handovers article").first.locator("button[data-accept]").click()
+    await expect(incoming.locator("#handovers article").first).to_contain_text("duty2 已接班")
+    await district.shot(incoming, "shift-zh")
+    trail = [e["action"] for e in await district.api("/api/audit?text=duty", "admin")]
+    assert "handover written" in trail and "handover accepted" in trail
+
+
+async def test_a_duty_check_is_answered_from_any_page_and_a_missed_one_is_recorded(district: District) -> None:
+    """Before: no duty check at all."""
+    officer = await district.page("duty")
+    await officer.goto(f"{district.collector.url}/#/map")
+    admin = await district.page("admin")
+    await admin.goto(f"{district.collector.url}/#/shift")
+    await admin.fill("#check-within", "30")
+    await admin.click("#check-send")
+    banner = officer.locator("#duty-check")
+    await expect(banner).to_be_visible(timeout=SLOW)  # on the map page, pushed by the event stream
+    await district.shot(officer, "duty-check-zh")
+    await officer.click("#duty-check-answer")
+    await expect(banner).to_have_count(0)
+    await expect(admin.locator("#check-table tbody tr").first).to_contain_text("duty", timeout=SLOW)
+    await expect(admin.locator("#check-table tbody tr").first).to_have_attribute("data-state", "answered")
+
+    await admin.fill("#check-within", "10")
+    await admin.click("#check-send")
+    await expect(banner).to_be_visible(timeout=SLOW)
+    await expect(officer.locator("#duty-check-missed")).to_be_visible(timeout=SLOW)  # nobody answered in 10 s
+    await expect(admin.locator("#check-table tbody tr").first).to_have_attribute("data-state", "missed",
+                                                                                 timeout=SLOW)
+    missed = await district.api("/api/audit?action=duty%20check%20missed", "admin")
+    assert len(missed) == 1 and missed[0]["who"] == "collector"
+
+
+async def test_statistics_show_the_same_figures_as_the_api(district: District) -> None:
+    """Before: no statistics at all."""
+    figures = await district.api("/api/statistics")
+    assert figures["alarms"] >= 1 and figures["verdicts"] >= 1  # the false alarm closed by the history test
+    page = await district.page("duty")
+    await page.click("header nav a[href='#/stats']")
+    await expect(page.locator("#stats-figures")).to_be_visible(timeout=SLOW)
+    await expect(page.locator("#false-rate")).to_contain_text(f"{100 * figures['false_alarm_rate']:.1f} %")
+    drawn = await page.locator("#by-class rect.bar").evaluate_all("bars => bars.map(b => Number(b.dataset.count))")
+    assert sorted(drawn) == sorted(figures["by_class"].values())
+    await district.shot(page, "stats-zh")
+    english = await district.page("duty", lang="en")
+    await english.goto(f"{district.collector.url}/#/stats")
+    await expect(english.locator("#stats-figures")).to_be_visible()
+    await district.shot(english, "stats-en")

@@ -10,6 +10,8 @@ import { REPEAT_S, blocked, enable, fireTone, played } from "./sound.js";
 import { openStream } from "./stream.js";
 import * as admin from "./page_admin.js";
 import * as duty from "./page_duty.js";
+import * as shift from "./page_shift.js";
+import * as stats from "./page_stats.js";
 import * as history from "./page_history.js";
 import * as login from "./page_login.js";
 import * as maintenance from "./page_maintenance.js";
@@ -18,13 +20,13 @@ import * as map from "./page_map.js";
 import * as readiness from "./page_readiness.js";
 import * as site from "./page_site.js";
 
-const PAGES = { duty, history, map, maintenance, readiness, site, device, admin };
-const NAV = ["duty", "history", "map", "maintenance", "readiness", "admin"];
+const PAGES = { duty, history, stats, shift, map, maintenance, readiness, site, device, admin };
+const NAV = ["duty", "history", "stats", "shift", "map", "maintenance", "readiness", "admin"];
 const NEEDS = { admin: "user.manage" };  // pages only some roles see
 const HOME = { duty_officer: "duty", maintenance: "maintenance", district_viewer: "readiness", admin: "duty" };
 
 const FLASH_MS = 3000;  // a new alarm's row flashes this long, whatever arrives after it
-const state = { me: null, alarms: [], sites: {}, stream: "connecting", since: {} };
+const state = { me: null, alarms: [], sites: {}, stream: "connecting", since: {}, checks: {} };
 const app = document.getElementById("app");
 let current = null;
 let closeStream = null;
@@ -87,7 +89,37 @@ function banners() {
       fires.slice(0, 4).map((a) => h("a", { href: `#/duty/${a.id}` }, `${siteName(a)} · ${alarmTitle(a)}`)),
       fires.length > 4 ? h("a", { href: "#/duty" }, t("banner.more", { n: fires.length - 4 })) : null) : null,
     fires.length && blocked() ? h("button.banner.sound", { id: "sound-banner", onclick: enableSound },
-      t("sound.click_to_enable")) : null);
+      t("sound.click_to_enable")) : null,
+    dutyCheckBanner());
+}
+
+// A duty check (查岗) waiting for whoever is on duty: a banner with its countdown on every page; a missed
+// one says so for a minute.
+function dutyCheckBanner() {
+  const nowS = Date.now() / 1000;
+  const waiting = Object.values(state.checks).find((c) => c.state === "waiting" && c.due_at > nowS);
+  if (waiting && can("duty.record")) {
+    return h("div.banner.check", { id: "duty-check", role: "alertdialog" },
+      h("strong", {}, t("check.asked")), " ",
+      h("span", { id: "duty-check-left", "data-due": waiting.due_at }, t("check.left", { s: Math.ceil(waiting.due_at - nowS) })), " ",
+      h("button.primary", { id: "duty-check-answer", onclick: () => answerCheck(waiting.id) }, t("check.answer")));
+  }
+  const missed = Object.values(state.checks).find((c) => c.state === "missed" && nowS - c.missed_at < 60);
+  if (missed) return h("div.banner.error", { id: "duty-check-missed", role: "alert" }, t("check.missed_banner"), " ", checkSaid);
+  return checkSaid ? h("div.banner", { id: "duty-check-said", role: "status" }, checkSaid) : null;
+}
+let checkSaid = "";
+
+async function answerCheck(id) {
+  try {
+    const check = await post(`/api/duty-checks/${id}/answer`);
+    state.checks[check.id] = check;
+    checkSaid = "";
+  } catch (error) {
+    checkSaid = error.message;  // refused (too late, or answered by a colleague): said in the banner
+    try { for (const c of await get("/api/duty-checks")) state.checks[c.id] = c; } catch { /* next event */ }
+  }
+  repaintHeader();
 }
 
 async function paint() {
@@ -151,7 +183,8 @@ let arrivedDuringLoad = null;
 async function loadAlarms() {
   const arrived = (arrivedDuringLoad = []);
   try {
-    const [alarms, sites] = await Promise.all([get("/api/alarms"), get("/api/sites")]);
+    const [alarms, sites, checks] = await Promise.all([get("/api/alarms"), get("/api/sites"), get("/api/duty-checks")]);
+    state.checks = Object.fromEntries(checks.slice(0, 5).map((c) => [c.id, c]));
     state.alarms = alarms.sort(queueOrder);
     state.sites = Object.fromEntries(sites.map((s) => [s.id, s]));
     for (const alarm of arrived) {
@@ -186,6 +219,12 @@ async function start(me) {
         current?.onAlarm?.(event.alarm);
       }
       if (type === "health") current?.onHealth?.(event);
+      if (type === "duty_check") {
+        state.checks[event.check.id] = event.check;
+        checkSaid = "";
+        repaintHeader();
+        current?.onCheck?.(event.check);
+      }
     },
   });
   paint();
@@ -210,6 +249,12 @@ setInterval(() => {
   current?.tick?.();
   if (!state.me) return;
   if (blocked() !== paintedBlocked) repaintHeader();  // the browser let sound through, or stopped it
+  const left = document.getElementById("duty-check-left");
+  if (left) {
+    const s = Math.ceil(Number(left.dataset.due) - Date.now() / 1000);
+    if (s > 0) left.textContent = t("check.left", { s });
+    else repaintHeader();  // its time is up: the collector marks it missed and says so
+  }
   ring();
 }, 1000);
 

@@ -24,7 +24,7 @@ export function openStream({ onEvent, onState, onReconnected, onClosed }) {
     });
     // another collector's changes may have been missed (its feed was down): fetch everything again
     source.addEventListener("resync", () => onReconnected());
-    for (const type of ["alarm", "health"]) {
+    for (const type of ["alarm", "health", "duty_check"]) {
       source.addEventListener(type, (message) => {
         try { onEvent(type, JSON.parse(message.data)); } catch { /* garbage in the stream: dropped */ }
       });
