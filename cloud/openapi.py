@@ -70,6 +70,8 @@ QUERIES: Final[dict[tuple[str, str], list[dict[str, Any]]]] = {
                                                                          "maximum": 1000}}],
     ("GET", "/api/readiness/ranking"): [{"name": "month", "in": "query",
                                           "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}],
+    **{("GET", path): [{"name": "month", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}]
+       for path in ("/api/reports/streets", "/api/reports/streets.xlsx", "/api/reports/streets.pdf")},
     ("GET", "/api/readiness/history"): [{"name": "month", "in": "query",
                                           "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}],
     ("GET", "/api/sites/{site}/devices/{id}"): [{"name": "hours", "in": "query",

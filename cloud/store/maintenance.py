@@ -148,6 +148,11 @@ class Maintenance(ReadModels):  # tickets follow the devices' state
                                                "missing": json.dumps(missing, ensure_ascii=False)},
                                               pk=("day", "site"))
 
+    def tickets_due(self, since: float, until: float) -> list[dict[str, Any]]:
+        """Tickets whose deadline falls in [since, until), closed or not (the monthly street report)."""
+        return self._rows("tickets", "deadline >= ? AND deadline < ?", [since, until],
+                          select="id, site, kind, deadline, status, closed_at")
+
     def readiness_history(self, month: str) -> list[tuple[str, str, float]]:
         return [(r["day"], r["street"], r["score"]) for r in
                 self._rows("readiness", "day LIKE ?", [f"{month}-%"], order_by="day")]

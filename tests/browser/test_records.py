@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 from playwright.async_api import expect
+from pypdf import PdfReader
 
 from tests.browser.conftest import District
 
@@ -182,3 +183,32 @@ async def test_statistics_show_the_same_figures_as_the_api(district: District) -
     await english.goto(f"{district.collector.url}/#/stats")
     await expect(english.locator("#stats-figures")).to_be_visible()
     await district.shot(english, "stats-en")
+
+
+async def test_the_monthly_street_report_is_shown_and_downloads_as_pdf_and_xlsx(
+        district: District, tmp_path: Path) -> None:
+    """Before: no street report."""
+    month = time.strftime("%Y-%m")
+    expected = (await district.api(f"/api/reports/streets?month={month}"))["streets"]
+    assert expected, "no street in this month's report"
+    page = await district.page("duty")
+    await page.goto(f"{district.collector.url}/#/stats")
+    await page.fill("#report-month", month)
+    await page.click("#report-show")
+    rows = page.locator("#report-table tbody tr")
+    await expect(rows).to_have_count(len(expected), timeout=SLOW)
+    assert await rows.evaluate_all("rows => rows.map(r => r.dataset.street)") == [s["street"] for s in expected]
+    async with page.expect_download() as got:
+        await page.click("#report-pdf")
+    await (await got.value).save_as(tmp_path / "report.pdf")
+    text = "".join(p.extract_text() for p in PdfReader(tmp_path / "report.pdf").pages)
+    assert f"{month} 街道消防安全晾晒" in text
+    assert all(s["street"] in text for s in expected)
+    async with page.expect_download() as got:
+        await page.click("#report-xlsx")
+    await (await got.value).save_as(tmp_path / "report.xlsx")
+    sheet = load_workbook(tmp_path / "report.xlsx").active
+    assert sheet is not None
+    streets = [row[1].value for row in sheet.iter_rows(min_row=3)]
+    assert streets == [s["street"] for s in expected]
+    await district.shot(page, "street-report-zh")

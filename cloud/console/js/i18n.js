@@ -144,6 +144,10 @@ const ZH = {
   "nav.stats": "统计", "stats.title": "警情统计", "stats.show": "统计", "stats.alarms": "警情数", "stats.false_rate": "误报率",
   "stats.of_verdicts": "共判定 {n} 条", "stats.to_ack": "受理用时（中位数 / 90%）", "stats.to_close": "闭环用时（中位数 / 90%）",
   "stats.by_class": "按类别", "stats.by_street": "按街道", "stats.by_month": "按月份", "stats.noisiest": "报警最多的十台设备",
+  "report.title": "月度街道晾晒", "report.month": "月份", "report.pdf": "下载 PDF", "report.xlsx": "下载 Excel",
+  "report.rank": "排名", "report.street": "街道", "report.alarms": "警情", "report.fires": "火警", "report.false": "误报率",
+  "report.ack": "受理用时中位数", "report.close": "闭环用时中位数", "report.due": "本月到期工单", "report.overdue": "超期工单",
+  "report.readiness": "战备指数", "report.empty": "该月没有可统计的街道。", "error.future_month": "该月份尚未开始",
 };
 
 const EN = {
@@ -314,6 +318,11 @@ const EN = {
   "stats.false_rate": "False-alarm rate", "stats.of_verdicts": "of {n} verdicts", "stats.to_ack": "To acknowledge (median / p90)",
   "stats.to_close": "To close (median / p90)", "stats.by_class": "By class", "stats.by_street": "By street",
   "stats.by_month": "By month", "stats.noisiest": "The ten noisiest devices",
+  "report.title": "Monthly street report", "report.month": "Month", "report.pdf": "Download PDF", "report.xlsx": "Download Excel",
+  "report.rank": "Rank", "report.street": "Street", "report.alarms": "Alarms", "report.fires": "Fires",
+  "report.false": "False-alarm rate", "report.ack": "Median to acknowledge", "report.close": "Median to close",
+  "report.due": "Tickets due", "report.overdue": "Tickets overdue", "report.readiness": "Readiness index",
+  "report.empty": "No street to report for that month.", "error.future_month": "That month has not begun",
 };
 
 const WORDS = { "zh-CN": ZH, en: EN };

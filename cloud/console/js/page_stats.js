@@ -1,17 +1,46 @@
 // Alarm statistics for a period (the last 30 days unless chosen): by class, street and month as bars; the
-// false-alarm rate; median and p90 time to acknowledge and to close; the ten noisiest devices.
+// false-alarm rate; median and p90 time to acknowledge and to close; the ten noisiest devices. Below, the
+// monthly street report (晾晒) for any month begun, shown and downloadable as PDF and Excel.
 import { get } from "./api.js";
 import { duration, h, replace } from "./dom.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 
 export function render({ state, main }) {
   const since = h("input", { type: "date", name: "since", "aria-label": t("history.since") });
   const until = h("input", { type: "date", name: "until", "aria-label": t("history.until") });
   const body = h("div", { id: "stats" });
+  const lastMonth = new Date(new Date().getFullYear(), new Date().getMonth() - 1, 1);
+  const month = h("input", { type: "month", id: "report-month", "aria-label": t("report.month"),
+    value: `${lastMonth.getFullYear()}-${String(lastMonth.getMonth() + 1).padStart(2, "0")}` });
+  const report = h("div", { id: "street-report" });
+  const pdf = h("a", { id: "report-pdf", download: "" }, t("report.pdf"));
+  const xlsx = h("a", { id: "report-xlsx", download: "" }, t("report.xlsx"));
   replace(main, h("h1", {}, t("stats.title")),
     h("form.filters", { id: "stats-filters", onsubmit: (e) => { e.preventDefault(); load().catch((err) => replace(body, h("p.error-box", { role: "alert" }, err.message))); } },
       since, "–", until, h("button.primary", { type: "submit", id: "stats-show" }, t("stats.show"))),
-    body);
+    body,
+    h("section.panel", { style: "margin-top:10px" }, h("h2", {}, t("report.title")),
+      h("form.filters", { id: "report-form", onsubmit: (e) => { e.preventDefault(); loadReport().catch((err) => replace(report, h("p.error-box", { role: "alert" }, err.message))); } },
+        month, h("button.primary", { type: "submit", id: "report-show" }, t("stats.show")), pdf, xlsx),
+      report));
+
+  async function loadReport() {
+    const r = await get(`/api/reports/streets?month=${month.value}`);
+    const q = `month=${month.value}&lang=${lang() === "en" ? "en" : "zh"}`;
+    pdf.href = `/api/reports/streets.pdf?${q}`;
+    xlsx.href = `/api/reports/streets.xlsx?${q}`;
+    const span = (s) => (s === null ? "–" : duration(s));
+    replace(report, r.streets.length ? h("table", { id: "report-table" }, h("thead", {}, h("tr", {},
+      ["rank", "street", "alarms", "fires", "false", "ack", "close", "due", "overdue", "readiness"]
+        .map((k) => h("th", {}, t(`report.${k}`))))),
+    h("tbody", {}, r.streets.map((s) => h("tr", { "data-street": s.street },
+      h("td", {}, String(s.rank)), h("td", {}, s.street), h("td", {}, String(s.alarms)), h("td", {}, String(s.fires)),
+      h("td", {}, s.false_alarm_rate === null ? "–" : `${(100 * s.false_alarm_rate).toFixed(1)} %`),
+      h("td", {}, span(s.acknowledge_median_s)), h("td", {}, span(s.close_median_s)), h("td", {}, String(s.tickets_due)),
+      h("td", { class: s.tickets_overdue ? "overdue" : null }, String(s.tickets_overdue)),
+      h("td", {}, s.readiness ?? "–")))))
+      : h("p.muted", {}, t("report.empty")));
+  }
 
   async function load() {
     const q = new URLSearchParams();
@@ -38,7 +67,7 @@ export function render({ state, main }) {
         h("td", {}, h("a", { href: `#/device/${encodeURIComponent(d.site)}/${encodeURIComponent(d.device)}` }, d.device)),
         h("td", {}, String(d.alarms)))))) : h("p.muted", {}, "–"));
   }
-  return { load };
+  return { async load() { await load(); await loadReport(); } };
 }
 
 const fact = (label, content) => [h("dt", {}, label), h("dd", {}, content)];
