@@ -35,6 +35,7 @@ from devices.contract import Command
 from devices.downlink_auth import Signer, generate_keys
 from devices.episodes import Episodes
 from devices.errors import SiteConfigError
+from devices.labels import load_labels
 from devices.mqtt_transport import MqttConnector
 from devices.profile import Profile
 from devices.profile_loader import load_profile_dir
@@ -113,6 +114,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         addresses = dict(item.split("=", 1) for item in args.email or [] if "=" in item)
         notifiers.append(SmtpNotifier(smtp_host or "127.0.0.1", int(smtp_port or 25), args.smtp_from, addresses))
     profiles = load_profile_dir(args.profiles)
+    unlabelled = load_labels().missing(profiles.values())
+    if unlabelled:  # shown by name on the console until firmware-profiles/labels.yaml has them
+        log.warning("points without a label", count=len(unlabelled),
+                    first=[f"{profile.id}:{point}" for profile, point in unlabelled[:10]])
     return asyncio.run(_serve(store, writer, auth, collectors, sock, shared_db=args.db if shared_db else None,
                               profiles=profiles, roster=args.roster or [],
                               inventory=inventory or {}, notifiers=notifiers,

@@ -57,6 +57,9 @@ KINDS = ("smoke_detector", "heat_detector", "gas_detector", "sprinkler_monitor",
          "charging_box", "station_monitor", "camera", "power_meter", "water_pressure", "sounder")
 
 
+LABELS_FILE = "labels.yaml"  # beside the profiles, not a profile: what people read for points (devices.labels)
+
+
 def default_profile_dir() -> Path:
     """The `firmware-profiles/` folder shipped beside the packages (an editable or source install)."""
     return Path(__file__).resolve().parent.parent / "firmware-profiles"
@@ -66,7 +69,7 @@ def profile_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*.yaml") if p.is_file()))
+            files.extend(sorted(p for p in path.rglob("*.yaml") if p.is_file() and p.name != LABELS_FILE))
         else:
             files.append(path)
     return files

@@ -20,6 +20,7 @@ from cloud.site_list import SiteList
 from cloud.store import Store
 from devices.contract import Command
 from devices.errors import ActionRefused
+from devices.labels import Labels, load_labels
 from devices.profile import Profile
 
 __all__ = ["COOKIE", "Api", "CommandSender", "HttpError", "endpoint", "month_param", "over_tls", "path_id",
@@ -64,6 +65,7 @@ class Api:
     readers: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.readers
     writer: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.writer
     site_list: SiteList = field(default_factory=lambda: SiteList({}))  # one read model for every console
+    labels: Labels = field(default_factory=load_labels)  # what people read for points and events
 
     async def read(self, query: Callable[[Store], T]) -> T:
         """A read off the event loop (on a reader thread) where the collector has readers; else here."""

@@ -81,6 +81,14 @@ async def me(request: Request, api: Api, session: Session | None) -> Response:
                          "policy": POLICY})
 
 
+@endpoint()
+async def labels(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: What people read for each point and event (zh, en, unit), and for repeated parts (port, vehicle).
+    """
+    return JSONResponse(api.labels.as_json(), headers={"Cache-Control": "private, max-age=3600"})
+
+
 @endpoint("user.manage")
 async def users(request: Request, api: Api, session: Session | None) -> Response:
     """
@@ -190,6 +198,7 @@ routes = [
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),
     Route("/api/me", me),
+    Route("/api/labels", labels),
     Route("/api/users", users),
     Route("/api/users", add_user, methods=["POST"]),
     Route("/api/users/{name}", change_user, methods=["POST"]),

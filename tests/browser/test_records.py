@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import time
 from pathlib import Path
 
@@ -212,3 +213,33 @@ async def test_the_monthly_street_report_is_shown_and_downloads_as_pdf_and_xlsx(
     streets = [row[1].value for row in sheet.iter_rows(min_row=3)]
     assert streets == [s["street"] for s in expected]
     await district.shot(page, "street-report-zh")
+
+
+SNAKE = r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b"  # a raw key: smoke_alarm, ebike_in_lift, device_offline
+
+
+async def test_no_page_shows_a_raw_key_in_either_language(district: District) -> None:
+    """Before: smoke_alarm, ebike_in_lift, em1:vehicle2.soc, device_offline and `street` as a ticket level on
+    the pages. Every page is read as a person sees it (innerText), in Chinese and in English."""
+    await district.control("POST", f"/sites/{CABINETS}/devices/fc4/signals", {"values": {"door_open": True}})
+    alarms = await district.api("/api/alarms")
+    pages = ["duty", f"duty/{alarms[0]['id']}" if alarms else "duty", "history", "stats", "shift", "map",
+             "maintenance", "readiness", "site/shed-xixi-01", "site/station-wenxin-01", f"site/{CABINETS}",
+             "device/shed-xixi-01/box1", "device/shed-xixi-01/spr1", "device/shed-xixi-01/sd1",
+             "device/station-wenxin-01/em1", f"device/{CABINETS}/fc4", "admin"]
+    found: dict[str, list[str]] = {}
+    for lang in ("zh-CN", "en"):
+        page = await district.page("admin", lang=lang)
+        for path in pages:
+            await page.goto(f"{district.collector.url}/#/{path}")
+            await expect(page.locator("main")).to_be_visible()
+            await page.wait_for_load_state("networkidle")
+            await page.wait_for_timeout(300)
+            if path == "history":
+                await page.click("#history-search")
+                await page.wait_for_timeout(300)
+            text = await page.evaluate("() => document.body.innerText")
+            keys = sorted(set(re.findall(SNAKE, text)))
+            if keys:
+                found[f"{lang} #/{path}"] = keys
+    assert found == {}, found

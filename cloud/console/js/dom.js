@@ -1,6 +1,6 @@
 // Building DOM nodes without a framework: h("tag.class", {attrs}, ...children). Text is always text
 // (never parsed as HTML), so nothing from a device or a payload can inject markup.
-import { lang, t } from "./i18n.js";
+import { lang, pointUnit, t } from "./i18n.js";
 
 export function h(spec, props = {}, ...children) {
   const [tag, ...classes] = spec.split(".");
@@ -51,7 +51,14 @@ export function value(v) {
   if (v === false) return t("no");
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
   if (v === null || v === undefined) return "–";
-  return typeof v === "object" ? JSON.stringify(v) : String(v);
+  if (Array.isArray(v)) return v.map(value).join("、");  // ["sd1", "sd2"] -> sd1、sd2
+  return typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k.replace(/_/g, " ")}: ${value(x)}`).join(" · ") : String(v);
+}
+
+// A point's value with its unit from the profiles' labels ("71.5 °C").
+export function withUnit(key, v) {
+  const unit = typeof v === "number" ? pointUnit(key) : "";
+  return unit ? `${value(v)} ${unit}` : value(v);
 }
 
 export const now = () => Date.now() / 1000;

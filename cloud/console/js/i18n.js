@@ -148,6 +148,13 @@ const ZH = {
   "report.rank": "排名", "report.street": "街道", "report.alarms": "警情", "report.fires": "火警", "report.false": "误报率",
   "report.ack": "受理用时中位数", "report.close": "闭环用时中位数", "report.due": "本月到期工单", "report.overdue": "超期工单",
   "report.readiness": "战备指数", "report.empty": "该月没有可统计的街道。", "error.future_month": "该月份尚未开始",
+  "chart.residual_current": "剩余电流", "level.street": "街道级", "level.district": "区级",
+  "detail.action": "操作", "detail.notes": "说明", "detail.role": "角色", "detail.password": "密码", "detail.within_s": "应答时限（秒）",
+  "detail.due_at": "截止", "detail.disposition": "处置", "detail.result": "结果", "detail.open": "未闭环",
+  "detail.shelved": "已屏蔽", "detail.overdue_tickets": "超期工单", "detail.offline_gateways": "离线网关",
+  "detail.failures": "失败次数", "detail.reason": "原因", "detail.how": "方式", "detail.minutes": "分钟", "detail.with": "一并",
+  "detail.key": "警情键", "detail.device": "设备", "detail.point": "点位", "detail.value": "值", "detail.site": "场所",
+  "detail.gateway": "网关", "detail.id": "编号", "detail.override": "越过联动", "detail.ids": "警情",
 };
 
 const EN = {
@@ -323,12 +330,50 @@ const EN = {
   "report.false": "False-alarm rate", "report.ack": "Median to acknowledge", "report.close": "Median to close",
   "report.due": "Tickets due", "report.overdue": "Tickets overdue", "report.readiness": "Readiness index",
   "report.empty": "No street to report for that month.", "error.future_month": "That month has not begun",
+  "chart.residual_current": "Residual current", "level.street": "street level", "level.district": "district level",
+  "detail.action": "action", "detail.notes": "notes", "detail.role": "role", "detail.password": "password",
+  "detail.within_s": "answer within (s)", "detail.due_at": "due", "detail.disposition": "disposition", "detail.result": "result",
+  "detail.open": "open", "detail.shelved": "shelved", "detail.overdue_tickets": "overdue tickets",
+  "detail.offline_gateways": "offline gateways", "detail.failures": "failures", "detail.reason": "reason", "detail.how": "how",
+  "detail.minutes": "minutes", "detail.with": "together with", "detail.key": "alarm key", "detail.device": "device",
+  "detail.point": "point", "detail.value": "value", "detail.site": "site", "detail.gateway": "gateway", "detail.id": "id",
+  "detail.override": "override", "detail.ids": "alarms",
 };
 
 const WORDS = { "zh-CN": ZH, en: EN };
 
 export const lang = () => (localStorage.getItem("ff-lang") === "en" ? "en" : "zh-CN");
 export const setLang = (code) => localStorage.setItem("ff-lang", code);
+
+// What people read for points and events, from the profiles' labels (GET /api/labels, loaded at sign-in).
+// A name without a label shows with spaces for underscores: never a raw key.
+let labels = { parts: {}, points: {}, events: {} };
+export const setLabels = (given) => { if (given?.points) labels = given; };
+const PART = /^([a-z_]+?)(\d+)\.(.+)$/;
+const words = (l, n = "") => (lang() === "en" ? l.en : l.zh).replace("{n}", n);
+const spaced = (name) => String(name).replace(/_/g, " ");
+
+function pointEntry(name) {
+  const part = PART.exec(name);
+  if (part && labels.parts[part[1]]) {
+    const leaf = pointEntry(part[3]);
+    return leaf && { text: `${words(labels.parts[part[1]], part[2])} ${leaf.text}`, unit: leaf.unit };
+  }
+  const found = labels.points[String(name).replace(/\d+/g, "N")];
+  return found && { text: words(found, (String(name).match(/\d+/) || [""])[0]), unit: found.unit || "" };
+}
+
+export const pointLabel = (name) => pointEntry(name)?.text || spaced(name);
+export const pointUnit = (name) => pointEntry(name)?.unit || "";
+export function eventLabel(kind) {
+  const found = labels.events[kind];
+  return found ? words(found) : t(`event.${kind}`, {}, spaced(kind));
+}
+// "em1:vehicle2.soc" (a device and its point, as readiness lists what is missing) in words
+export function itemLabel(item) {
+  const [device, point] = String(item).split(":");
+  return point ? `${device} · ${pointLabel(point)}` : pointLabel(device);
+}
 
 export function t(key, params = {}, fallback = undefined) {
   const text = WORDS[lang()][key] ?? fallback ?? key;

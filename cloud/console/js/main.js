@@ -5,7 +5,7 @@
 // after the console is opened or reloaded); a browser that blocks sound gets a banner asking for a click.
 import { get, onSignedOut, post, setCsrf } from "./api.js";
 import { alarmTitle, h, replace } from "./dom.js";
-import { lang, setLang, t } from "./i18n.js";
+import { lang, setLabels, setLang, t } from "./i18n.js";
 import { REPEAT_S, blocked, enable, fireTone, played } from "./sound.js";
 import { openStream } from "./stream.js";
 import * as admin from "./page_admin.js";
@@ -199,6 +199,7 @@ async function loadAlarms() {
 async function start(me) {
   state.me = me;
   setCsrf(me.csrf);
+  try { setLabels(await get("/api/labels")); } catch { /* names with spaces until the next sign-in */ }
   try { await loadAlarms(); } catch { state.alarms = []; }
   if (closeStream) closeStream();
   closeStream = openStream({

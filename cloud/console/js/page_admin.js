@@ -101,9 +101,21 @@ export function render({ state, main }) {
   return { load };
 }
 
+// An audit entry's details in words: known keys and values from the dictionary (a role, a result, an
+// action), times as times, anything else with spaces for underscores.
 function details(text) {
-  try {
-    const value = JSON.parse(text || "{}");
-    return Object.entries(value).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ");
-  } catch { return text; }
+  let parsed;
+  try { parsed = JSON.parse(text || "{}"); } catch { return text; }
+  const word = (v) => {
+    if (v === null || v === undefined) return "–";
+    if (Array.isArray(v)) return v.map(word).join("、");
+    if (typeof v === "object") return Object.entries(v).map(([k, x]) => `${t(`detail.${k}`, {}, k.replace(/_/g, " "))}: ${word(x)}`).join("，");
+    if (typeof v !== "string") return String(v);
+    for (const space of ["role", "result", "action", "handling", "mute"]) {
+      const found = t(`${space}.${v}`, {}, "");
+      if (found) return found;
+    }
+    return v.replace(/_/g, " ");
+  };
+  return Object.entries(parsed).map(([k, v]) => `${t(`detail.${k}`, {}, k.replace(/_/g, " "))}: ${/_at$/.test(k) && typeof v === "number" ? clock(v) : word(v)}`).join(" · ");
 }

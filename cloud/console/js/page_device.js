@@ -1,12 +1,13 @@
 // A device: what it is and where, its latest values, its readings over time as charts (port
 // temperature and current, pipe pressure, battery...), its events, tickets and open alarms.
 import { get } from "./api.js";
-import { alarmTitle, badge, clock, duration, h, now, replace, value, onlineBadge } from "./dom.js";
-import { t } from "./i18n.js";
+import { alarmTitle, badge, clock, duration, h, now, replace, value, onlineBadge, withUnit } from "./dom.js";
+import { eventLabel, pointLabel, t } from "./i18n.js";
 import { carryForward, lineChart } from "./chart.js";
 
 const FAMILIES = [
-  ["temperature", /temperature$/, "°C"], ["current", /current$/, "A"], ["power", /power$/, "W"],
+  ["temperature", /temperature$/, "°C"], ["current", /(?<!residual_)current$/, "A"],
+  ["residual_current", /^residual_current$/, "mA"], ["power", /power$/, "W"],
   ["pressure", /pressure$/, "MPa"], ["battery", /(^battery$|\.soc$)/, "%"], ["voltage", /voltage$/, "V"],
   ["obscuration", /obscuration$/, "%/m"],
 ];
@@ -34,8 +35,8 @@ export function render({ params, main }) {
         `${t(`ticket.${k.kind}`, {}, k.kind)} · ${t("col.deadline")} ${clock(k.deadline)}`)))] : null,
       h("details", { open: Object.keys(d.values).length <= 24 }, h("summary", {}, t("device.values")),
         h("dl.facts", { id: "device-values" },
-          Object.keys(d.values).filter((k) => !k.startsWith("_")).sort(naturally).map((k) => fact(k, value(d.values[k]))))),
-      h("h2", {}, t("device.events")), h("ul.timeline", {}, d.events.map((e) => h("li", {}, h("span.muted", {}, clock(e.t)), " ", e.kind))));
+          Object.keys(d.values).filter((k) => !k.startsWith("_")).sort(naturally).map((k) => fact(pointLabel(k), withUnit(k, d.values[k]))))),
+      h("h2", {}, t("device.events")), h("ul.timeline", {}, d.events.map((e) => h("li", {}, h("span.muted", {}, clock(e.t)), " ", eventLabel(e.kind)))));
     const width = Math.min(main.clientWidth - 24, 1100);
     const keys = [...new Set(d.readings.flatMap((r) => Object.keys(r.values)))].sort(naturally);
     let drawn = 0;
@@ -45,7 +46,7 @@ export function render({ params, main }) {
       const { times, columns } = carryForward(d.readings, mine);
       if (!columns.some((c) => c.some((v) => v !== null))) continue;
       charts.append(lineChart({ title: t(`chart.${family}`), times, unit, width,
-        series: mine.map((k, i) => ({ label: k, values: columns[i] })) }));
+        series: mine.map((k, i) => ({ label: pointLabel(k), values: columns[i] })) }));
       drawn += 1;
     }
     if (!drawn) charts.append(h("p.muted", {}, t("device.no_readings")));

@@ -6,8 +6,8 @@
 // A fire nobody has acknowledged stays marked in the queue; the fires of one site can be acknowledged
 // together (a detector's and the shed interlock's are one incident). A closed alarm shows how it was closed.
 import { get, post, refusalText } from "./api.js";
-import { alarmTitle, badge, clock, duration, h, now, replace, value } from "./dom.js";
-import { t } from "./i18n.js";
+import { alarmTitle, badge, clock, duration, h, now, replace, value, withUnit } from "./dom.js";
+import { eventLabel, pointLabel, t } from "./i18n.js";
 import { relayControl, resetOnSite } from "./commands.js";
 
 const KEYS = { a: "acknowledge", v: "verify", c: "confirm", f: "false_alarm", d: "dispose", x: "close" };
@@ -266,13 +266,13 @@ const naturally = (a, b) => a.localeCompare(b, "en", { numeric: true });
 function readings(values) {
   const keys = Object.keys(values).filter((k) => !k.startsWith("_")).sort(naturally);
   if (!keys.length) return h("p.muted", {}, "–");
-  return h("dl.facts", { id: "detail-readings" }, keys.slice(0, 40).map((k) => fact(k, value(values[k]))));
+  return h("dl.facts", { id: "detail-readings" }, keys.slice(0, 40).map((k) => fact(pointLabel(k), withUnit(k, values[k]))));
 }
 
 function timeline(log, events) {
   const items = [
-    ...log.map((e) => ({ at: e.at, text: `${e.who}: ${t(`log.${e.action}`, {}, e.action)}${notesOf(e.notes)}` })),
-    ...events.map((e) => ({ at: e.t, text: `${t("log.device")}: ${e.kind}` })),
+    ...log.map((e) => ({ at: e.at, text: `${e.who}: ${t(`log.${e.action}`, {}, e.action.replace(/_/g, " "))}${notesOf(e.notes)}` })),
+    ...events.map((e) => ({ at: e.t, text: `${t("log.device")}: ${eventLabel(e.kind)}` })),
   ].sort((x, y) => y.at - x.at);
   return h("ul.timeline", { id: "detail-timeline" }, items.slice(0, 60).map((i) => h("li", {}, h("span.muted", {}, clock(i.at)), " ", i.text)));
 }

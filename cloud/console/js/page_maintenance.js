@@ -78,7 +78,7 @@ export function render({ main, can }) {
       const notes = h("input", { placeholder: t("maint.close_notes"), "aria-label": t("maint.close_notes") });
       return h("tr", { "data-ticket": k.id },
         h("td", { class: late ? "overdue" : null }, clock(k.deadline), h("div", {}, late ? t("maint.overdue") : `${t("maint.left")} ${duration(k.deadline - now())}`)),
-        h("td", {}, t(`ticket.${k.kind}`, {}, k.kind), h("div.muted", {}, k.level)),
+        h("td", {}, t(`ticket.${k.kind}`, {}, k.kind), h("div.muted", {}, t(`level.${k.level}`, {}, k.level))),
         h("td", {}, h("a", { href: `#/device/${encodeURIComponent(k.site)}/${encodeURIComponent(k.device)}` }, `${k.site}/${k.device}`)),
         h("td.optional", {}, clock(k.opened)), h("td", {}, t(`ticket_status.${k.status}`, {}, k.status)),
         h("td", {}, can("ticket.handle") ? h("form", { onsubmit: async (e) => {

@@ -2,7 +2,7 @@
 // ranked by the monthly index, and the month's trend per street. Numbers are the API's, unrounded further.
 import { get } from "./api.js";
 import { compare, h, replace } from "./dom.js";
-import { t } from "./i18n.js";
+import { itemLabel, t } from "./i18n.js";
 import { lineChart } from "./chart.js";
 
 export function render({ main }) {
@@ -23,7 +23,7 @@ export function render({ main }) {
           return cat ? h("td.cell", { style: `background:${heat(cat.score)}`, title: `${cat.score}%` }, `${cat.serviceable}/${cat.required}`)
             : h("td", {}, "");
         }),
-        h("td", {}, s.missing.length ? s.missing.join(", ") : "–"))))),
+        h("td", {}, s.missing.length ? s.missing.map(itemLabel).join("、") : "–"))))),
       h("div.grid2", {},
         h("div", {}, h("h2", {}, t("ready.streets")), h("table", { id: "street-scores" }, h("thead", {}, h("tr", {}, h("th", {}, t("col.street")),
           h("th", {}, t("ready.today")))), h("tbody", {}, Object.entries(board.streets).sort((a, b) => b[1] - a[1])

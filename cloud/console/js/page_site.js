@@ -5,8 +5,8 @@
 // interlock cut is not "normal" once its alarms are closed), and can restore them all after a
 // confirmation. A port card follows a command's result at once, before the gateway's next reading.
 import { get, post } from "./api.js";
-import { alarmTitle, badge, clock, h, replace, throttle, value, onlineBadge } from "./dom.js";
-import { t } from "./i18n.js";
+import { alarmTitle, badge, clock, h, replace, throttle, value, onlineBadge, withUnit } from "./dom.js";
+import { itemLabel, pointLabel, t } from "./i18n.js";
 import { relayControl, waitFor } from "./commands.js";
 
 const PART = /^([a-z_]+?)(\d+)\.(.+)$/;
@@ -58,7 +58,7 @@ export function render({ params, main, can }) {
         fact(t("col.street"), s.street), fact(t("col.kind"), t(`kind.${s.kind}`, {}, s.kind)),
         fact(t("col.gateway"), `${s.gateway} · ${s.gateway_online ? t("health.online") : t("flag.offline")}`),
         fact(t("col.last_seen"), clock(s.last_seen)), fact(t("col.readiness"), s.readiness ?? "–"),
-        s.readiness_detail?.missing?.length ? fact(t("ready.missing"), s.readiness_detail.missing.join(", ")) : null),
+        s.readiness_detail?.missing?.length ? fact(t("ready.missing"), s.readiness_detail.missing.map(itemLabel).join("、")) : null),
       s.alarms.length ? [h("h2", {}, t("site.alarms")), h("ul", { id: "site-alarms" }, s.alarms.map((a) => h("li", {}, badge(a.class), " ",
         h("a", { href: `#/duty/${a.id}` }, alarmTitle(a)), ` · ${a.device} · ${t(`handling.${a.handling}`)}`)))] : null,
       s.device_list.map((d) => device(s, d, mayCommand(s), { relayOf, onDone, saidOf })));
@@ -122,9 +122,9 @@ function device(site, d, mayCommand, { relayOf, onDone, saidOf }) {
         return h(`li.card${v === false ? "" : ".bad"}`, { "data-item": key },
           t("door.state", { state: t(v === false ? "door.closed" : "door.open") }));
       }
-      return h(`li.card${v === true ? "" : ".bad"}`, { "data-item": key }, `${v === true ? "✓" : "✗"} ${t(`item.${key}`, {}, key)}`);
+      return h(`li.card${v === true ? "" : ".bad"}`, { "data-item": key }, `${v === true ? "✓" : "✗"} ${t(`item.${key}`, {}, pointLabel(key))}`);
     })) : null,
-    plain.length ? h("dl.facts", {}, plain.sort().map(([k, v]) => fact(t(`point.${k}`, {}, k), value(v)))) : null);
+    plain.length ? h("dl.facts", {}, plain.sort().map(([k, v]) => fact(pointLabel(k), withUnit(k, v)))) : null);
 }
 
 function card(part, n, fields, control) {
@@ -136,7 +136,7 @@ function card(part, n, fields, control) {
   return h(`div.card${bad ? ".bad" : warn ? ".warn" : idle ? ".idle" : ""}`, { "data-card": `${part}${n}` },
     h("h3", {}, `${t(`part.${part}`, {}, part)} ${n}`),
     Object.entries(fields).filter(([k]) => !SHOWN[part] || SHOWN[part].includes(k))
-      .sort(([a], [b]) => (SHOWN[part] ? SHOWN[part].indexOf(a) - SHOWN[part].indexOf(b) : a.localeCompare(b))).map(([k, v]) => h("div.kv", {}, h("span.muted", {}, t(`point.${k}`, {}, k)),
+      .sort(([a], [b]) => (SHOWN[part] ? SHOWN[part].indexOf(a) - SHOWN[part].indexOf(b) : a.localeCompare(b))).map(([k, v]) => h("div.kv", {}, h("span.muted", {}, pointLabel(k)),
       h("span", {}, k === "state" ? t(`state.${v}`, {}, String(v)) : k === "relay" ? (v ? t("relay.on") : t("relay.off")) : value(v)))),
     control);
 }
