@@ -139,6 +139,10 @@ async def test_a_handover_is_written_with_what_stands_open_and_accepted_by_the_n
     await incoming.locator("#handovers article").first.locator("button[data-accept]").click()
     await expect(incoming.locator("#handovers article").first).to_contain_text("duty2 已接班")
     await district.shot(incoming, "shift-zh")
+    english = await district.page("duty", lang="en")
+    await english.goto(f"{district.collector.url}/#/shift")
+    await expect(english.locator("#handovers article").first).to_contain_text("accepted by duty2")
+    await district.shot(english, "shift-en")
     trail = [e["action"] for e in await district.api("/api/audit?text=duty", "admin")]
     assert "handover written" in trail and "handover accepted" in trail
 
@@ -213,6 +217,12 @@ async def test_the_monthly_street_report_is_shown_and_downloads_as_pdf_and_xlsx(
     streets = [row[1].value for row in sheet.iter_rows(min_row=3)]
     assert streets == [s["street"] for s in expected]
     await district.shot(page, "street-report-zh")
+    english = await district.page("duty", lang="en")
+    await english.goto(f"{district.collector.url}/#/stats")
+    await english.fill("#report-month", month)
+    await english.click("#report-show")
+    await expect(english.locator("#report-table")).to_be_visible(timeout=SLOW)
+    await district.shot(english, "street-report-en")
 
 
 SNAKE = r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b"  # a raw key: smoke_alarm, ebike_in_lift, device_offline

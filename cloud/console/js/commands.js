@@ -3,7 +3,7 @@
 // then done or failed with the gateway's reason).
 import { get, post } from "./api.js";
 import { h, replace } from "./dom.js";
-import { t } from "./i18n.js";
+import { partLabel, t } from "./i18n.js";
 
 // The command's state as the gateway reports it, polled until it is done or failed (at most 30 s).
 export async function waitFor(id, onState = () => {}) {
@@ -49,7 +49,7 @@ export function commandButton({ label, danger = false, command, tag, onDone = ()
 }
 
 export function relayControl({ site, gateway, device, point, on, onDone = () => {}, said = "" }) {
-  const name = point.replace(/\.?relay$/, "") || device;
+  const name = partLabel(point.replace(/\.?relay$/, "") || device);
   return commandButton({ label: `${on ? t("command.cut") : t("command.restore")} ${name}`, danger: on, tag: `${device}/${point}`,
     command: { site, gateway, action: "write", device, point, value: !on }, onDone: (text) => onDone(!on, text), said });
 }

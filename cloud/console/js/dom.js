@@ -1,6 +1,6 @@
 // Building DOM nodes without a framework: h("tag.class", {attrs}, ...children). Text is always text
 // (never parsed as HTML), so nothing from a device or a payload can inject markup.
-import { lang, pointUnit, t } from "./i18n.js";
+import { lang, partLabel, pointUnit, t } from "./i18n.js";
 
 export function h(spec, props = {}, ...children) {
   const [tag, ...classes] = spec.split(".");
@@ -57,6 +57,7 @@ export function value(v) {
 
 // A point's value with its unit from the profiles' labels ("71.5 °C").
 export function withUnit(key, v) {
+  if (typeof v === "string") return t(`state.${v}`, {}, v);  // an enumerated state: normal, alarm, idle...
   const unit = typeof v === "number" ? pointUnit(key) : "";
   return unit ? `${value(v)} ${unit}` : value(v);
 }
@@ -73,7 +74,7 @@ export const compare = (a, b) => String(a).localeCompare(String(b), lang());
 export function alarmTitle(a) {
   if (a.text) return a.text;
   const part = a.key.split("/").slice(2).join("/");
-  return `${t(`rule.${a.rule}`, {}, a.rule || a.key)}${part ? ` · ${part}` : ""}`;
+  return `${t(`rule.${a.rule}`, {}, a.rule || a.key)}${part ? ` · ${part.split("/").map(partLabel).join(" ")}` : ""}`;
 }
 
 // At most one call per `ms`, the last one always made: a district's worth of events must not turn into

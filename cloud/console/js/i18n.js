@@ -101,6 +101,7 @@ const ZH = {
   "point.battery": "电量 %", "point.charging": "充电中", "point.on_charger": "在充电位", "point.parked": "在位",
   "point.charger_fault": "充电机故障", "point.energy": "电量 kWh",
   "state.idle": "空闲", "state.charging": "充电中", "state.full": "已充满", "state.fault": "故障",
+  "state.normal": "正常", "state.alarm": "报警", "state.prealarm": "预警", "state.disabled": "已屏蔽", "state.test": "测试",
   "relay.on": "通电", "relay.off": "已断电", "site.ports": "充电端口：通电 {on} · 断电 {off}",
   "door.state": "柜门：{state}", "door.open": "开启", "door.closed": "关闭",
   "item.door_open": "柜门", "item.extinguisher_1_present": "灭火器 1", "item.extinguisher_2_present": "灭火器 2",
@@ -276,6 +277,7 @@ const EN = {
   "point.battery": "battery %", "point.charging": "charging", "point.on_charger": "on charger", "point.parked": "parked",
   "point.charger_fault": "charger fault", "point.energy": "energy kWh",
   "state.idle": "idle", "state.charging": "charging", "state.full": "full", "state.fault": "fault",
+  "state.normal": "normal", "state.alarm": "alarm", "state.prealarm": "prealarm", "state.disabled": "disabled", "state.test": "test",
   "relay.on": "on", "relay.off": "cut", "site.ports": "Charging ports: {on} on · {off} cut",
   "door.state": "Door: {state}", "door.open": "open", "door.closed": "closed",
   "item.door_open": "Door", "item.extinguisher_1_present": "Extinguisher 1", "item.extinguisher_2_present": "Extinguisher 2",
@@ -369,6 +371,12 @@ export function eventLabel(kind) {
   const found = labels.events[kind];
   return found ? words(found) : t(`event.${kind}`, {}, spaced(kind));
 }
+// "port3" (a repeated part by itself, as on a command button) in words
+export function partLabel(name) {
+  const part = /^([a-z_]+?)(\d+)$/.exec(name);
+  return part && labels.parts[part[1]] ? words(labels.parts[part[1]], part[2]) : spaced(name);
+}
+
 // "em1:vehicle2.soc" (a device and its point, as readiness lists what is missing) in words
 export function itemLabel(item) {
   const [device, point] = String(item).split(":");

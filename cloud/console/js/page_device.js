@@ -13,7 +13,7 @@ const FAMILIES = [
 ];
 const SPANS = [1, 6, 24, 168];
 
-export function render({ params, main }) {
+export function render({ state, params, main }) {
   const [site, id] = params;
   let hours = 24;
   async function load() {
@@ -22,7 +22,8 @@ export function render({ params, main }) {
     replace(main,
       h("h1", {}, d.name || d.id, " ", onlineBadge(d.online)),
       h("dl.facts", {},
-        fact(t("col.site"), h("a", { href: `#/site/${encodeURIComponent(site)}` }, site)), fact(t("col.device"), d.id),
+        fact(t("col.site"), h("a", { href: `#/site/${encodeURIComponent(site)}` }, state.sites[site]?.name || site)),
+        fact(t("col.device"), d.id),
         fact(t("col.kind"), t(`kind.${d.kind}`, {}, d.kind || "–")), fact(t("col.location"), d.location || "–"),
         fact(t("col.profile"), d.profile), fact(t("col.configured"), d.configured_profile || "–"),
         fact(t("col.last_seen"), d.last_seen ? `${clock(d.last_seen)} (${duration(now() - d.last_seen)} ${t("ago")})` : "–")),

@@ -79,7 +79,7 @@ export function render({ main, can }) {
       return h("tr", { "data-ticket": k.id },
         h("td", { class: late ? "overdue" : null }, clock(k.deadline), h("div", {}, late ? t("maint.overdue") : `${t("maint.left")} ${duration(k.deadline - now())}`)),
         h("td", {}, t(`ticket.${k.kind}`, {}, k.kind), h("div.muted", {}, t(`level.${k.level}`, {}, k.level))),
-        h("td", {}, h("a", { href: `#/device/${encodeURIComponent(k.site)}/${encodeURIComponent(k.device)}` }, `${k.site}/${k.device}`)),
+        h("td", {}, h("a", { href: `#/device/${encodeURIComponent(k.site)}/${encodeURIComponent(k.device)}` }, `${sites[k.site]?.name || k.site} · ${k.device || t("col.gateway")}`)),
         h("td.optional", {}, clock(k.opened)), h("td", {}, t(`ticket_status.${k.status}`, {}, k.status)),
         h("td", {}, can("ticket.handle") ? h("form", { onsubmit: async (e) => {
           e.preventDefault();

@@ -137,7 +137,7 @@ function card(part, n, fields, control) {
     h("h3", {}, `${t(`part.${part}`, {}, part)} ${n}`),
     Object.entries(fields).filter(([k]) => !SHOWN[part] || SHOWN[part].includes(k))
       .sort(([a], [b]) => (SHOWN[part] ? SHOWN[part].indexOf(a) - SHOWN[part].indexOf(b) : a.localeCompare(b))).map(([k, v]) => h("div.kv", {}, h("span.muted", {}, pointLabel(k)),
-      h("span", {}, k === "state" ? t(`state.${v}`, {}, String(v)) : k === "relay" ? (v ? t("relay.on") : t("relay.off")) : value(v)))),
+      h("span", {}, k === "relay" ? (v ? t("relay.on") : t("relay.off")) : withUnit(`${part}${n}.${k}`, v)))),
     control);
 }
 
