@@ -198,6 +198,7 @@ async def test_the_monthly_street_report_is_shown_and_downloads_as_pdf_and_xlsx(
     assert expected, "no street in this month's report"
     page = await district.page("duty")
     await page.goto(f"{district.collector.url}/#/stats")
+    await expect(page.locator("#street-report")).not_to_be_empty(timeout=SLOW)  # last month's, drawn first
     await page.fill("#report-month", month)
     await page.click("#report-show")
     rows = page.locator("#report-table tbody tr")
@@ -219,6 +220,7 @@ async def test_the_monthly_street_report_is_shown_and_downloads_as_pdf_and_xlsx(
     await district.shot(page, "street-report-zh")
     english = await district.page("duty", lang="en")
     await english.goto(f"{district.collector.url}/#/stats")
+    await expect(english.locator("#street-report")).not_to_be_empty(timeout=SLOW)  # last month's, drawn first
     await english.fill("#report-month", month)
     await english.click("#report-show")
     await expect(english.locator("#report-table")).to_be_visible(timeout=SLOW)

@@ -24,8 +24,11 @@ export function render({ state, main }) {
         month, h("button.primary", { type: "submit", id: "report-show" }, t("stats.show")), pdf, xlsx),
       report));
 
+  let asked = 0;  // a slower answer for a month asked before never replaces the one asked last
   async function loadReport() {
+    const mine = ++asked;
     const r = await get(`/api/reports/streets?month=${month.value}`);
+    if (mine !== asked) return;
     const q = `month=${month.value}&lang=${lang() === "en" ? "en" : "zh"}`;
     pdf.href = `/api/reports/streets.pdf?${q}`;
     xlsx.href = `/api/reports/streets.xlsx?${q}`;
