@@ -14,7 +14,7 @@ from cloud.alarm_lifecycle import CLASS_ORDER
 from cloud.readiness import station_readiness
 from cloud.store import Store
 
-__all__ = ["device_page", "district_sites", "site_page"]
+__all__ = ["device_page", "district_sites", "dossier_of", "site_page"]
 
 
 def district_sites(store: Store, inventory: Mapping[str, Mapping[str, Any]], only: Collection[str] | None = None
@@ -73,7 +73,18 @@ def site_page(store: Store, inventory: Mapping[str, Mapping[str, Any]], site_id:
     if not found:
         return None
     return {**found[0], "device_list": sorted(store.devices({site_id}), key=lambda d: d["id"]),
-            "alarms": store.alarms(sites={site_id})}
+            "alarms": store.alarms(sites={site_id}), "dossier": dossier_of(inventory, site_id)}
+
+
+def dossier_of(inventory: Mapping[str, Mapping[str, Any]], site_id: str) -> dict[str, Any] | None:
+    """A site's dossier (一户一档) from the inventory, its nearest station named."""
+    dossier = inventory.get(site_id, {}).get("dossier")
+    if not dossier:
+        return None
+    station = dossier.get("nearest_station")
+    if station:
+        station = {**station, "name": inventory.get(station["site"], {}).get("name", station["site"])}
+    return {**dossier, "nearest_station": station}
 
 
 def device_page(store: Store, site_id: str, device_id: str, hours: float) -> dict[str, Any] | None:

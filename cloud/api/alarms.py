@@ -16,7 +16,7 @@ from cloud.alarm_lifecycle import Refused
 from cloud.api.base import Api, HttpError, endpoint, path_id, read_body, refusal, token_of
 from cloud.auth import Session
 from cloud.history import HistoryQuery, as_csv, as_xlsx, table
-from cloud.site_overview import device_page, district_sites
+from cloud.site_overview import device_page, district_sites, dossier_of
 from cloud.statistics import statistics
 from cloud.store import Store
 
@@ -47,7 +47,8 @@ async def alarm(request: Request, api: Api, session: Session | None) -> Response
             return None
         site = next(iter(district_sites(store, api.inventory, only={found["site"]})), None)
         device = device_page(store, found["site"], found["device"], hours=0) if found["device"] else None
-        return {**found, "log": store.alarm_log(found["id"]), "site_info": site, "device_info": device}
+        return {**found, "log": store.alarm_log(found["id"]), "site_info": site, "device_info": device,
+                "dossier": dossier_of(api.inventory, found["site"])}
 
     found = await api.read(detail)
     if found is None:

@@ -156,6 +156,9 @@ const ZH = {
   "detail.failures": "失败次数", "detail.reason": "原因", "detail.how": "方式", "detail.minutes": "分钟", "detail.with": "一并",
   "detail.key": "警情键", "detail.device": "设备", "detail.point": "点位", "detail.value": "值", "detail.site": "场所",
   "detail.gateway": "网关", "detail.id": "编号", "detail.override": "越过联动", "detail.ids": "警情",
+  "dossier.title": "场所档案", "dossier.address": "地址", "dossier.access": "进入方式", "dossier.station": "最近微型消防站",
+  "dossier.distance": "距离 {m} 米", "dossier.water": "水源", "dossier.on_duty": "当前在岗",
+  "water.hydrant": "消火栓", "water.pool": "消防水池", "water.tank": "消防水箱", "water.river": "天然水源", "water.other": "其他水源",
 };
 
 const EN = {
@@ -340,6 +343,9 @@ const EN = {
   "detail.minutes": "minutes", "detail.with": "together with", "detail.key": "alarm key", "detail.device": "device",
   "detail.point": "point", "detail.value": "value", "detail.site": "site", "detail.gateway": "gateway", "detail.id": "id",
   "detail.override": "override", "detail.ids": "alarms",
+  "dossier.title": "Site dossier", "dossier.address": "Address", "dossier.access": "Access", "dossier.station": "Nearest micro station",
+  "dossier.distance": "{m} m away", "dossier.water": "Water", "dossier.on_duty": "on duty now",
+  "water.hydrant": "Hydrant", "water.pool": "Fire pool", "water.tank": "Fire water tank", "water.river": "Natural water", "water.other": "Other water",
 };
 
 const WORDS = { "zh-CN": ZH, en: EN };

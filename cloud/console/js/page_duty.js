@@ -9,6 +9,7 @@ import { get, post, refusalText } from "./api.js";
 import { alarmTitle, badge, clock, duration, h, now, replace, value, withUnit } from "./dom.js";
 import { eventLabel, pointLabel, t } from "./i18n.js";
 import { relayControl, resetOnSite } from "./commands.js";
+import { dossier } from "./dossier.js";
 
 const KEYS = { a: "acknowledge", v: "verify", c: "confirm", f: "false_alarm", d: "dispose", x: "close" };
 const RESULTS = ["extinguished", "cause_removed", "false_alarm", "device_fault", "drill", "other"];
@@ -173,6 +174,7 @@ export function render({ state, params, navigate, can, main, flashAt }) {
       can("alarm.silence") && a.handling !== "closed" && !(a.class === "fire" && a.handling === "raised")
         ? muteForm(a) : null,
       can("command.send") ? commands(a, site, dev) : null,
+      dossier(a.dossier),
       h("h2", {}, t("duty.readings")), readings(dev.values || {}),
       h("h2", {}, t("duty.timeline")), timeline(a.log || [], dev.events || []));
   }

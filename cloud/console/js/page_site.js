@@ -8,6 +8,7 @@ import { get, post } from "./api.js";
 import { alarmTitle, badge, clock, h, replace, throttle, value, onlineBadge, withUnit } from "./dom.js";
 import { itemLabel, pointLabel, t } from "./i18n.js";
 import { relayControl, waitFor } from "./commands.js";
+import { dossier } from "./dossier.js";
 
 const PART = /^([a-z_]+?)(\d+)\.(.+)$/;
 // What a card shows first for the parts people look at most; other parts show every field.
@@ -59,6 +60,7 @@ export function render({ params, main, can }) {
         fact(t("col.gateway"), `${s.gateway} · ${s.gateway_online ? t("health.online") : t("flag.offline")}`),
         fact(t("col.last_seen"), clock(s.last_seen)), fact(t("col.readiness"), s.readiness ?? "–"),
         s.readiness_detail?.missing?.length ? fact(t("ready.missing"), s.readiness_detail.missing.map(itemLabel).join("、")) : null),
+      dossier(s.dossier),
       s.alarms.length ? [h("h2", {}, t("site.alarms")), h("ul", { id: "site-alarms" }, s.alarms.map((a) => h("li", {}, badge(a.class), " ",
         h("a", { href: `#/duty/${a.id}` }, alarmTitle(a)), ` · ${a.device} · ${t(`handling.${a.handling}`)}`)))] : null,
       s.device_list.map((d) => device(s, d, mayCommand(s), { relayOf, onDone, saidOf })));
