@@ -1,4 +1,5 @@
-"""Security headers on every response of the collector, the API's JSON and the console's files alike."""
+"""Security headers on every response of the collector, the API's JSON and the console's files alike. A
+handler cannot loosen them; it may only set a stricter policy (one that starts from default-src 'none')."""
 
 from __future__ import annotations
 
@@ -26,8 +27,12 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in {h for h, _ in _ALWAYS}]
-                headers += _ALWAYS
+                given = message.get("headers", [])
+                # a response may only tighten the policy (an uploaded plan's image: nothing may run at all)
+                strict = [(k, v) for k, v in given if k.lower() == b"content-security-policy"
+                          and v.startswith(b"default-src 'none'")]
+                headers = [(k, v) for k, v in given if k.lower() not in {h for h, _ in _ALWAYS}]
+                headers += strict + [(k, v) for k, v in _ALWAYS if not (strict and k == b"content-security-policy")]
                 if api and not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-store"))  # alarms and sessions stay out of caches
                 if tls:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from cloud.demo.district import district_plan, inventory_lines
 from cloud.demo.link_cutter import LinkCutter
@@ -50,6 +51,7 @@ __all__ = ["run_demo"]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "deploy" / "examples" / "sites"
+PLANS = ROOT / "deploy" / "examples" / "plans"  # example floor plans, uploaded for every demo site
 DEMO_USERS = {"duty": "duty_officer", "maint": "maintenance", "viewer": "district_viewer", "admin": "admin"}
 STREETS = {"shed": ["西溪街道", "蒋村街道"], "station": ["文新街道", "古荡街道"], "cabinets": ["翠苑街道", "北山街道"]}
 
@@ -164,6 +166,9 @@ class Demo:
         self.touched: set[tuple[str, str]] = set()
         self._http = httpx.AsyncClient(timeout=5)  # the status loop's one client and session (`_get`)
         self._token: str | None = None
+        self._admin: str | None = None  # the admin's session: example floor plans (`_plans`)
+        self.uploaded: dict[tuple[str, str], int] = {}
+        self.placed: set[tuple[str, str]] = set()
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
@@ -362,7 +367,45 @@ class Demo:
             await asyncio.sleep(10)
             await self._progress()
 
+    async def _plans(self) -> None:
+        """The example floor plans (deploy/examples/plans), each site's uploaded once and its devices placed
+        once they are known (after their gateway's birth); a failure is said and tried again next round."""
+        listed = yaml.safe_load((PLANS / "plans.yaml").read_text(encoding="utf-8"))
+        for site in self.sites:
+            for plan in listed.get(site.kind, []):
+                key = (site.id, plan["name"])
+                if key in self.placed:
+                    continue
+                try:
+                    if key not in self.uploaded:
+                        self.uploaded[key] = (await self._send(
+                            f"/api/sites/{site.id}/plans?name={plan['name']}", (PLANS / plan["file"]).read_bytes(),
+                            "image/svg+xml"))["id"]
+                    await self._send(f"/api/plans/{self.uploaded[key]}/positions", {"positions": {
+                        device: {"x": x, "y": y} for device, (x, y) in plan["positions"].items()}})
+                    self.placed.add(key)
+                except httpx.HTTPError:
+                    return  # its devices are not all known yet: next round
+
+    async def _send(self, path: str, body: Any, media: str = "") -> Any:
+        """A POST as the admin (its own session, kept like the status loop's)."""
+        if self._admin is None:
+            response = await self._http.post(f"{self.api}/api/login", json={
+                "user": "admin", "token": True, "password": self.user_passwords["admin"]})
+            response.raise_for_status()
+            self._admin = response.json()["token"]
+        headers = {"Authorization": f"Bearer {self._admin}"}
+        if media:
+            response = await self._http.post(f"{self.api}{path}", headers={**headers, "Content-Type": media},
+                                             content=body)
+        else:
+            response = await self._http.post(f"{self.api}{path}", headers=headers, json=body)
+        response.raise_for_status()
+        return response.json()
+
     async def _progress(self) -> None:
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            await self._plans()
         arrived = await self._arrived()
         done = sum(1 for e in self.expect if e.key in arrived.get(e.site, set()))
         online = ""

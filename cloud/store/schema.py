@@ -147,6 +147,14 @@ def _m15_handovers_and_duty_checks(db: sqlite_utils.Database) -> None:
                                     "answered_at": float, "answered_by": str, "missed_at": float}, pk="id")
 
 
+def _m16_floor_plans(db: sqlite_utils.Database) -> None:
+    """Sites' floor plans (checked PNG or SVG) and where devices sit on them (fractions of width and height)."""
+    db.table("plans").create({"id": int, "site": str, "name": str, "media_type": str, "width": int, "height": int,
+                              "image": bytes, "uploaded_by": str, "uploaded_at": float}, pk="id")
+    db.table("plans").create_index(["site"])
+    db.table("plan_positions").create({"plan": int, "device": str, "x": float, "y": float}, pk=("plan", "device"))
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
@@ -154,7 +162,7 @@ SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial,
                                                               _m10_gateway_liveness, _m11_disabled_users,
                                                               _m12_device_fault_flag, _m13_device_attention,
                                                               _m14_device_health_index,
-                                                              _m15_handovers_and_duty_checks]
+                                                              _m15_handovers_and_duty_checks, _m16_floor_plans]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -228,4 +236,10 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "accepted_by TEXT, accepted_at DOUBLE PRECISION, accept_note TEXT)",
     f"CREATE TABLE duty_checks (id {_ID}, sent_at DOUBLE PRECISION, sent_by TEXT, due_at DOUBLE PRECISION, "
     "answered_at DOUBLE PRECISION, answered_by TEXT, missed_at DOUBLE PRECISION)",
+], [
+    f"CREATE TABLE plans (id {_ID}, site TEXT, name TEXT, media_type TEXT, width INTEGER, height INTEGER, "
+    "image BYTEA, uploaded_by TEXT, uploaded_at DOUBLE PRECISION)",
+    "CREATE INDEX plans_site ON plans (site)",
+    "CREATE TABLE plan_positions (plan BIGINT, device TEXT, x DOUBLE PRECISION, y DOUBLE PRECISION, "
+    "PRIMARY KEY (plan, device))",
 ]]

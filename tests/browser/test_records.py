@@ -15,6 +15,7 @@ from playwright.async_api import expect
 from pypdf import PdfReader
 
 from tests.browser.conftest import District
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SLOW = 90_000  # ms
@@ -255,3 +256,49 @@ async def test_no_page_shows_a_raw_key_in_either_language(district: District) ->
             if keys:
                 found[f"{lang} #/{path}"] = keys
     assert found == {}, found
+
+
+async def test_a_plan_is_uploaded_a_device_placed_and_highlighted_on_its_alarm(district: District) -> None:
+    """Issue 15.2: an admin uploads a plan and places a detector on it by hand; the detector's alarm shows it."""
+    shed = "shed-xixi-01"
+    page = await district.page("admin")
+    await page.goto(f"{district.collector.url}/#/site/{shed}")
+    await page.set_input_files("#plan-file", str(ROOT / "deploy/examples/plans/charging-shed.svg"))
+    await page.fill("#plan-name", "充电棚一层")
+    await page.click("#plan-upload-submit")
+    board = page.locator(".plan-board")
+    await expect(board).to_be_visible(timeout=SLOW)
+    await page.click('[data-place="sd2"]')
+    box = await board.bounding_box()
+    assert box is not None
+    await page.mouse.click(box["x"] + 0.2 * box["width"], box["y"] + 0.5 * box["height"])
+    dot = page.locator('.plan-dot[data-device="sd2"]')
+    await expect(dot).to_be_visible()
+    # dragged to where it really is, then saved
+    start = await dot.bounding_box()
+    assert start is not None
+    await page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    await page.mouse.down()
+    await page.mouse.move(box["x"] + 0.55 * box["width"], box["y"] + 0.45 * box["height"], steps=8)
+    await page.mouse.up()
+    await page.click("[data-save-plan]")
+    await expect(page.locator("#site-plans")).to_contain_text("位置已保存")
+    (plan,) = await district.api(f"/api/sites/{shed}/plans")
+    assert plan["name"] == "充电棚一层"
+    assert abs(plan["positions"]["sd2"]["x"] - 0.55) < 0.03 and abs(plan["positions"]["sd2"]["y"] - 0.45) < 0.03
+    await district.shot(page, "plan-edit-zh")
+
+    await district.control("POST", f"/sites/{shed}/devices/sd2/signals", {"values": {"alarm_state": "alarm"}})
+    deadline = time.monotonic() + SLOW / 1000
+    while not (found := [a for a in await district.api("/api/alarms") if a["key"] == "sd2/smoke"]):
+        assert time.monotonic() < deadline, "the smoke alarm never came"
+        await asyncio.sleep(0.5)
+    duty = await district.page("duty")
+    await duty.goto(f"{district.collector.url}/#/duty/{found[0]['id']}")
+    await expect(duty.locator('#detail-plan .plan-dot.highlight[data-device="sd2"]')).to_be_visible(timeout=SLOW)
+    await district.shot(duty, "alarm-plan-zh")
+    english = await district.page("duty", lang="en")
+    await english.goto(f"{district.collector.url}/#/duty/{found[0]['id']}")
+    await expect(english.locator("#detail-plan")).to_contain_text("Floor plan")
+    await district.shot(english, "alarm-plan-en")
+    await district.control("POST", f"/sites/{shed}/devices/sd2/signals", {"values": {"alarm_state": "normal"}})

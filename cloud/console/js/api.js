@@ -44,5 +44,23 @@ async function call(method, path, body) {
   return payload;
 }
 
+// A file as the body itself (a floor plan), with the CSRF token like every write.
+export async function upload(path, file) {
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", credentials: "same-origin", body: file,
+      headers: { "Content-Type": file.type || "application/octet-stream", "X-CSRF-Token": csrf } });
+  } catch {
+    throw new ApiError(0, t("error.unreachable"));
+  }
+  let payload = null;
+  try { payload = await response.json(); } catch { payload = null; }
+  if (!response.ok) {
+    const english = typeof payload?.error === "string" ? payload.error : `${t("error.http")} ${response.status}`;
+    throw new ApiError(response.status, refusalText({ error: english, code: payload?.code || "", params: payload?.params }), payload?.code || "");
+  }
+  return payload;
+}
+
 export const get = (path) => call("GET", path);
 export const post = (path, body = {}) => call("POST", path, body);

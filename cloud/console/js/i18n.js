@@ -122,7 +122,7 @@ const ZH = {
   "audit.user enabled": "启用用户", "audit.alarm acknowledge": "受理警情", "audit.alarm verify": "核实警情",
   "audit.alarm confirm": "判定真实火警", "audit.alarm false_alarm": "判定误报", "audit.alarm dispose": "开始处置",
   "audit.alarm close": "闭环警情", "audit.alarm silence": "消音", "audit.alarm shelve": "屏蔽",
-  "audit.interlock override": "越过联动", "audit.ticket closed": "关闭工单", "audit.ticket deferred": "暂缓工单",
+  "audit.interlock override": "越过联动", "audit.plan added": "上传平面图", "audit.plan positions": "摆放设备", "audit.plan removed": "删除平面图", "audit.ticket closed": "关闭工单", "audit.ticket deferred": "暂缓工单",
   "nav.history": "警情历史", "history.title": "警情历史 · 已闭环与已屏蔽", "history.since": "起始日期", "history.until": "截止日期",
   "history.site": "场所名称或编号", "history.all_classes": "全部类别", "history.all_results": "全部处置结果",
   "history.text": "警情、设备或处置经过包含", "history.csv": "导出 CSV", "history.xlsx": "导出 Excel",
@@ -159,6 +159,11 @@ const ZH = {
   "dossier.title": "场所档案", "dossier.address": "地址", "dossier.access": "进入方式", "dossier.station": "最近微型消防站",
   "dossier.distance": "距离 {m} 米", "dossier.water": "水源", "dossier.on_duty": "当前在岗",
   "water.hydrant": "消火栓", "water.pool": "消防水池", "water.tank": "消防水箱", "water.river": "天然水源", "water.other": "其他水源",
+  "plan.title": "平面图", "plan.none": "还没有平面图。", "plan.file": "平面图文件（PNG 或 SVG，≤ 2 MB）", "plan.name": "名称（如 一层）",
+  "plan.upload": "上传平面图", "plan.edit": "摆放设备", "plan.done": "完成摆放", "plan.save": "保存位置", "plan.saved": "位置已保存",
+  "plan.unsaved": "位置已改动，尚未保存", "plan.tray": "未摆放（点选后点击平面图放置）：", "plan.all_placed": "设备均已摆放，可拖动调整。",
+  "error.bad_plan": "平面图须为 PNG 或不含脚本、外链的 SVG", "error.plan_too_large": "平面图不能超过 2 MB",
+  "error.too_many_plans": "每个场所最多 8 张平面图", "error.no_such_device": "该场所没有设备 {device}",
 };
 
 const EN = {
@@ -303,7 +308,7 @@ const EN = {
   "audit.user disabled": "user disabled", "audit.user enabled": "user enabled", "audit.alarm acknowledge": "alarm acknowledged",
   "audit.alarm verify": "alarm verifying", "audit.alarm confirm": "real fire confirmed", "audit.alarm false_alarm": "false alarm",
   "audit.alarm dispose": "disposing", "audit.alarm close": "alarm closed", "audit.alarm silence": "alarm silenced",
-  "audit.alarm shelve": "alarm shelved", "audit.interlock override": "interlock overridden", "audit.ticket closed": "ticket closed", "audit.ticket deferred": "ticket deferred",
+  "audit.alarm shelve": "alarm shelved", "audit.interlock override": "interlock overridden", "audit.plan added": "plan uploaded", "audit.plan positions": "devices placed", "audit.plan removed": "plan removed", "audit.ticket closed": "ticket closed", "audit.ticket deferred": "ticket deferred",
   "nav.history": "History", "history.title": "Alarm history · closed and shelved", "history.since": "From", "history.until": "To",
   "history.site": "Site name or id", "history.all_classes": "All classes", "history.all_results": "All results",
   "history.text": "Alarm, device or notes contain", "history.csv": "Export CSV", "history.xlsx": "Export Excel",
@@ -346,6 +351,12 @@ const EN = {
   "dossier.title": "Site dossier", "dossier.address": "Address", "dossier.access": "Access", "dossier.station": "Nearest micro station",
   "dossier.distance": "{m} m away", "dossier.water": "Water", "dossier.on_duty": "on duty now",
   "water.hydrant": "Hydrant", "water.pool": "Fire pool", "water.tank": "Fire water tank", "water.river": "Natural water", "water.other": "Other water",
+  "plan.title": "Floor plan", "plan.none": "No floor plan yet.", "plan.file": "Plan file (PNG or SVG, at most 2 MB)",
+  "plan.name": "Name (e.g. ground floor)", "plan.upload": "Upload plan", "plan.edit": "Place devices", "plan.done": "Done",
+  "plan.save": "Save positions", "plan.saved": "Positions saved", "plan.unsaved": "Positions changed, not saved yet",
+  "plan.tray": "Not placed (pick one, then click on the plan):", "plan.all_placed": "Every device is placed; drag to adjust.",
+  "error.bad_plan": "A plan is a PNG, or an SVG without scripts or outside links", "error.plan_too_large": "A plan is at most 2 MB",
+  "error.too_many_plans": "A site has at most 8 plans", "error.no_such_device": "The site has no device {device}",
 };
 
 const WORDS = { "zh-CN": ZH, en: EN };

@@ -10,6 +10,7 @@ import { alarmTitle, badge, clock, duration, h, now, replace, value, withUnit } 
 import { eventLabel, pointLabel, t } from "./i18n.js";
 import { relayControl, resetOnSite } from "./commands.js";
 import { dossier } from "./dossier.js";
+import { planView } from "./plan.js";
 
 const KEYS = { a: "acknowledge", v: "verify", c: "confirm", f: "false_alarm", d: "dispose", x: "close" };
 const RESULTS = ["extinguished", "cause_removed", "false_alarm", "device_fault", "drill", "other"];
@@ -90,6 +91,12 @@ export function render({ state, params, navigate, can, main, flashAt }) {
       return;
     }
     detail = await get(`/api/alarms/${selected}`);
+    if (detail.device) {  // where the device is: the first plan of its site that has it
+      try {
+        const plans = await get(`/api/sites/${encodeURIComponent(detail.site)}/plans`);
+        detail.plan = plans.find((p) => p.positions[detail.device]) || null;
+      } catch { detail.plan = null; }
+    }
     drawDetail();
     if (scrollToDetail) {
       scrollToDetail = false;
@@ -174,6 +181,8 @@ export function render({ state, params, navigate, can, main, flashAt }) {
       can("alarm.silence") && a.handling !== "closed" && !(a.class === "fire" && a.handling === "raised")
         ? muteForm(a) : null,
       can("command.send") ? commands(a, site, dev) : null,
+      a.plan ? h("section", { id: "detail-plan" }, h("h2", {}, `${t("plan.title")} · ${a.plan.name}`),
+        planView({ plan: a.plan, highlight: a.device, states: { [a.device]: a.condition === "active" ? "alarm" : "ok" } })) : null,
       dossier(a.dossier),
       h("h2", {}, t("duty.readings")), readings(dev.values || {}),
       h("h2", {}, t("duty.timeline")), timeline(a.log || [], dev.events || []));

@@ -4,7 +4,8 @@
 // A site with charging ports says how many are on and how many cut (a shed whose 30 ports the smoke
 // interlock cut is not "normal" once its alarms are closed), and can restore them all after a
 // confirmation. A port card follows a command's result at once, before the gateway's next reading.
-import { get, post } from "./api.js";
+import { get, post, upload } from "./api.js";
+import { planView } from "./plan.js";
 import { alarmTitle, badge, clock, h, replace, throttle, value, onlineBadge, withUnit } from "./dom.js";
 import { itemLabel, pointLabel, t } from "./i18n.js";
 import { relayControl, waitFor } from "./commands.js";
@@ -39,9 +40,45 @@ export function render({ params, main, can }) {
     draw();
   };
 
+  let plans = [];
+  let shownPlan = 0;
+  let editing = false;
+  let planWrap = null;
   async function load() {
-    last = await get(`/api/sites/${encodeURIComponent(id)}`);
+    [last, plans] = await Promise.all([get(`/api/sites/${encodeURIComponent(id)}`),
+      get(`/api/sites/${encodeURIComponent(id)}/plans`)]);
     draw();
+  }
+
+  // The site's floor plans, every device on them coloured by its state; an admin uploads and places.
+  function plansSection(s) {
+    const admin = can("plan.edit");
+    if (!plans.length && !admin) return null;
+    const alarmed = new Set(s.alarms.filter((a) => a.condition === "active").map((a) => a.device));
+    const states = Object.fromEntries(s.device_list.map((d) => [d.id, alarmed.has(d.id) ? "alarm"
+      : d.online === false ? "offline" : d.online === null ? "unknown" : "ok"]));
+    const plan = plans[Math.min(shownPlan, plans.length - 1)];
+    planWrap = plan ? planView({ plan, devices: s.device_list, states, editable: admin && editing,
+      onSaved: () => load().catch(() => {}) }) : null;
+    const file = h("input", { type: "file", id: "plan-file", accept: "image/png,image/svg+xml", "aria-label": t("plan.file") });
+    const name = h("input", { id: "plan-name", placeholder: t("plan.name"), "aria-label": t("plan.name") });
+    const said = h("span.error-box", { role: "alert", id: "plan-error" });
+    return h("section.panel", { id: "site-plans", style: "margin:10px 0" }, h("h2", {}, t("plan.title")),
+      plans.length > 1 ? h("div.actions", {}, plans.map((p, i) => h(i === shownPlan ? "button.primary" : "button",
+        { onclick: () => { shownPlan = i; draw(); } }, p.name))) : null,
+      planWrap || h("p.muted", {}, t("plan.none")),
+      admin ? h("div.actions", {},
+        plan ? h("button", { id: "plan-edit", onclick: () => { editing = !editing; draw(); } }, editing ? t("plan.done") : t("plan.edit")) : null,
+        h("form.filters", { id: "plan-upload", onsubmit: async (e) => {
+          e.preventDefault();
+          if (!file.files[0]) return;
+          try {
+            await upload(`/api/sites/${encodeURIComponent(s.id)}/plans?name=${encodeURIComponent(name.value || file.files[0].name)}`, file.files[0]);
+            shownPlan = plans.length;
+            editing = true;
+            await load();
+          } catch (err) { replace(said, err.message); }
+        } }, file, name, h("button", { type: "submit", id: "plan-upload-submit" }, t("plan.upload"))), said) : null);
   }
 
   function draw() {
@@ -61,6 +98,7 @@ export function render({ params, main, can }) {
         fact(t("col.last_seen"), clock(s.last_seen)), fact(t("col.readiness"), s.readiness ?? "–"),
         s.readiness_detail?.missing?.length ? fact(t("ready.missing"), s.readiness_detail.missing.map(itemLabel).join("、")) : null),
       dossier(s.dossier),
+      plansSection(s),
       s.alarms.length ? [h("h2", {}, t("site.alarms")), h("ul", { id: "site-alarms" }, s.alarms.map((a) => h("li", {}, badge(a.class), " ",
         h("a", { href: `#/duty/${a.id}` }, alarmTitle(a)), ` · ${a.device} · ${t(`handling.${a.handling}`)}`)))] : null,
       s.device_list.map((d) => device(s, d, mayCommand(s), { relayOf, onDone, saidOf })));
@@ -92,7 +130,8 @@ export function render({ params, main, can }) {
     return replace(box, button);
   }
   // Not while someone is confirming a command or waiting for its answer: that would wipe it.
-  const busy = () => main.querySelector("[data-confirm], button[data-command]:disabled, #restore-all-confirm, [data-busy]");
+  const busy = () => main.querySelector("[data-confirm], button[data-command]:disabled, #restore-all-confirm, [data-busy]")
+    || (editing && planWrap?.unsaved());
   const reload = throttle(function again() { if (busy()) setTimeout(again, 2000); else load().catch(() => {}); }, 3000);
   return { load, onAlarm: reload, onHealth: reload };
 }
