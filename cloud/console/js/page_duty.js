@@ -162,7 +162,7 @@ export function render({ state, params, navigate, can, main, flashAt }) {
         a.received_at && a.received_at - a.raised_at > 5 ? fact(t("col.received"), clock(a.received_at)) : null,
         fact(t("col.escalation"), a.escalated ? [t("duty.escalated_level", { level: a.escalated }), " · ", countdown(a.escalate_at)]
           : countdown(a.escalate_at)),
-        fact(t("col.value"), value(a.value))),
+        fact(t("col.value"), withUnit("", a.value))),
       a.handling === "closed" ? disposition(a) : null,
       allowed.length ? h("div.actions", {}, notes, allowed.map((action) => {
         const key = Object.keys(KEYS).find((k) => KEYS[k] === action);
