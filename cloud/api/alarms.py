@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cloud.alarm_lifecycle import Refused
-from cloud.api.base import Api, HttpError, endpoint, path_id, read_body, refusal, token_of
+from cloud.api.base import XLSX, Api, HttpError, attachment, endpoint, path_id, read_body, refusal, token_of
 from cloud.auth import Session
 from cloud.history import HistoryQuery, as_csv, as_xlsx, table
 from cloud.site_overview import device_page, district_sites, dossier_of
@@ -102,11 +102,9 @@ async def _export(request: Request, api: Api, kind: str) -> Response:
     found = await api.read(rows)
     stamp = time.strftime("%Y%m%d-%H%M")
     if kind == "csv":
-        return Response(as_csv(found), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="alarm-history-{stamp}.csv"'})
+        return attachment(as_csv(found), "text/csv; charset=utf-8", f"alarm-history-{stamp}.csv")
     body = await asyncio.to_thread(as_xlsx, found, "警情历史" if lang == "zh" else "Alarm history")
-    return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="alarm-history-{stamp}.xlsx"'})
+    return attachment(body, XLSX, f"alarm-history-{stamp}.xlsx")
 
 
 @endpoint()

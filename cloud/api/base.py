@@ -23,8 +23,8 @@ from devices.errors import ActionRefused
 from devices.labels import Labels, load_labels
 from devices.profile import Profile
 
-__all__ = ["COOKIE", "Api", "CommandSender", "HttpError", "endpoint", "month_param", "over_tls", "path_id",
-           "read_body", "refusal", "session_of", "token_of"]
+__all__ = ["COOKIE", "XLSX", "Api", "CommandSender", "HttpError", "attachment", "endpoint", "month_param", "over_tls",
+           "path_id", "read_body", "refusal", "session_of", "token_of"]
 
 T = TypeVar("T")
 
@@ -45,6 +45,14 @@ class HttpError(Exception):
     @classmethod
     def of(cls, status: int, refused: ActionRefused) -> HttpError:
         return cls(status, str(refused), refused.code, **refused.params)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def attachment(body: bytes, media_type: str, name: str) -> Response:
+    """A file to download (an export or a report), under `name`."""
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def refusal(reason: str, code: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:

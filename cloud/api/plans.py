@@ -48,11 +48,13 @@ async def upload(request: Request, api: Api, session: Session | None) -> Respons
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MOST_BYTES:
         raise HttpError(413, "a plan is at most 2 MB", "plan_too_large")
-    body = b""
+    chunks, size = [], 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MOST_BYTES:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MOST_BYTES:
             raise HttpError(413, "a plan is at most 2 MB", "plan_too_large")
+    body = b"".join(chunks)
     try:
         image = check_plan(body)
     except PlanRefused as exc:

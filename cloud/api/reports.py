@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cloud.api.base import Api, HttpError, endpoint, month_param
+from cloud.api.base import XLSX, Api, HttpError, attachment, endpoint, month_param
 from cloud.auth import Session
 from cloud.store import Store
 from cloud.street_report import StreetRow, month_span, report_as_pdf, report_as_xlsx, street_report
@@ -44,10 +44,6 @@ async def streets(request: Request, api: Api, session: Session | None) -> Respon
     return JSONResponse({"month": month, "streets": [asdict(r) for r in rows]})
 
 
-def _file(body: bytes, media: str, name: str) -> Response:
-    return Response(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
 @endpoint()
 async def streets_xlsx(request: Request, api: Api, session: Session | None) -> Response:
     """
@@ -55,8 +51,7 @@ async def streets_xlsx(request: Request, api: Api, session: Session | None) -> R
     """
     month, rows = await _report(request, api)
     body = await asyncio.to_thread(report_as_xlsx, rows, month, _lang(request))
-    return _file(body, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                 f"street-report-{month}.xlsx")
+    return attachment(body, XLSX, f"street-report-{month}.xlsx")
 
 
 @endpoint()
@@ -66,7 +61,7 @@ async def streets_pdf(request: Request, api: Api, session: Session | None) -> Re
     """
     month, rows = await _report(request, api)
     body = await asyncio.to_thread(report_as_pdf, rows, month, _lang(request), time.time())
-    return _file(body, "application/pdf", f"street-report-{month}.pdf")
+    return attachment(body, "application/pdf", f"street-report-{month}.pdf")
 
 
 def _lang(request: Request) -> str:
