@@ -241,9 +241,18 @@ export function render({ state, params, navigate, can, main, flashAt }) {
     const reset = a.condition === "active" && a.handling !== "raised";
     if ((!relays.length && !reset) || !site.gateway) return null;
     return h("div", { id: "alarm-commands" }, h("h2", {}, t("duty.commands")), h("div.actions", {},
-      reset ? resetOnSite({ site: a.site, gateway: site.gateway, key: a.key }) : null,
-      relays.map((point) => relayControl({ site: a.site, gateway: site.gateway, device: a.device, point,
-        on: dev.values[point] === true }))));
+      reset ? kept(`reset/${a.key}`, () => resetOnSite({ site: a.site, gateway: site.gateway, key: a.key })) : null,
+      relays.map((point) => kept(`${a.device}/${point}/${dev.values[point] === true}`, () => relayControl({
+        site: a.site, gateway: site.gateway, device: a.device, point, on: dev.values[point] === true })))));
+  }
+
+  // Command controls are made once per command: an update of the alarm redraws the detail but keeps a
+  // confirmation the officer is about to give, or the gateway's answer (before: the reset's confirmation
+  // vanished when the alarm's own event arrived a moment after a click; seen in a fresh-clone CI run).
+  const controls = new Map();
+  function kept(tag, make) {
+    if (!controls.has(tag)) controls.set(tag, make());
+    return controls.get(tag);
   }
 
   function keys(e) {
