@@ -161,9 +161,9 @@ async def read_body(request: Request) -> dict[str, Any]:
 
 
 def month_param(request: Request) -> str:
-    """?month=YYYY-MM (ASCII digits), this month by default."""
+    """?month=YYYY-MM (ASCII digits, a month 01 to 12), this month by default."""
     month = request.query_params.get("month") or time.strftime("%Y-%m")
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", month):
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
         raise HttpError(400, "month is YYYY-MM", "bad_month")
     return month
 

@@ -199,6 +199,9 @@ async def test_logins_are_rate_limited_and_bad_requests_are_json(setup: tuple[ht
     history = (await client.get("/api/readiness/history?month=2026-11", headers=duty)).json()
     assert [h["score"] for h in history] == [80.0, 60.0, 90.0]
     assert (await client.get("/api/readiness/ranking?month=11-2026", headers=duty)).status_code == 400
+    for month in ("2026-13", "2026-00"):  # the right shape, not a month: refused, not a 500 from the report
+        refused = await client.get(f"/api/reports/streets?month={month}", headers=duty)
+        assert (refused.status_code, refused.json()["code"]) == (400, "bad_month")
     spec = (await client.get("/api/openapi.json")).text
     assert "/api/alarms/{id}/actions" in spec and "/api/stream" in spec
 
