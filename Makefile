@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,demo,postgres,reports]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,demo,postgres,reports,pictures]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

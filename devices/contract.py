@@ -27,6 +27,7 @@ __all__ = [
     "Ack",
     "Alarm",
     "AlarmClass",
+    "Attachment",
     "Batch",
     "Birth",
     "BirthDevice",
@@ -125,9 +126,31 @@ class Reading(_Record, frozen=True, tag="reading"):
     t0: Time | None = None
 
 
-Record = Alarm | Event | CommandState | Reading
+ATTACHMENT_CHUNK: Final = 96 * 1024  # bytes of a picture per record: two fit a message under MAX_PAYLOAD
+ATTACHMENT_MAX: Final = 2 * 1024 * 1024  # a whole picture
+ATTACHMENT_PARTS: Final = -(-ATTACHMENT_MAX // ATTACHMENT_CHUNK)
+
+
+class Attachment(_Record, frozen=True, tag="attachment"):
+    """One chunk of a camera's still picture taken for an alarm (`key`), or asked for by a command."""
+
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]  # the alarm it belongs to
+    device: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]  # the camera
+    channel: Annotated[int, msgspec.Meta(ge=1, le=64)]
+    ref: RecordId  # the picture (all its chunks carry it)
+    media: Literal["image/jpeg"]
+    part: Annotated[int, msgspec.Meta(ge=0, lt=ATTACHMENT_PARTS)]
+    parts: Annotated[int, msgspec.Meta(ge=1, le=ATTACHMENT_PARTS)]
+    size: Annotated[int, msgspec.Meta(ge=1, le=ATTACHMENT_MAX)]  # of the whole picture
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]  # of the whole picture
+    data: Annotated[bytes, msgspec.Meta(min_length=1, max_length=ATTACHMENT_CHUNK)]
+    taken: Time  # when the camera answered (the record's `t` is when it was stored)
+    command: Annotated[str, msgspec.Meta(max_length=120)] = ""  # the command that asked for it, if one did
+
+
+Record = Alarm | Event | CommandState | Reading | Attachment
 LANE_TYPES: Final[dict[str, tuple[type[_Record], ...]]] = {
-    "alarms": (Alarm,), "events": (Event, CommandState), "telemetry": (Reading,)}
+    "alarms": (Alarm,), "events": (Event, CommandState), "telemetry": (Reading,), "attachments": (Attachment,)}
 
 
 class Place(msgspec.Struct, frozen=True):
@@ -214,7 +237,7 @@ class Command(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fi
     """A durable request from the collector to one gateway (sealed by devices.downlink_auth)."""
 
     id: RecordId
-    action: Literal["write", "rebirth", "reload_config", "acknowledge"]
+    action: Literal["write", "rebirth", "reload_config", "acknowledge", "snapshot"]
     device: Name = ""
     point: Name = ""
     value: Scalar = None
@@ -229,7 +252,7 @@ class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 _MESSAGE_TYPES: Final = {"birth": Birth, "death": Death, "heartbeat": Heartbeat, "alarms": Batch,
-                         "events": Batch, "telemetry": Batch}
+                         "events": Batch, "telemetry": Batch, "attachments": Batch}
 _DECODERS: Final = {kind: msgspec.msgpack.Decoder(t) for kind, t in _MESSAGE_TYPES.items()}
 _RECORD_DECODER: Final = msgspec.msgpack.Decoder(Record)
 _ID_ONLY: Final = msgspec.msgpack.Decoder(dict[str, object])

@@ -29,6 +29,7 @@ __all__ = [
     "Quirks",
     "Rule",
     "SerialSettings",
+    "Snapshot",
     "Vector",
 ]
 
@@ -212,6 +213,18 @@ class Vector:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Where a camera serves a still picture over HTTP (what an ONVIF GetSnapshotUri answers): the port and
+    the path on the device's own host, `{channel}` standing for the channel's number."""
+
+    port: int
+    path: str
+
+    def url(self, host: str, channel: int, port: int | None = None) -> str:
+        return f"http://{host}:{port or self.port}{self.path.format(channel=channel)}"
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     id: str
     file: str
@@ -233,6 +246,7 @@ class Profile:
     lines: LineFraming | None = None
     rules: tuple[Rule, ...] = ()
     vectors: tuple[Vector, ...] = ()
+    snapshot: Snapshot | None = None  # cameras: the HTTP still picture
 
     def point(self, name: str) -> Point:
         for p in self.points:

@@ -33,6 +33,7 @@ from devices.profile import (
     Quirks,
     Rule,
     SerialSettings,
+    Snapshot,
     Vector,
 )
 from devices.regex_guard import backtracking_risk
@@ -44,7 +45,7 @@ __all__ = ["default_profile_dir", "load_profile_dir", "load_profiles", "profile_
 
 _TOP_KEYS = ("id", "vendor", "model", "kind", "transport", "firmware", "abstract", "extends", "description",
              "identity", "polling", "quirks", "serial", "framing", "commands", "points", "groups", "rules",
-             "vectors")
+             "vectors", "snapshot")
 _POINT_KEYS = ("name", "table", "address", "type", "bit", "bits", "length", "byte_swap", "word_swap",
                "scale", "offset", "unit", "enum", "invalid", "range", "access", "poll", "deadband", "alarm",
                "frame", "command", "little_endian", "description")
@@ -219,8 +220,27 @@ def _parse_profile(top: Section, base: Profile | None) -> Profile:
         transport=transport, firmware=firmware, abstract=abstract, extends=top.str("extends", ""),
         description=top.str("description", ""), points=point_list, groups=groups, probe=probe,
         polling=polling, quirks=quirks, serial=serial, binary=binary, lines=lines,
-        rules=tuple(rules.values()), vectors=vectors,
+        rules=tuple(rules.values()), vectors=vectors, snapshot=_parse_snapshot(top, base),
     )
+
+
+_SNAPSHOT_PATH = re.compile(r"^/[\x21-\x7e]*$")
+
+
+def _parse_snapshot(top: Section, base: Profile | None) -> Snapshot | None:
+    """`snapshot: {port, path}`: a camera's still picture over HTTP, `{channel}` in the path."""
+    if not top.has("snapshot"):
+        return base.snapshot if base else None
+    sec = top.section("snapshot")
+    sec.only("port", "path")
+    path = sec.str("path")
+    if not _SNAPSHOT_PATH.match(path) or path.replace("{channel}", "").count("{") or "}" in path.replace(
+            "{channel}", ""):
+        sec.fail(f"path {path!r} must start with / and hold no spaces or placeholders but {{channel}}", "path")
+    kind = top.str("kind", base.kind if base else "")
+    if kind != "camera":
+        top.fail("only a camera profile has a snapshot source", "snapshot")
+    return Snapshot(port=sec.int("port", 80, lo=1, hi=65535), path=path)
 
 
 def _parse_quirks(sec: Section, base: Quirks) -> Quirks:

@@ -10,6 +10,7 @@ Topics, under `ff/v1`:
     ff/v1/{site}/{gateway}/alarms     edge -> cloud  durable alarm records (first, always)     QoS 1
     ff/v1/{site}/{gateway}/events     edge -> cloud  durable event and command-result records  QoS 1
     ff/v1/{site}/{gateway}/telemetry  edge -> cloud  readings (thinned oldest first offline)    QoS 1
+    ff/v1/{site}/{gateway}/attachments edge -> cloud camera pictures for alarms, chunked         QoS 1
     ff/v1/{site}/{gateway}/heartbeat  edge -> cloud  health, every 30 s                        QoS 1
     ff/v1/{site}/{gateway}/ack        cloud -> edge  ids the collector has stored              QoS 1
     ff/v1/{site}/{gateway}/command    cloud -> edge  durable requests (cut a port, rebirth...)  QoS 1
@@ -43,13 +44,13 @@ __all__ = [
 
 PREFIX: Final = "ff/v1"
 COLLECTOR_STATE_TOPIC: Final = f"{PREFIX}/collector/state"
-UPLINK_KINDS: Final = ("birth", "death", "alarms", "events", "telemetry", "heartbeat")
+UPLINK_KINDS: Final = ("birth", "death", "alarms", "events", "telemetry", "heartbeat", "attachments")
 DOWNLINK_KINDS: Final = ("ack", "command")
 # Outbox lanes in priority order; the first two are never dropped.
-LANES: Final = ("alarm", "event", "telemetry")
-LANE_TOPIC: Final = {"alarm": "alarms", "event": "events", "telemetry": "telemetry"}
+LANES: Final = ("alarm", "event", "attachment", "telemetry")
+LANE_TOPIC: Final = {"alarm": "alarms", "event": "events", "attachment": "attachments", "telemetry": "telemetry"}
 MAX_PAYLOAD: Final = 256 * 1024
-COMMAND_ACTIONS: Final = ("write", "rebirth", "reload_config", "acknowledge")
+COMMAND_ACTIONS: Final = ("write", "rebirth", "reload_config", "acknowledge", "snapshot")
 
 
 class ProtocolError(MessageError, ValueError):

@@ -8,6 +8,8 @@ edge agent alike, so both see the same district.
     rules:    [{rule, device | group, enabled, for, when_value}]  per-site overrides of profile rules
     interlocks: [{id, any | all: {group, class | offline: true}, for, raise: {class, severity}, latch,
                   actions: [{device | group, point, value}]}]    site rules over groups of devices
+    cameras:  [{device, channel, covers: [device | group]}]  which camera channel looks at which devices:
+              a fire or supervisory alarm of a covered device takes a snapshot (the profile's source)
 
 `initial` gives a simulator its starting signal values; the edge ignores it.
 """
@@ -26,8 +28,8 @@ from devices.profile import ALARM_CLASSES, Profile
 from devices.write_check import WriteRefused, check_value
 from devices.yaml_source import load_yaml
 
-__all__ = ["SITE_KINDS", "BusConfig", "DeviceConfig", "Interlock", "InterlockAction", "RuleOverride", "SiteConfig",
-           "load_site"]
+__all__ = ["SITE_KINDS", "BusConfig", "CameraConfig", "DeviceConfig", "Interlock", "InterlockAction", "RuleOverride",
+           "SiteConfig", "load_site"]
 
 SITE_KINDS = ("micro_station", "charging_shed", "fire_cabinets")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -96,6 +98,16 @@ class Interlock:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraConfig:
+    """A camera channel and the devices it looks at (named, or by group)."""
+
+    device: str
+    channel: int
+    covers: tuple[str, ...]  # device ids, expanded from the file's devices and groups
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SiteConfig:
     file: str
     id: str
@@ -110,6 +122,11 @@ class SiteConfig:
     devices: tuple[DeviceConfig, ...]
     rules: tuple[RuleOverride, ...] = ()
     interlocks: tuple[Interlock, ...] = ()
+    cameras: tuple[CameraConfig, ...] = ()
+
+    def cameras_on(self, device_id: str) -> list[CameraConfig]:
+        """The camera channels that look at a device."""
+        return [c for c in self.cameras if device_id in c.covers]
 
     def bus(self, bus_id: str) -> BusConfig:
         return next(b for b in self.buses if b.id == bus_id)
@@ -124,7 +141,7 @@ class SiteConfig:
 def load_site(path: Path, profiles: Mapping[str, Profile] | None = None) -> SiteConfig:
     """Read and check a site file. With `profiles`, every device's profile must exist and fit its bus."""
     top = Section(load_yaml(path, SiteConfigError), file=str(path), path="", error=SiteConfigError, line=1)
-    top.only("site", "gateway", "buses", "devices", "rules", "interlocks")
+    top.only("site", "gateway", "buses", "devices", "rules", "interlocks", "cameras")
     site = top.section("site")
     site.only("id", "name", "kind", "street", "location")
     site_id = _checked_id(site, "id")
@@ -215,7 +232,36 @@ def load_site(path: Path, profiles: Mapping[str, Profile] | None = None) -> Site
                       kind=site.choice("kind", SITE_KINDS), street=site.str("street"), lat=float(lat),
                       lon=float(lon), gateway_id=_checked_id(gw, "id"), indicator=indicator,
                       buses=tuple(buses.values()), devices=tuple(devices.values()), rules=tuple(rules),
-                      interlocks=interlocks)
+                      interlocks=interlocks, cameras=_parse_cameras(top, devices, buses, profiles))
+
+
+def _parse_cameras(top: Section, devices: Mapping[str, DeviceConfig], buses: Mapping[str, BusConfig],
+                   profiles: Mapping[str, Profile] | None) -> tuple[CameraConfig, ...]:
+    cameras: list[CameraConfig] = []
+    for sec in top.sections("cameras", []):
+        sec.only("device", "channel", "covers")
+        device = sec.str("device")
+        if device not in devices:
+            sec.fail(f"unknown device {device!r}", "device")
+        if buses[devices[device].bus].type != "modbus_tcp":
+            sec.fail(f"{device} is not on a network bus: its pictures come over HTTP from the bus's host", "device")
+        channels = 64
+        if profiles is not None and devices[device].profile in profiles:
+            profile = profiles[devices[device].profile]
+            if profile.snapshot is None:
+                sec.fail(f"{device}'s profile {profile.id} has no snapshot source", "device")
+            channels = profile.groups.get("channel", 1)
+        channel = sec.int("channel", 1, lo=1, hi=channels)
+        covered: list[str] = []
+        for name in sec.list("covers"):
+            members = [name] if name in devices else [d.id for d in devices.values() if name in d.groups]
+            if not isinstance(name, str) or not members:
+                sec.fail(f"covers: {name!r} is neither a device nor a group of this site", "covers")
+            covered += [m for m in members if m not in covered]
+        if any(c.device == device and c.channel == channel for c in cameras):
+            sec.fail(f"{device} channel {channel} is listed twice", "channel")
+        cameras.append(CameraConfig(device=device, channel=channel, covers=tuple(covered), line=sec.line))
+    return tuple(cameras)
 
 
 def _parse_interlock(sec: Section, devices: Mapping[str, DeviceConfig], groups: set[str],

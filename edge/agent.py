@@ -46,6 +46,7 @@ from edge.rtu_link import RtuLink
 from edge.rules import OFFLINE, RuleEngine, Transition, build_instances, cut_inputs, site_groups
 from edge.serial_link import SerialLink
 from edge.serial_worker import SerialWorker
+from edge.snapshots import SnapshotError, Snapshots
 from edge.state_store import StateStore
 from edge.telemetry import Telemetry
 from edge.uplink import Uplink
@@ -83,6 +84,8 @@ class EdgeAgent:
         self.interlocks = Interlocks(self.engine, write=lambda d, p, v, cause: self.write(d, p, v, cause=cause),
                                      event=self._event, log=self._log)
         self.commands = CommandRunner(self, self.interlocks, self.state, log=self._log)
+        self.snapshots = Snapshots(site, profiles, self.outbox, self.records, bus_map=bus_map or {}, spawn=self.spawn,
+                                   stored=self._kick, log=self._log)
         self.link = LinkSupervisor(link_fault_after)
         self.workers: dict[str, ModbusBusWorker | SerialWorker] = {}
         self._worker_of: dict[str, ModbusBusWorker | SerialWorker] = {}
@@ -241,6 +244,7 @@ class EdgeAgent:
         for alarm in alarms:
             self._log.info("alarm " + alarm.state, key=alarm.key, cls=alarm.cls)
         self._kick()
+        self.snapshots.after(alarms)  # pictures follow the alarms they belong to, never before them
 
     def _event(self, device: str, kind: str, details: Mapping[str, Any]) -> None:
         self.outbox.append(self.records.event(device, kind, details))
@@ -313,6 +317,18 @@ class EdgeAgent:
 
     def acknowledge(self, key: str) -> None:
         self._apply(self.engine.acknowledge(key, self.clock.wall()))
+
+    async def snapshot(self, key: str, camera: str, command: str) -> str:
+        cameras = self.snapshots.cameras_for(key, camera)
+        if not cameras:
+            raise ValueError(f"no camera covers {key!r}" if not camera else f"{camera!r} is not a camera of this site")
+        sizes = []
+        for cam in cameras:
+            try:
+                sizes.append(await self.snapshots.take(cam, key, command))
+            except SnapshotError as exc:
+                raise ValueError(str(exc)) from None
+        return f"{len(sizes)} picture(s), {sum(sizes)} bytes"
 
     def rebirth(self) -> None:
         if self.uplink is not None:

@@ -30,6 +30,7 @@ class CommandHost(Protocol):
     def knows_device(self, device: str) -> bool: ...
     def write(self, device: str, point: str, value: Any, *, cause: str) -> asyncio.Future[str]: ...
     def acknowledge(self, key: str) -> None: ...
+    async def snapshot(self, key: str, camera: str, command: str) -> str: ...
     def rebirth(self) -> None: ...
     def reload(self) -> None: ...
     def command_state(self, command: str, state: CommandStep, reason: str) -> None: ...
@@ -58,6 +59,7 @@ class CommandRunner:
 
     async def _run(self, cid: str, command: Command) -> None:
         self.host.command_state(cid, "executing", "")
+        outcome = ""
         try:
             if command.action == "write":
                 device, point = command.device, command.point
@@ -72,6 +74,9 @@ class CommandRunner:
                     raise ValueError(result)
             elif command.action == "acknowledge":
                 self.host.acknowledge(command.key)
+            elif command.action == "snapshot":  # a fresh picture for an alarm (`key`), from `device` or all
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    outcome = await self.host.snapshot(command.key, command.device, cid)
             elif command.action == "rebirth":
                 self.host.rebirth()
             else:
@@ -79,4 +84,4 @@ class CommandRunner:
         except (ValueError, TimeoutError) as exc:
             self.host.command_state(cid, "failed", str(exc) or "timed out")
             return
-        self.host.command_state(cid, "successful", "")
+        self.host.command_state(cid, "successful", outcome)

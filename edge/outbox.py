@@ -7,7 +7,8 @@ loss. Records leave the table only when the collector acknowledges their ids (no
 PUBACK arrives: brokers restart and lose things; this table does not).
 
 Sending order is lane priority, then age: every alarm goes before any event, every event before any
-telemetry. When telemetry exceeds its byte budget, the oldest telemetry is thinned: runs of four
+camera picture (`attachment`: chunks of a snapshot taken for an alarm, committed after the alarm), every
+picture before any telemetry. When telemetry exceeds its byte budget, the oldest telemetry is thinned: runs of four
 readings of one device merge into one reading carrying the last values and the min and max of each
 value over the run (so a temperature spike survives the thinning), repeatedly, oldest first, until the
 lane fits. Alarms and events are never thinned; if the disk fills, appends fail loudly instead.
@@ -31,24 +32,25 @@ from typing import Any, Final
 import msgpack
 import msgspec
 
-from devices.contract import Alarm, CommandState, Event, Reading, Record
+from devices.contract import Alarm, Attachment, CommandState, Event, Reading, Record
 
 __all__ = ["Outbox", "OutboxRecord", "lane_of"]
 
-_LANE_OF: Final[dict[type, str]] = {Alarm: "alarm", Event: "event", CommandState: "event", Reading: "telemetry"}
+_LANE_OF: Final[dict[type, str]] = {Alarm: "alarm", Event: "event", CommandState: "event", Attachment: "attachment",
+                                     Reading: "telemetry"}
 _ENCODER: Final = msgspec.msgpack.Encoder()
 
 
 def lane_of(record: Record) -> str:
     return _LANE_OF[type(record)]
 
-_LANE_RANK = {"alarm": 0, "event": 1, "telemetry": 2}
+_LANE_RANK = {"alarm": 0, "event": 1, "attachment": 2, "telemetry": 3}
 _THIN_RUN = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     row INTEGER PRIMARY KEY AUTOINCREMENT,
-    rank INTEGER NOT NULL,          -- 0 alarm, 1 event, 2 telemetry: sending order
+    rank INTEGER NOT NULL,          -- 0 alarm, 1 event, 2 attachment, 3 telemetry: sending order
     lane TEXT NOT NULL,
     device TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL,          -- wall time the record was accepted
@@ -83,6 +85,8 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # files written before the attachment lane ranked telemetry 2: it goes after pictures now
+        self._db.execute("UPDATE records SET rank = 3 WHERE lane = 'telemetry' AND rank = 2")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'outbox_id'").fetchone()
         if row is None:
             self.outbox_id = uuid.uuid4().hex[:12]
@@ -202,7 +206,7 @@ class Outbox:
                         # the merged record keeps the place of the run's first row, so order holds
                         self._db.execute(
                             "INSERT INTO records (row, rank, lane, device, created, size, body) "
-                            "VALUES (?, 2, 'telemetry', ?, ?, ?, ?)", (run[0][0], device, run[0][1], len(body), body))
+                            "VALUES (?, 3, 'telemetry', ?, ?, ?, ?)", (run[0][0], device, run[0][1], len(body), body))
                         self._telemetry_bytes += len(body) - sum(r[2] for r in run)
                         self.thinned += len(run) - 1
                         merged_any = True

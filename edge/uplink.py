@@ -3,7 +3,7 @@ unit tests pass devices.mqtt_fake's in-process broker).
 
 On every connect: a will (death) carrying this connection's `bdseq`, then subscriptions (collector state,
 acks, commands), then a birth with the full snapshot. While the collector's retained state says online,
-the publisher drains the outbox in priority order (alarms, events, telemetry), records accepted before
+the publisher drains the outbox in priority order (alarms, events, pictures, telemetry), records accepted before
 this connection marked historical, each message numbered (`boot`, `seq`). A record stays in the outbox
 until an ack names it; records not acked within `resend_after` seconds are sent again (the collector
 de-duplicates by id). Reconnects back off with jitter, capped. Cancellation passes through untouched.
@@ -33,14 +33,14 @@ from devices.downlink_auth import DownlinkRefused, Verifier
 from devices.episodes import Episodes
 from devices.errors import BrokerUnavailable
 from devices.mqtt_transport import Connector, Session, Will
-from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, encode, gateway_topic
+from devices.protocol import COLLECTOR_STATE_TOPIC, LANE_TOPIC, LANES, encode, gateway_topic
 from edge.inflight import Inflight
 from edge.outbox import Outbox
 
 __all__ = ["Uplink"]
 
 log = structlog.get_logger("firefleet.edge.uplink")
-BATCH = {"alarm": 50, "event": 100, "telemetry": 200}
+BATCH = {"alarm": 50, "event": 100, "attachment": 2, "telemetry": 200}  # two picture chunks fill a message
 MAX_INFLIGHT = 4000  # records sent and not yet acknowledged; past this, wait for acks
 
 
@@ -219,7 +219,7 @@ class Uplink:
                 self.inflight.expire(self._monotonic())
                 sent_any = False
                 room = self.inflight.room()
-                for lane in ("alarm", "event", "telemetry") if room else ():
+                for lane in LANES if room else ():
                     batch = self.outbox.next_batch(min(BATCH[lane], room), skip_rows=self.inflight.rows, lane=lane)
                     if not batch:
                         continue

@@ -14,7 +14,6 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -23,18 +22,11 @@ from devices.logs import configure_logging
 from devices.profile_loader import load_profile_dir
 from devices.site_config import load_site
 from simulators.control_api import build_app
+from simulators.quiet_server import QuietServer
 from simulators.scenario import Scenario, load_scenario, play
 from simulators.simulation import Simulation
 
 __all__ = ["run_from_args", "serve"]
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: our task group owns shutdown."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -65,7 +57,7 @@ async def serve(sim: Simulation, sock: socket.socket, *, scenario: Scenario | No
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     scenario_tasks: set[asyncio.Task[None]] = set()
-    server = _Server(uvicorn.Config(build_app(sim, scenario_tasks), log_level="warning", lifespan="off"))
+    server = QuietServer(uvicorn.Config(build_app(sim, scenario_tasks), log_level="warning", lifespan="off"))
     ready = asyncio.Event()
     async with asyncio.TaskGroup() as tg:
         sim_task = tg.create_task(sim.run(ready), name="simulation")

@@ -18,6 +18,7 @@ from devices.profile import Profile
 from devices.serial_frames import format_line_event
 from devices.site_config import SiteConfig
 from simulators import physics
+from simulators.camera import CameraHttp
 from simulators.device import SimDevice
 from simulators.rtu_line import RtuLine
 from simulators.serial_line import SerialDeviceLine
@@ -40,6 +41,7 @@ class SiteSimulator:
             dev.set_signals(cfg.initial)
             self.devices[cfg.id] = dev
         self.servers: dict[str, RtuLine | TcpEndpoint | SerialDeviceLine] = {}
+        self.cameras: dict[str, CameraHttp] = {}  # bus -> its cameras' snapshot endpoint
         for bus in site.buses:
             on_bus = [self.devices[d.id] for d in site.devices_on(bus.id)]
             link = run_dir / site.id / bus.id
@@ -47,6 +49,8 @@ class SiteSimulator:
                 self.servers[bus.id] = RtuLine(bus, on_bus, link, pace=pace)
             elif bus.type == "modbus_tcp":
                 self.servers[bus.id] = TcpEndpoint(bus, on_bus, host=tcp_host)
+                if any(d.profile.snapshot is not None for d in on_bus):
+                    self.cameras[bus.id] = CameraHttp(on_bus, self.smoke, host=tcp_host)
             elif on_bus:
                 self.servers[bus.id] = SerialDeviceLine(bus, on_bus[0], link, pace=pace)
 
@@ -55,9 +59,23 @@ class SiteSimulator:
         for bus_id, server in self.servers.items():
             if isinstance(server, TcpEndpoint):
                 out[bus_id] = {"type": "modbus_tcp", "host": server.host, "port": server.port}
+                if bus_id in self.cameras:
+                    out[bus_id]["http_port"] = self.cameras[bus_id].port
             else:
                 out[bus_id] = {"type": server.bus.type, "path": str(server.link_path), "baud": server.bus.baud}
         return out
+
+    def smoke(self) -> float:
+        """How smoky the site is, 0 to 1, as its cameras see it: a detector in alarm, or the thickest smoke
+        any detector reads (obscuration, %/m, 4.5 in alarm), or a charging box whose lid sensor sees smoke."""
+        level = 0.0
+        for dev in self.devices.values():
+            if dev.profile.kind == "smoke_detector":
+                alarmed = bool(dev.value("smoke_alarm", False)) or dev.value("alarm_state") == "alarm"
+                level = max(level, 1.0 if alarmed else float(dev.value("obscuration", 0.0) or 0.0) / 4.5)
+            elif dev.value("lid_smoke", False):
+                level = 1.0
+        return min(1.0, level)
 
     def emit_line_event(self, device_id: str, event_name: str, fields: Mapping[str, Any]) -> str:
         """Make a fire panel print an event line; returns the line. ValueError on a bad event."""
@@ -84,7 +102,7 @@ class SiteSimulator:
         """Serve every bus and step the physics until cancelled; `ready` is set once all buses listen."""
         async with asyncio.TaskGroup() as tg:
             events = []
-            for bus_id, server in self.servers.items():
+            for bus_id, server in [*self.servers.items(), *self.cameras.items()]:
                 event = asyncio.Event()
                 events.append(event)
                 tg.create_task(server.serve(event), name=f"sim:{self.site.id}:{bus_id}")

@@ -48,7 +48,7 @@ async def alarm(request: Request, api: Api, session: Session | None) -> Response
         site = next(iter(district_sites(store, api.inventory, only={found["site"]})), None)
         device = device_page(store, found["site"], found["device"], hours=0) if found["device"] else None
         return {**found, "log": store.alarm_log(found["id"]), "site_info": site, "device_info": device,
-                "dossier": dossier_of(api.inventory, found["site"])}
+                "dossier": dossier_of(api.inventory, found["site"]), "snapshots": store.snapshots_of(found)}
 
     found = await api.read(detail)
     if found is None:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cloud.api import alarms, commands, duty, fleet, plans, readiness, reports, sessions
+from cloud.api import alarms, commands, duty, fleet, plans, readiness, reports, sessions, snapshots
 from cloud.api.base import Api, CommandSender, refusal
 from cloud.auth import Auth
 from cloud.console import console_routes
@@ -32,7 +32,8 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
               profiles: Mapping[str, Profile] | None = None, readers: StoreReaders | None = None,
               writer: Writer | None = None) -> Starlette:
     routes: list[BaseRoute] = [*sessions.routes, *alarms.routes, *commands.routes, *fleet.routes,
-                               *readiness.routes, *duty.routes, *reports.routes, *plans.routes]
+                               *readiness.routes, *duty.routes, *reports.routes, *plans.routes,
+                               *snapshots.routes]
     document = openapi_document(routes)
 
     async def openapi(request: Request) -> Response:

@@ -20,7 +20,7 @@ from devices.profile import Profile
 from devices.protocol import COMMAND_ACTIONS
 from devices.write_check import WriteRefused, check_write
 
-__all__ = ["routes"]
+__all__ = ["COMMAND_TTL_S", "dispatch", "routes"]
 
 COMMAND_TTL_S = 300.0  # a command not taken up within 5 minutes expires: a late power switch is worse than none
 
@@ -52,11 +52,17 @@ async def command(request: Request, api: Api, session: Session | None) -> Respon
     ttl = body.get("expires_in", COMMAND_TTL_S)
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 5 <= ttl <= 3600:
         raise HttpError(400, "expires_in is a number of seconds between 5 and 3600", "bad_field")
+    return JSONResponse(await dispatch(api, session.user, site, gateway, cmd, float(ttl)), status_code=202)
+
+
+async def dispatch(api: Api, user: str, site: str, gateway: str, cmd: dict[str, Any], ttl: float = COMMAND_TTL_S
+                   ) -> dict[str, Any]:
+    """Check a command against the contract, store it (durable, audited) and send it; its id and state."""
     try:
         command = as_command(cmd)  # the contract's own check, on top of the profile's
     except ContractError as exc:
         raise HttpError(400, f"not a command a gateway takes: {exc}", "bad_command") from None
-    expires, user = time.time() + float(ttl), session.user
+    expires = time.time() + ttl
 
     def record(store: Store) -> None:
         if "override" in cmd:
@@ -66,8 +72,8 @@ async def command(request: Request, api: Api, session: Session | None) -> Respon
 
     await api.write(record)
     with contextlib.suppress(ConnectionError):  # durable: sent again on the gateway's next birth, unexpired
-        await api.send_command(site, gateway, command, float(ttl))
-    return JSONResponse({"id": cmd["id"], "state": "init", "expires": expires}, status_code=202)
+        await api.send_command(site, gateway, command, ttl)
+    return {"id": cmd["id"], "state": "init", "expires": expires}
 
 
 @endpoint()

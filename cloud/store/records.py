@@ -9,16 +9,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from cloud.ingest import Reject
-from cloud.store.base import StoreBase
 from cloud.store.faults import attention, faulty
-from devices.contract import Alarm, CommandState, Event, Reading, Record
+from cloud.store.snapshots import Snapshots
+from devices.contract import Alarm, Attachment, CommandState, Event, Reading, Record
+from devices.protocol import gateway_topic
 
 __all__ = ["Records"]
 
 QUARANTINE_PER_GATEWAY = 1000  # the newest kept: a hostile gateway cannot fill the disk
 
 
-class Records(StoreBase):
+class Records(Snapshots):
     def store_records(self, site: str, gateway: str, records: Sequence[Record]) -> tuple[list[str], int]:
         """Store a batch of checked records in one transaction. Returns (ids to acknowledge, how many were
         new). Ids this gateway sent before are acknowledged again (the edge may have missed the first ack)
@@ -57,6 +58,12 @@ class Records(StoreBase):
                     self._apply_alarm(site, rec)
                 elif isinstance(rec, (Event, CommandState)):
                     self._apply_event(site, gateway, rec, now)
+            chunks = [r for r in fresh if isinstance(r, Attachment)]
+            refused = self._attachments(site, gateway, chunks, self._occurred(chunks[0], now), now) if chunks else []
+        if refused:
+            touched = self.touched
+            alarm = self.quarantine(site, gateway, gateway_topic(site, gateway, "attachments"), refused)
+            self.touched = [*touched, *([alarm] if alarm is not None else [])]
         return ack, len(fresh)
 
     def _gateway_clock(self, gateway: str) -> tuple[str, float, float] | None:
@@ -201,4 +208,5 @@ class Records(StoreBase):
                       if late else "", record=rec.id)
 
 
-_TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command", Reading: "reading"}
+_TYPE: dict[type, str] = {Alarm: "alarm", Event: "event", CommandState: "command", Reading: "reading",
+                          Attachment: "attachment"}

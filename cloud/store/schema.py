@@ -155,6 +155,17 @@ def _m16_floor_plans(db: sqlite_utils.Database) -> None:
     db.table("plan_positions").create({"plan": int, "device": str, "x": float, "y": float}, pk=("plan", "device"))
 
 
+def _m17_snapshots(db: sqlite_utils.Database) -> None:
+    """Camera pictures for alarms: chunks as they come (until the last one), then the checked picture."""
+    db.table("attachment_parts").create({"gateway": str, "ref": str, "part": int, "parts": int, "data": bytes,
+                                         "received": float}, pk=("gateway", "ref", "part"))
+    db.table("snapshots").create({"id": int, "site": str, "gateway": str, "camera": str, "channel": int,
+                                  "alarm_key": str, "ref": str, "taken_at": float, "received_at": float, "size": int,
+                                  "width": int, "height": int, "command": str, "image": bytes}, pk="id")
+    db.table("snapshots").create_index(["site", "alarm_key", "taken_at"])
+    db.table("snapshots").create_index(["gateway", "ref"], unique=True)
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
@@ -162,7 +173,8 @@ SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial,
                                                               _m10_gateway_liveness, _m11_disabled_users,
                                                               _m12_device_fault_flag, _m13_device_attention,
                                                               _m14_device_health_index,
-                                                              _m15_handovers_and_duty_checks, _m16_floor_plans]
+                                                              _m15_handovers_and_duty_checks, _m16_floor_plans,
+                                                              _m17_snapshots]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -242,4 +254,12 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "CREATE INDEX plans_site ON plans (site)",
     "CREATE TABLE plan_positions (plan BIGINT, device TEXT, x DOUBLE PRECISION, y DOUBLE PRECISION, "
     "PRIMARY KEY (plan, device))",
+], [
+    "CREATE TABLE attachment_parts (gateway TEXT, ref TEXT, part INTEGER, parts INTEGER, data BYTEA, "
+    "received DOUBLE PRECISION, PRIMARY KEY (gateway, ref, part))",
+    f"CREATE TABLE snapshots (id {_ID}, site TEXT, gateway TEXT, camera TEXT, channel INTEGER, alarm_key TEXT, "
+    "ref TEXT, taken_at DOUBLE PRECISION, received_at DOUBLE PRECISION, size INTEGER, width INTEGER, "
+    "height INTEGER, command TEXT, image BYTEA)",
+    "CREATE INDEX snapshots_site_key_taken ON snapshots (site, alarm_key, taken_at)",
+    "CREATE UNIQUE INDEX snapshots_gateway_ref ON snapshots (gateway, ref)",
 ]]

@@ -11,6 +11,7 @@ import { eventLabel, pointLabel, t } from "./i18n.js";
 import { relayControl, resetOnSite } from "./commands.js";
 import { dossier } from "./dossier.js";
 import { planView } from "./plan.js";
+import { freshPicture, pictures } from "./snapshot.js";
 
 const KEYS = { a: "acknowledge", v: "verify", c: "confirm", f: "false_alarm", d: "dispose", x: "close" };
 const RESULTS = ["extinguished", "cause_removed", "false_alarm", "device_fault", "drill", "other"];
@@ -183,6 +184,8 @@ export function render({ state, params, navigate, can, main, flashAt }) {
       can("command.send") ? commands(a, site, dev) : null,
       a.plan ? h("section", { id: "detail-plan" }, h("h2", {}, `${t("plan.title")} · ${a.plan.name}`),
         planView({ plan: a.plan, highlight: a.device, states: { [a.device]: a.condition === "active" ? "alarm" : "ok" } })) : null,
+      pictures(a, can("alarm.handle") && a.handling !== "closed" && ["fire", "supervisory"].includes(a.class)
+        ? kept(`snapshot/${a.id}`, () => freshPicture(a.id)) : null),
       dossier(a.dossier),
       h("h2", {}, t("duty.readings")), readings(dev.values || {}),
       h("h2", {}, t("duty.timeline")), timeline(a.log || [], dev.events || []));
