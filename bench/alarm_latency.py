@@ -10,9 +10,11 @@ console adds the browser's share (event -> queue redrawn).
 
 The agent runs as its own process (`firefleet edge`), once under each budget of bench/pi_budget.py (this
 machine's core; a Pi-class CPU quota; the quota with SD-card fsyncs), and the figures are printed side by
-side.
+side. `--snapshots on,off` runs each budget twice: with the shed's camera taking a picture for every
+supervisory alarm it covers (box1's door, a new picture each time it opens: `every: 1s`) and with no
+camera, so the alarms' own latency can be compared with pictures flowing behind them.
 
-    python bench/alarm_latency.py [--rounds 32] [--no-browser] [--budgets x86,pi,pi-sd]
+    python bench/alarm_latency.py [--rounds 32] [--no-browser] [--budgets x86,pi,pi-sd] [--snapshots on,off]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,6 +32,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
+import yaml
 from playwright.async_api import Page, async_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,11 +97,24 @@ async def mqtt_watch(port: int, seen: dict[str, float], ready: asyncio.Event) ->
                 seen.setdefault(f"{rec['key']}:{rec['state']}", time.monotonic())
 
 
+def shed_file(folder: Path, snapshots: str) -> Path:
+    """The shed as shipped, with its camera taking a picture at every covered alarm (on) or no camera (off)."""
+    site = yaml.safe_load(SHED.read_text())
+    if snapshots == "on":
+        site["cameras"] = [{**cam, "every": "1s"} for cam in site.get("cameras", [])]
+    else:
+        site.pop("cameras", None)
+    path = folder / f"shed-{snapshots}.yaml"
+    path.write_text(yaml.safe_dump(site, allow_unicode=True))
+    return path
+
+
 @contextlib.asynccontextmanager
-async def agent_process(folder: Path, broker_url: str, budget: Budget) -> AsyncIterator[None]:
+async def agent_process(folder: Path, broker_url: str, budget: Budget, snapshots: str) -> AsyncIterator[None]:
     with applied(budget, folder) as how, open(folder / "agent.log", "wb") as log:
         agent = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "devices.cli", "edge", "--config", str(SHED), "--data-dir", str(folder / "data"),
+            sys.executable, "-m", "devices.cli", "edge", "--config", str(shed_file(folder, snapshots)),
+            "--data-dir", str(folder / "data"),
             "--bus-map", str(folder / "run" / "served.json"), "--broker", broker_url, "--heartbeat", "5",
             "--collector-key", str(public_key()), cwd=ROOT, env=how.env, preexec_fn=how.preexec,
             stdout=subprocess.DEVNULL, stderr=log)
@@ -108,7 +125,7 @@ async def agent_process(folder: Path, broker_url: str, budget: Budget) -> AsyncI
             await agent.wait()
 
 
-async def run(rounds: int, browser: bool, budget: Budget) -> list[tuple[str, list[float]]]:
+async def run(rounds: int, browser: bool, budget: Budget, snapshots: str) -> list[tuple[str, list[float]]]:
     folder = Path(tempfile.mkdtemp(prefix="firefleet-latency-"))
     broker = Mosquitto(folder / "mq")
     broker.start()
@@ -121,7 +138,7 @@ async def run(rounds: int, browser: bool, budget: Budget) -> list[tuple[str, lis
     try:
         async with (collector.events() as events,
                     running_simulation([SHED], folder / "run", pace=True) as sim,
-                    agent_process(folder, broker.url, budget),
+                    agent_process(folder, broker.url, budget, snapshots),
                     contextlib.AsyncExitStack() as stack):
             page = await open_console(collector.url, stack) if browser else None
             ready = asyncio.Event()
@@ -168,6 +185,9 @@ async def run(rounds: int, browser: bool, budget: Budget) -> list[tuple[str, lis
     finally:
         await collector.stop()
         broker.stop()
+    with contextlib.closing(sqlite3.connect(collector.db)) as db:
+        pictures, size = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM snapshots").fetchone()
+    print(f"  camera pictures stored at the collector: {pictures} ({size / 1e6:.1f} MB)", flush=True)
     return [("plain MQTT subscriber (edge share)", mqtt_lat), ("collector event stream (HTTP client)", stream_lat),
             ("duty console row in chromium", console_lat)]
 
@@ -177,15 +197,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=32, help="toggle rounds; every other raises 13 alarms")
     parser.add_argument("--no-browser", action="store_true", help="skip the console in chromium")
     parser.add_argument("--budgets", default="x86,pi,pi-sd", help="of " + ", ".join(BUDGETS))
+    parser.add_argument("--snapshots", default="on", help="on, off, or on,off (side by side)")
     args = parser.parse_args()
     results = {}
     for key in args.budgets.split(","):
-        print(BUDGETS[key].describe(), flush=True)
-        results[key] = asyncio.run(run(args.rounds, not args.no_browser and Path("/usr/bin/chromium").exists(),
-                                       BUDGETS[key]))
+        for snapshots in args.snapshots.split(","):
+            print(f"{BUDGETS[key].describe()}; camera pictures {snapshots}", flush=True)
+            results[(key, snapshots)] = asyncio.run(run(
+                args.rounds, not args.no_browser and Path("/usr/bin/chromium").exists(), BUDGETS[key], snapshots))
     print("target: p99 <= 1000 ms from state change to the duty console (alarm points are polled every 500 ms)")
-    for key, figures in results.items():
-        print(BUDGETS[key].name)
+    for (key, snapshots), figures in results.items():
+        print(f"{BUDGETS[key].name}, camera pictures {snapshots}")
         for name, values in figures:
             if values:
                 print(f"  {name:36}: {len(values)} alarms, p50 {1000 * statistics.median(values):.0f} ms, "

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--smtp-from", default="firefleet@localhost", help="sender address of those e-mails")
     parser.add_argument("--email", action="append", metavar="NAME=ADDRESS",
                         help="e-mail address of a person on the roster (repeatable)")
+    parser.add_argument("--notifications", type=Path, metavar="FILE",
+                        help="the notification plan (YAML): people, SMS/voice providers and group robots, and rules "
+                             "per alarm class and street (docs/operations.md)")
     parser.add_argument("--ticket-offline-after", type=float, default=600.0, metavar="SECONDS",
                         help="a device offline this long gets a maintenance ticket (default 600)")
     parser.add_argument("--upkeep-every", type=float, default=60.0, metavar="SECONDS",

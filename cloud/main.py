@@ -26,6 +26,8 @@ from cloud.ingest import Ingest
 from cloud.inventory import load_inventory
 from cloud.leadership import Leadership
 from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
+from cloud.notify_job import run_notifications
+from cloud.notify_plan import NotifyPlan, load_notify_plan
 from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
 from cloud.store.readers import StoreReaders
@@ -64,6 +66,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SiteConfigError(str(exc), field="--broker") from None
     inventory = load_inventory(args.inventory) if args.inventory else None
+    notify_plan = load_notify_plan(args.notifications) if args.notifications else None
     host, _, port = args.http.rpartition(":")
     if not port.isdigit():
         raise SiteConfigError(f"--http must be HOST:PORT, got {args.http!r}", field="--http")
@@ -120,7 +123,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                     first=[f"{profile.id}:{point}" for profile, point in unlabelled[:10]])
     return asyncio.run(_serve(store, writer, auth, collectors, sock, shared_db=args.db if shared_db else None,
                               profiles=profiles, roster=args.roster or [],
-                              inventory=inventory or {}, notifiers=notifiers,
+                              inventory=inventory or {}, notifiers=notifiers, notify_plan=notify_plan,
                               upkeep=(args.upkeep_every, args.ticket_offline_after),
                               duty_checks=(args.duty_check_every, args.duty_check_within)))
 
@@ -143,7 +146,7 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
                  shared_db: str | None,
                  profiles: Mapping[str, Profile], roster: list[str],
                  inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float],
-                 duty_checks: tuple[float, float] = (0.0, 60.0)) -> int:
+                 duty_checks: tuple[float, float] = (0.0, 60.0), notify_plan: NotifyPlan | None = None) -> int:
     hub = EventHub()
     readers = StoreReaders(shared_db or store.describe, store.streets)  # the API's reads, off this loop
     # alarms read for the event streams on a reader of their own: never behind a city's site list
@@ -180,7 +183,7 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
 
     # the leader's jobs on a writer of their own: a walk over a city's devices never holds up a fire's write
     jobs = StoreWriter(shared_db or store.describe, store.streets)
-    app = build_api(store, auth, hub, send_command, inventory, profiles, readers, writer)
+    app = build_api(store, auth, hub, send_command, inventory, profiles, readers, writer, notify_plan)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -200,11 +203,15 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
             keeper = tg.create_task(_upkeep(jobs, inventory, *upkeep, lead), name="tickets-and-readiness")
             watcher = tg.create_task(_liveness(jobs, hub, lead, collectors), name="gateway-liveness")
             checks = tg.create_task(_duty_checks(jobs, hub, notifiers, roster, lead, *duty_checks), name="duty-checks")
+            notifying = tg.create_task(run_notifications(
+                jobs, hub, notify_plan, lead, lambda site: str(inventory.get(site, {}).get("name", site))),
+                name="notifications") if notify_plan is not None else None
             await stop.wait()
             server.should_exit = True
             await api
-            for task in (*consumers, escalator, keeper, watcher, checks, others, leader, publisher):
-                task.cancel()
+            for task in (*consumers, escalator, keeper, watcher, checks, others, leader, publisher, notifying):
+                if task is not None:
+                    task.cancel()
     finally:
         readers.close()
         alarm_reads.close()

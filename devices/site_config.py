@@ -8,8 +8,9 @@ edge agent alike, so both see the same district.
     rules:    [{rule, device | group, enabled, for, when_value}]  per-site overrides of profile rules
     interlocks: [{id, any | all: {group, class | offline: true}, for, raise: {class, severity}, latch,
                   actions: [{device | group, point, value}]}]    site rules over groups of devices
-    cameras:  [{device, channel, covers: [device | group]}]  which camera channel looks at which devices:
-              a fire or supervisory alarm of a covered device takes a snapshot (the profile's source)
+    cameras:  [{device, channel, covers: [device | group], every}]  which camera channel looks at which
+              devices: a fire or supervisory alarm of a covered device takes a snapshot (the profile's
+              source), at most one per alarm `every` (default 60 s)
 
 `initial` gives a simulator its starting signal values; the edge ignores it.
 """
@@ -104,6 +105,7 @@ class CameraConfig:
     device: str
     channel: int
     covers: tuple[str, ...]  # device ids, expanded from the file's devices and groups
+    every_s: float = 60.0  # at most one picture per alarm this often (a flapping alarm is not a film)
     line: int = 0
 
 
@@ -239,7 +241,7 @@ def _parse_cameras(top: Section, devices: Mapping[str, DeviceConfig], buses: Map
                    profiles: Mapping[str, Profile] | None) -> tuple[CameraConfig, ...]:
     cameras: list[CameraConfig] = []
     for sec in top.sections("cameras", []):
-        sec.only("device", "channel", "covers")
+        sec.only("device", "channel", "covers", "every")
         device = sec.str("device")
         if device not in devices:
             sec.fail(f"unknown device {device!r}", "device")
@@ -260,7 +262,11 @@ def _parse_cameras(top: Section, devices: Mapping[str, DeviceConfig], buses: Map
             covered += [m for m in members if m not in covered]
         if any(c.device == device and c.channel == channel for c in cameras):
             sec.fail(f"{device} channel {channel} is listed twice", "channel")
-        cameras.append(CameraConfig(device=device, channel=channel, covers=tuple(covered), line=sec.line))
+        every = sec.duration("every", 60.0)
+        if not 1.0 <= every <= 86400.0:
+            sec.fail(f"every: {every} s is not between 1 s and a day", "every")
+        cameras.append(CameraConfig(device=device, channel=channel, covers=tuple(covered), every_s=every,
+                                    line=sec.line))
     return tuple(cameras)
 
 

@@ -29,7 +29,6 @@ __all__ = ["SnapshotError", "Snapshots", "http_fetch"]
 
 FETCH_TIMEOUT_S: Final = 5.0
 SNAPSHOT_CLASSES: Final = ("fire", "supervisory")
-AGAIN_AFTER_S: Final = 60.0  # a flapping alarm takes one picture per camera a minute, not one per flap
 LANE_BUDGET: Final = 24 * 1024 * 1024  # pictures waiting in the outbox: past this, new ones are not taken
 JPEG_START: Final = b"\xff\xd8\xff"
 
@@ -90,8 +89,8 @@ class Snapshots:
             for cam in self.site.cameras_on(alarm.device):
                 mark = (cam.device, cam.channel, alarm.key)
                 now = self._monotonic()
-                if now - self._last.get(mark, -AGAIN_AFTER_S) < AGAIN_AFTER_S:
-                    continue
+                if mark in self._last and now - self._last[mark] < cam.every_s:
+                    continue  # a flapping alarm takes one picture per camera a minute (`every`), not one per flap
                 self._last[mark] = now
                 self._spawn(self._take_quietly(cam, alarm.key), f"snapshot:{cam.device}:{alarm.key}")
 

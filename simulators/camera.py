@@ -95,7 +95,8 @@ class CameraHttp:
         sock.bind((self.host, 0))
         sock.listen(16)
         self.port = sock.getsockname()[1]
-        server = QuietServer(uvicorn.Config(self.app(), log_level="warning", lifespan="off"))
+        server = QuietServer(uvicorn.Config(self.app(), log_level="warning", lifespan="off",
+                                            timeout_graceful_shutdown=1))
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
             await asyncio.sleep(0.01)

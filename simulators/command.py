@@ -60,3 +60,42 @@ def _run_fleet(args: argparse.Namespace) -> int:
                                report_every=args.report_every, stop=stop)
 
     return asyncio.run(main())
+
+
+def register_notify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("sim-notify", help="a notification provider on loopback (SMS, voice, WeChat Work and "
+                                               "DingTalk robots) that calls the collector back")
+    parser.add_argument("--port", type=int, default=8765, help="loopback port (default 8765)")
+    parser.add_argument("--collector", default="http://127.0.0.1:8080", help="where receipts and replies go")
+    parser.add_argument("--secret-env", default="FF_NOTIFY_SECRET",
+                        help="environment variable holding the SMS and voice account's secret")
+    parser.add_argument("--dingtalk-secret-env", default="", help="environment variable of the DingTalk robot's secret")
+    parser.set_defaults(run=_run_notify)
+
+
+def _run_notify(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+    import signal
+
+    from devices.errors import SiteConfigError
+    from devices.logs import configure_logging
+    from simulators.notify_provider import Provider, running_provider
+
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        raise SiteConfigError(f"set {args.secret_env} to the SMS and voice account's secret", field="--secret-env")
+    configure_logging()
+    provider = Provider(secret, args.collector.rstrip("/"),
+                        os.environ.get(args.dingtalk_secret_env, "") if args.dingtalk_secret_env else "")
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        async with running_provider(provider, port=args.port):
+            print(f"notification provider on {provider.url} (callbacks to {provider.collector})", flush=True)
+            await stop.wait()
+        return 0
+
+    return asyncio.run(main())

@@ -48,12 +48,25 @@ async def alarm(request: Request, api: Api, session: Session | None) -> Response
         site = next(iter(district_sites(store, api.inventory, only={found["site"]})), None)
         device = device_page(store, found["site"], found["device"], hours=0) if found["device"] else None
         return {**found, "log": store.alarm_log(found["id"]), "site_info": site, "device_info": device,
-                "dossier": dossier_of(api.inventory, found["site"]), "snapshots": store.snapshots_of(found)}
+                "dossier": dossier_of(api.inventory, found["site"]), "snapshots": store.snapshots_of(found),
+                "notifications": _named(api, store.notifications_of(found["id"])),
+                "dispatches": store.dispatches_of(found["id"])}
 
     found = await api.read(detail)
     if found is None:
         raise HttpError(404, "no such alarm", "not_found")
     return JSONResponse(found)
+
+
+def _named(api: Api, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Notifications with the person's name and the channel's kind, as the plan says them."""
+    plan = api.notify_plan
+    for row in rows:
+        person = plan.people.get(row["person"]) if plan else None
+        channel = plan.channels.get(row["channel"]) if plan else None
+        row["who"] = person.name if person else ""
+        row["channel_type"] = channel.type if channel else ""
+    return rows
 
 
 def _history_query(request: Request) -> HistoryQuery:

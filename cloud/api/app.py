@@ -11,11 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cloud.api import alarms, commands, duty, fleet, plans, readiness, reports, sessions, snapshots
+from cloud.api import alarms, commands, dispatch, duty, fleet, notify, plans, readiness, reports, sessions, snapshots
 from cloud.api.base import Api, CommandSender, refusal
 from cloud.auth import Auth
 from cloud.console import console_routes
 from cloud.event_hub import EventHub
+from cloud.notify_plan import NotifyPlan
 from cloud.openapi import openapi_document
 from cloud.security_headers import SecurityHeaders
 from cloud.site_list import SiteList
@@ -30,10 +31,10 @@ __all__ = ["build_api"]
 def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSender,
               inventory: Mapping[str, Mapping[str, Any]] | None = None,
               profiles: Mapping[str, Profile] | None = None, readers: StoreReaders | None = None,
-              writer: Writer | None = None) -> Starlette:
+              writer: Writer | None = None, notify_plan: NotifyPlan | None = None) -> Starlette:
     routes: list[BaseRoute] = [*sessions.routes, *alarms.routes, *commands.routes, *fleet.routes,
                                *readiness.routes, *duty.routes, *reports.routes, *plans.routes,
-                               *snapshots.routes]
+                               *snapshots.routes, *notify.routes, *dispatch.routes]
     document = openapi_document(routes)
 
     async def openapi(request: Request) -> Response:
@@ -49,6 +50,6 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     app = Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse},
                     middleware=[Middleware(SecurityHeaders)])
     app.state.api = api = Api(store, auth, hub, send_command, inventory or {}, profiles or {}, readers, writer,
-                              SiteList(inventory or {}))
+                              SiteList(inventory or {}), notify_plan=notify_plan)
     hub.watchers.append(api.site_list.changed)
     return app

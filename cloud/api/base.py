@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from cloud.auth import Auth, Session, may
 from cloud.event_hub import EventHub
+from cloud.notify_plan import NotifyPlan
 from cloud.site_list import SiteList
 from cloud.store import Store
 from devices.contract import Command
@@ -24,7 +25,7 @@ from devices.labels import Labels, load_labels
 from devices.profile import Profile
 
 __all__ = ["COOKIE", "XLSX", "Api", "CommandSender", "HttpError", "attachment", "endpoint", "month_param", "over_tls",
-           "path_id", "read_body", "refusal", "session_of", "token_of"]
+           "parse_json", "path_id", "read_body", "read_raw", "refusal", "session_of", "token_of"]
 
 T = TypeVar("T")
 
@@ -74,6 +75,7 @@ class Api:
     writer: Callable[[Callable[[Store], Any]], Awaitable[Any]] | None = None  # cloud.store.writer
     site_list: SiteList = field(default_factory=lambda: SiteList({}))  # one read model for every console
     labels: Labels = field(default_factory=load_labels)  # what people read for points and events
+    notify_plan: NotifyPlan | None = None  # who is told about unanswered alarms (cloud.notify_plan)
 
     async def read(self, query: Callable[[Store], T]) -> T:
         """A read off the event loop (on a reader thread) where the collector has readers; else here."""
@@ -141,6 +143,21 @@ def session_of(request: Request, auth: Auth) -> Session:
 async def read_body(request: Request) -> dict[str, Any]:
     """The JSON object of a request, read no further than MAX_BODY (a 400 MB body is refused at its first
     64 KiB, not after it has been read into memory)."""
+    body = parse_json(await read_raw(request))
+    if not isinstance(body, dict):
+        raise HttpError(400, "body must be a JSON object", "not_json")
+    return body
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise HttpError(400, "body is not JSON", "not_json") from None
+
+
+async def read_raw(request: Request) -> bytes:
+    """A request's body as sent (a signature covers these bytes), no further than MAX_BODY."""
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
         raise HttpError(413, f"body over {MAX_BODY} bytes", "too_large", bytes=MAX_BODY)
@@ -150,14 +167,7 @@ async def read_body(request: Request) -> dict[str, Any]:
         if size > MAX_BODY:
             raise HttpError(413, f"body over {MAX_BODY} bytes", "too_large", bytes=MAX_BODY)
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise HttpError(400, "body is not JSON", "not_json") from None
-    if not isinstance(body, dict):
-        raise HttpError(400, "body must be a JSON object", "not_json")
-    return body
+    return b"".join(chunks)
 
 
 def month_param(request: Request) -> str:

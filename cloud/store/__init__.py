@@ -16,6 +16,7 @@ from cloud.store.commands import Commands
 from cloud.store.duty import Duty
 from cloud.store.faults import FAULT_FLAGS
 from cloud.store.gateways import COMM_LOST, Gateways
+from cloud.store.notifications import Notifications
 from cloud.store.plans import Plans
 from cloud.store.records import Records
 from cloud.store.sql import connect
@@ -23,7 +24,7 @@ from cloud.store.sql import connect
 __all__ = ["COMM_LOST", "FAULT_FLAGS", "Store"]
 
 
-class Store(Gateways, Records, Duty, Accounts, Commands, Plans):
+class Store(Gateways, Records, Duty, Accounts, Commands, Plans, Notifications):
     def __init__(self, location: str | Path, streets: dict[str, str] | None = None) -> None:
         self.sql = connect(location)
         self.streets = streets or {}

@@ -166,6 +166,21 @@ def _m17_snapshots(db: sqlite_utils.Database) -> None:
     db.table("snapshots").create_index(["gateway", "ref"], unique=True)
 
 
+def _m18_notifications_and_dispatch(db: sqlite_utils.Database) -> None:
+    """Who was told about an alarm, through what, and what came back; micro stations dispatched to fires."""
+    db.table("notifications").create({"id": int, "alarm": int, "step": int, "person": str, "channel": str,
+                                      "address": str, "out_id": str, "provider_id": str, "state": str, "detail": str,
+                                      "sent_at": float, "updated_at": float, "reply": str}, pk="id")
+    db.table("notifications").create_index(["alarm", "step", "person", "channel"], unique=True)
+    db.table("notifications").create_index(["out_id"], unique=True)
+    db.table("notifications").create_index(["address", "sent_at"])
+    db.table("dispatches").create({"id": int, "alarm": int, "station": str, "token_digest": str, "sent_at": float,
+                                   "sent_by": str, "expires": float, "acknowledged_at": float,
+                                   "on_scene_at": float}, pk="id")
+    db.table("dispatches").create_index(["token_digest"], unique=True)
+    db.table("dispatches").create_index(["alarm"])
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
@@ -174,7 +189,7 @@ SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial,
                                                               _m12_device_fault_flag, _m13_device_attention,
                                                               _m14_device_health_index,
                                                               _m15_handovers_and_duty_checks, _m16_floor_plans,
-                                                              _m17_snapshots]
+                                                              _m17_snapshots, _m18_notifications_and_dispatch]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -262,4 +277,15 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "height INTEGER, command TEXT, image BYTEA)",
     "CREATE INDEX snapshots_site_key_taken ON snapshots (site, alarm_key, taken_at)",
     "CREATE UNIQUE INDEX snapshots_gateway_ref ON snapshots (gateway, ref)",
+], [
+    f"CREATE TABLE notifications (id {_ID}, alarm BIGINT, step INTEGER, person TEXT, channel TEXT, address TEXT, "
+    "out_id TEXT, provider_id TEXT, state TEXT, detail TEXT, sent_at DOUBLE PRECISION, updated_at DOUBLE PRECISION, "
+    "reply TEXT)",
+    "CREATE UNIQUE INDEX notifications_step ON notifications (alarm, step, person, channel)",
+    "CREATE UNIQUE INDEX notifications_out_id ON notifications (out_id)",
+    "CREATE INDEX notifications_address ON notifications (address, sent_at)",
+    f"CREATE TABLE dispatches (id {_ID}, alarm BIGINT, station TEXT, token_digest TEXT, sent_at DOUBLE PRECISION, "
+    "sent_by TEXT, expires DOUBLE PRECISION, acknowledged_at DOUBLE PRECISION, on_scene_at DOUBLE PRECISION)",
+    "CREATE UNIQUE INDEX dispatches_token ON dispatches (token_digest)",
+    "CREATE INDEX dispatches_alarm ON dispatches (alarm)",
 ]]

@@ -22,6 +22,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
 from simulators.harness import SimulationHandle, running_simulation
+from simulators.notify_provider import Provider, running_provider
 from tests.conftest import ROOT, SITES
 from tests.support.agents import running_agent
 from tests.support.collector_process import CollectorProcess
@@ -36,12 +37,16 @@ DUTY_MONITOR = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
 
+NOTIFY_SECRET, DINGTALK_SECRET = "sms-voice-account-secret", "dingtalk-robot-secret"
+
+
 @dataclass
 class District:
     sim: SimulationHandle
     collector: CollectorProcess
     browser: Browser
     shots: Path
+    provider: Provider  # the SMS, voice and group-robot platforms the notification plan sends through
     problems: list[str] = field(default_factory=list)  # uncaught page errors, from every page opened
 
     async def page(self, user: str = "duty", *, lang: str = "zh-CN", viewport: dict[str, int] | None = None,
@@ -97,13 +102,21 @@ async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Di
     shots.mkdir(parents=True, exist_ok=True)
     broker = Mosquitto(folder / "mq")
     broker.start()
+    plan = folder / "notifications.yaml"
     collector = CollectorProcess(folder / "cloud", broker.url, inventory=ROOT / "deploy/examples/inventory.yaml",
                                  users=[f"{name}:{role}:{password}" for name, (role, password) in USERS.items()],
-                                 extra=["--ticket-offline-after", "5", "--upkeep-every", "2"])
-    await collector.start()
+                                 extra=["--ticket-offline-after", "5", "--upkeep-every", "2", "--notifications",
+                                        str(plan)])
     site_files = [SITES / "charging-shed.yaml", SITES / "micro-station.yaml", SITES / "fire-cabinets.yaml"]
     try:
         async with contextlib.AsyncExitStack() as stack:
+            # the example plan, through a provider simulator here, its second step after 4 s instead of 60
+            provider = await stack.enter_async_context(running_provider(Provider(
+                NOTIFY_SECRET, collector.url, DINGTALK_SECRET)))
+            plan.write_text((ROOT / "deploy/examples/notifications.yaml").read_text()
+                            .replace("http://127.0.0.1:8765", provider.url).replace("after: 60s", "after: 4s"))
+            os.environ.update(FF_NOTIFY_SECRET=NOTIFY_SECRET, FF_DINGTALK_SECRET=DINGTALK_SECRET)
+            await collector.start()
             sim = await stack.enter_async_context(running_simulation(site_files, folder / "run"))
             for index, site_file in enumerate(site_files):
                 await stack.enter_async_context(running_agent(site_file, sim, folder / f"agent{index}",
@@ -111,7 +124,7 @@ async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Di
             playwright = await stack.enter_async_context(async_playwright())
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             stack.push_async_callback(browser.close)
-            yield District(sim=sim, collector=collector, browser=browser, shots=shots)
+            yield District(sim=sim, collector=collector, browser=browser, shots=shots, provider=provider)
     finally:
         await collector.stop()
         broker.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from typing import Any
 
@@ -84,3 +85,111 @@ async def test_smoke_brings_a_camera_picture_after_its_alarm_shown_in_the_detail
         await district.shot(english, "alarm-snapshot-en")
     finally:
         await district.control("POST", f"/sites/{SHED}/devices/sd2/signals", {"values": {"alarm_state": "normal"}})
+
+
+async def taken(district: District, channel: str, out_id: str) -> dict[str, Any]:
+    """The message the provider took through `channel` with that OutId (the collector's id for the send)."""
+    deadline = time.monotonic() + SLOW / 1000
+    while not (found := [m for m in district.provider.messages
+                         if m["channel"] == channel and m["body"].get("OutId") == out_id]):
+        assert time.monotonic() < deadline, f"no {channel} message {out_id}"
+        await asyncio.sleep(0.2)
+    return found[0]
+
+
+async def test_an_unanswered_fire_is_texted_then_called_and_a_reply_of_1_acknowledges_it(district: District) -> None:
+    await district.control("POST", f"/sites/{SHED}/devices/sd1/signals", {"values": {"smoke_alarm": True}})
+    try:
+        alarm = await alarm_of(district, "sd1/smoke")
+        sms = await taken(district, "sms", f"ff{alarm['id']}s0wangsms")
+        voice = await taken(district, "voice", f"ff{alarm['id']}s1wangvoice")
+        assert 3.5 < voice["at"] - sms["at"] < 30  # the plan's second step (4 s here), after the first
+        assert (sms["body"]["PhoneNumbers"], sms["body"]["SignName"], sms["body"]["TemplateCode"]) == (
+            "13800138000", "西湖消防", "SMS_FIRE_ALARM")
+        params = json.loads(sms["body"]["TemplateParam"])
+        assert params["level"] == "火警" and params["site"] == "西溪路1号充电棚"
+        assert voice["body"]["CalledNumber"] == "13800138000" and voice["body"]["TtsCode"] == "TTS_FIRE_ALARM"
+        # the group robots, each in its own format, mentioning the officer by phone number
+        mark = f"#{alarm['id']})"
+        (wecom,) = [m["body"] for m in district.provider.messages if m["channel"] == "wecom"
+                    and mark in m["body"]["text"]["content"]]
+        assert wecom["msgtype"] == "text" and wecom["text"]["mentioned_mobile_list"] == ["13800138000"]
+        assert "西溪路1号充电棚" in wecom["text"]["content"] and "火警" in wecom["text"]["content"]
+        (ding,) = [m["body"] for m in district.provider.messages if m["channel"] == "dingtalk"
+                   and mark in m["body"]["text"]["content"]]
+        assert ding["at"] == {"atMobiles": ["13800138000"], "isAtAll": False}  # signed, or the robot says no
+        await asyncio.sleep(2)  # nothing is sent twice for one step, however often the plan is looked at
+        mine = [m for m in district.provider.messages if str(m["body"].get("OutId", "")).startswith(
+            f"ff{alarm['id']}s")]
+        assert sorted(m["body"]["OutId"] for m in mine) == sorted({m["body"]["OutId"] for m in mine})
+
+        async with httpx.AsyncClient(base_url=district.provider.url) as provider:
+            (await provider.post("/control/reply", json={"phone": "13800138000", "content": "1"})).raise_for_status()
+        deadline = time.monotonic() + SLOW / 1000
+        while (detail := await district.api(f"/api/alarms/{alarm['id']}"))["handling"] != "acknowledged":
+            assert time.monotonic() < deadline, "the reply never acknowledged the alarm"
+            await asyncio.sleep(0.3)
+        (ack,) = [e for e in detail["log"] if e["action"] == "acknowledge"]
+        assert ack["who"] == "王建国" and "短信回复 1" in ack["notes"]
+        audit = await district.api("/api/audit?action=alarm+acknowledge", user="admin")
+        assert any(a["who"] == "王建国" and a["target"] == str(alarm["id"]) for a in audit)
+        rows = {(n["channel"], n["person"]): n for n in detail["notifications"]}
+        assert rows[("sms", "wang")]["state"] == "answered" and rows[("sms", "wang")]["reply"] == "1"
+        assert rows[("voice", "wang")]["state"] == "delivered"
+
+        page = await district.page("duty")
+        await page.goto(f"{district.collector.url}/#/duty/{alarm['id']}")
+        table = page.locator("#detail-notifications")
+        await expect(table.locator('tr[data-channel="sms"][data-state="answered"]')).to_contain_text("王建国",
+                                                                                                   timeout=SLOW)
+        await expect(table).to_contain_text("语音电话")
+        await expect(table).to_contain_text("企业微信群")
+        await district.shot(page, "alarm-notifications-zh")
+        english = await district.page("duty", lang="en")
+        await english.goto(f"{district.collector.url}/#/duty/{alarm['id']}")
+        await expect(english.locator("#detail-notifications")).to_contain_text("replied", timeout=SLOW)
+        await district.shot(english, "alarm-notifications-en")
+    finally:
+        await district.control("POST", f"/sites/{SHED}/devices/sd1/signals", {"values": {"smoke_alarm": False}})
+
+
+async def test_the_nearest_station_is_dispatched_to_a_confirmed_fire_and_its_answers_are_logged(
+        district: District) -> None:
+    await district.control("POST", f"/sites/{SHED}/devices/sd3/signals", {"values": {"smoke_alarm": True}})
+    try:
+        alarm = await alarm_of(district, "sd3/smoke")
+        for action in ("acknowledge", "verify", "confirm"):
+            await district.api(f"/api/alarms/{alarm['id']}/actions", body={"action": action})
+        page = await district.page("duty")
+        await page.goto(f"{district.collector.url}/#/duty/{alarm['id']}")
+        await page.click("#dispatch-station", timeout=SLOW)
+        link = page.locator("#dispatch-link")
+        await expect(link).to_be_visible(timeout=SLOW)
+        href = await link.get_attribute("href")
+        assert href and "/dispatch/" in href
+        # the station's people got the link by SMS (the inventory's dossier of 文新社区微型消防站)
+        texts = [m["body"] for m in district.provider.messages if m["channel"] == "sms"
+                 and json.loads(m["body"]["TemplateParam"]).get("link") == href]
+        assert sorted(t["PhoneNumbers"] for t in texts) == ["057188880002", "13900139002"]
+
+        phone = await district.page("", viewport={"width": 390, "height": 844}, touch=True)  # nobody signed in
+        await phone.goto(href)
+        await expect(phone.locator("h1")).to_contain_text("西溪路1号充电棚", timeout=SLOW)
+        await expect(phone.locator("#dossier")).to_contain_text("北门门禁")
+        await phone.click('[data-step="acknowledged"]')
+        await phone.click('[data-step="on_scene"]')
+        await expect(phone.locator('[data-answered="on_scene"]')).to_be_visible()
+        await district.shot(phone, "dispatch-page-zh")
+
+        detail = await district.api(f"/api/alarms/{alarm['id']}")
+        steps = [e for e in detail["log"] if e["action"].startswith("station") or e["action"] == "dispatched"]
+        assert [e["action"] for e in steps] == ["dispatched", "station acknowledged", "station on scene"]
+        assert all(e["who"] == "文新社区微型消防站" for e in steps[1:]) and steps[2]["at"] >= steps[1]["at"]
+        (dispatch,) = detail["dispatches"]
+        assert dispatch["station"] == "station-wenxin-01" and dispatch["on_scene_at"] >= dispatch["acknowledged_at"]
+        await expect(page.locator("#detail-dispatch td.on-scene")).to_contain_text("+", timeout=SLOW)
+        await district.shot(page, "alarm-dispatch-zh")
+        async with httpx.AsyncClient(base_url=district.collector.url) as stranger:
+            assert (await stranger.get("/api/dispatch/not-a-real-token-at-all")).status_code == 404
+    finally:
+        await district.control("POST", f"/sites/{SHED}/devices/sd3/signals", {"values": {"smoke_alarm": False}})

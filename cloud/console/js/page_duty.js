@@ -11,6 +11,7 @@ import { eventLabel, pointLabel, t } from "./i18n.js";
 import { relayControl, resetOnSite } from "./commands.js";
 import { dossier } from "./dossier.js";
 import { planView } from "./plan.js";
+import { dispatchAction, dispatchBox, dispatchable, notifications } from "./response.js";
 import { freshPicture, pictures } from "./snapshot.js";
 
 const KEYS = { a: "acknowledge", v: "verify", c: "confirm", f: "false_alarm", d: "dispose", x: "close" };
@@ -186,6 +187,9 @@ export function render({ state, params, navigate, can, main, flashAt }) {
         planView({ plan: a.plan, highlight: a.device, states: { [a.device]: a.condition === "active" ? "alarm" : "ok" } })) : null,
       pictures(a, can("alarm.handle") && a.handling !== "closed" && ["fire", "supervisory"].includes(a.class)
         ? kept(`snapshot/${a.id}`, () => freshPicture(a.id)) : null),
+      dispatchBox(a, dispatchable(a, can("alarm.handle")) && (!a.dispatches?.length || controls.has(`dispatch/${a.id}`))
+        ? kept(`dispatch/${a.id}`, () => dispatchAction(a)) : null),
+      notifications(a),
       dossier(a.dossier),
       h("h2", {}, t("duty.readings")), readings(dev.values || {}),
       h("h2", {}, t("duty.timeline")), timeline(a.log || [], dev.events || []));

@@ -6,12 +6,13 @@ import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 
 // states: device id -> "alarm" | "fault" | "offline" | "ok"
-export function planView({ plan, devices = [], states = {}, highlight = null, editable = false, onSaved = () => {} }) {
+export function planView({ plan, devices = [], states = {}, highlight = null, editable = false, onSaved = () => {},
+  src = `/api/plans/${plan.id}/image` }) {
   const positions = { ...plan.positions };
   let picked = null;  // a device from the tray, waiting for its place
   let dirty = false;
   const board = h("div.plan-board", { "data-plan": plan.id, style: `aspect-ratio: ${plan.width} / ${plan.height}` },
-    h("img", { src: `/api/plans/${plan.id}/image`, alt: plan.name, draggable: "false" }));
+    h("img", { src, alt: plan.name, draggable: "false" }));
   const tray = h("div.plan-tray", { id: `plan-tray-${plan.id}` });
   const said = h("span.muted", { role: "status" });
   const wrap = h("div.plan", {}, board, editable ? h("div.actions", {}, tray,
