@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import re
 import secrets
 import signal
@@ -52,6 +53,7 @@ __all__ = ["run_demo"]
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "deploy" / "examples" / "sites"
 PLANS = ROOT / "deploy" / "examples" / "plans"  # example floor plans, uploaded for every demo site
+NOTIFY_PLAN = ROOT / "deploy" / "examples" / "notifications.yaml"  # through the provider simulator here
 DEMO_USERS = {"duty": "duty_officer", "maint": "maintenance", "viewer": "district_viewer", "admin": "admin"}
 STREETS = {"shed": ["西溪街道", "蒋村街道"], "station": ["文新街道", "古荡街道"], "cabinets": ["翠苑街道", "北山街道"]}
 
@@ -169,6 +171,7 @@ class Demo:
         self._admin: str | None = None  # the admin's session: example floor plans (`_plans`)
         self.uploaded: dict[tuple[str, str], int] = {}
         self.placed: set[tuple[str, str]] = set()
+        self.provider = f"http://127.0.0.1:{free_port()}"  # the SMS, voice and robot platforms (sim-notify)
 
     def say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
@@ -240,7 +243,16 @@ class Demo:
         store = self.args.store or str(self.folder / "cloud.sqlite")
         if self.args.store:
             self.say("the collector's store: PostgreSQL (--store)")
-        cloud_args = ["cloud", "--db", store, "--broker", collector_url,
+        # the example notification plan through the provider simulator (its secrets made up for this run)
+        os.environ.setdefault("FF_NOTIFY_SECRET", secrets.token_urlsafe(16))
+        os.environ.setdefault("FF_DINGTALK_SECRET", secrets.token_urlsafe(16))
+        plan = self.folder / "notifications.yaml"
+        plan.write_text(NOTIFY_PLAN.read_text(encoding="utf-8").replace("http://127.0.0.1:8765", self.provider),
+                        encoding="utf-8")
+        self.spawn("notify-provider", "sim-notify", "--port", self.provider.rsplit(":", 1)[1], "--collector",
+                   self.api, "--dingtalk-secret-env", "FF_DINGTALK_SECRET")
+        self.say(f"notification provider simulator (SMS, voice, WeChat Work, DingTalk): {self.provider}")
+        cloud_args = ["cloud", "--db", store, "--broker", collector_url, "--notifications", str(plan),
                       "--signing-key", str(signing_key),
                       "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
                       "--ticket-offline-after", "30", "--upkeep-every", "5", "--roster", "chief-on-duty"]
@@ -358,6 +370,10 @@ class Demo:
         await self._at(50)
         self.say("scenario: vehicle 2's battery at station 1 runs low (41 %)")
         await self._set(station1, "em1", {"vehicle2.soc": 41})
+        await self._at(55)
+        self.say("scenario: the officer on call (王建国) replies 1 to the fire SMS: it acknowledges the shed's fires")
+        with contextlib.suppress(httpx.HTTPError):
+            await self._http.post(f"{self.provider}/control/reply", json={"phone": "13800138000", "content": "1"})
         await self._at(30 + cut_for)
         self.cutters[cabinets1].restore()
         self.say("scenario: the cabinet group's gateway is back: it replays its backlog")
@@ -441,6 +457,22 @@ class Demo:
             out.setdefault(a["site"], set()).add(a["key"])
         return out
 
+    async def _response_lines(self) -> list[str]:
+        """The first minute of the shed's fire: its camera pictures, who was told and how it was answered."""
+        fires = [a for a in await self._get("/api/alarms?all=1") if a["key"] == "sd1/smoke"]
+        lines = []
+        for fire in fires[:1]:
+            detail = await self._get(f"/api/alarms/{fire['id']}")
+            lines.append(f"camera pictures of the smoke in {fire['site']}: {len(detail['snapshots'])}")
+            told = Counter(n["channel"] for n in detail["notifications"])
+            lines.append(f"notifications for it: {', '.join(f'{c} {n}' for c, n in sorted(told.items())) or 'none'}")
+            answered = [e["who"] for e in detail["log"] if e["action"] == "acknowledge"]
+            lines.append(f"acknowledged by: {', '.join(answered) or 'nobody yet'}")
+        taken = (await self._http.get(f"{self.provider}/control/messages")).json()
+        lines.append(f"the provider simulator took {len(taken)} messages "
+                     f"({', '.join(f'{c} {n}' for c, n in sorted(Counter(m['channel'] for m in taken).items()))})")
+        return lines
+
     async def _summary(self) -> bool:
         arrived = await self._arrived()
         extra: list[str] = []
@@ -455,6 +487,8 @@ class Demo:
             if len(stations) > 6:
                 mean = sum(st["score"] for st in stations) / len(stations)
                 extra.append(f"readiness: {len(stations) - 6} more stations; district mean {mean:.1f} %")
+        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+            extra += await self._response_lines()
         print("\nsummary", flush=True)
         ok = True
         for e in self.expect:
