@@ -180,6 +180,10 @@ async def test_the_nearest_station_is_dispatched_to_a_confirmed_fire_and_its_ans
         await phone.click('[data-step="on_scene"]')
         await expect(phone.locator('[data-answered="on_scene"]')).to_be_visible()
         await district.shot(phone, "dispatch-page-zh")
+        english = await district.page("", lang="en", viewport={"width": 390, "height": 844}, touch=True)
+        await english.goto(href)
+        await expect(english.locator('[data-answered="on_scene"]')).to_contain_text("On scene", timeout=SLOW)
+        await district.shot(english, "dispatch-page-en")
 
         detail = await district.api(f"/api/alarms/{alarm['id']}")
         steps = [e for e in detail["log"] if e["action"].startswith("station") or e["action"] == "dispatched"]

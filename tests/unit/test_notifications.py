@@ -163,3 +163,31 @@ async def test_callbacks_must_be_signed_and_a_key_press_acknowledges_the_alarm(r
     again = await callback(rig, "/api/notify/sms/replies", [{"phone_number": "13999999999", "content": "1"}])
     assert again.status_code == 200 and len([e for e in rig.store.alarm_log(rig.alarm)
                                              if e["action"] == "acknowledge"]) == 1
+
+
+def test_sends_and_dispatches_are_kept_once_on_both_engines(store_at: str) -> None:
+    store = Store(store_at)
+    try:
+        store.store_records("shed-1", "gw1", [as_record({
+            "type": "alarm", "id": "o:1", "site": "shed-1", "t": time.time(), "mono": 1.0, "trusted": True,
+            "key": "sd1/smoke", "class": "fire", "severity": 1, "state": "active", "device": "sd1"})])
+        fire = int(store.alarms()[0]["id"])
+        out_id = store.claim_notification(fire, 0, "wang", "sms", "13800138000")
+        assert out_id and store.claim_notification(fire, 0, "wang", "sms", "13800138000") is None
+        assert store.claim_notification(fire, 0, "wang", "voice", "13800138000")  # the next channel is another row
+        row = store.notification_result(out_id, "delivered")
+        assert row is not None and row["state"] == "delivered"
+        assert [n["channel"] for n in store.sent_to("13800138000", "sms")] == ["sms"]
+        assert store.give_up_stuck_notifications(time.time() + 1) == 1  # the voice send never heard back
+        made = store.add_dispatch(fire, "station-wenxin-01", "a-token-of-enough-length", "duty", 60)
+        assert store.dispatch_by_token("a-token-of-enough-length")["id"] == made["id"]  # type: ignore[index]
+        assert store.dispatch_by_token("another-token-entirely") is None
+        with pytest.raises(ValueError, match="on its way first"):
+            store.dispatch_step("a-token-of-enough-length", "on_scene", "站")
+        store.dispatch_step("a-token-of-enough-length", "acknowledged", "站")
+        done = store.dispatch_step("a-token-of-enough-length", "on_scene", "站")
+        again = store.dispatch_step("a-token-of-enough-length", "on_scene", "站")
+        assert again["on_scene_at"] == done["on_scene_at"]  # said once
+        assert [d["station"] for d in store.dispatches_of(fire)] == ["station-wenxin-01"]
+    finally:
+        store.close()
