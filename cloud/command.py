@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--notifications", type=Path, metavar="FILE",
                         help="the notification plan (YAML): people, SMS/voice providers and group robots, and rules "
                              "per alarm class and street (docs/operations.md)")
+    parser.add_argument("--uitd", type=Path, metavar="MAPPING",
+                        help="stand in for the mapped sites' user information transmission devices: GB/T 26875.3 "
+                             "sessions to the city's monitoring centre (docs/gb26875.md)")
     parser.add_argument("--ticket-offline-after", type=float, default=600.0, metavar="SECONDS",
                         help="a device offline this long gets a maintenance ticket (default 600)")
     parser.add_argument("--upkeep-every", type=float, default=60.0, metavar="SECONDS",

@@ -32,6 +32,8 @@ from cloud.readiness_report import snapshot_readiness
 from cloud.store import Store
 from cloud.store.readers import StoreReaders
 from cloud.store.writer import StoreWriter, Writer
+from cloud.uitd import run_uitd
+from cloud.uitd_mapping import UitdMapping, load_uitd_mapping
 from devices.broker_url import BrokerConfig
 from devices.contract import Command
 from devices.downlink_auth import Signer, generate_keys
@@ -67,6 +69,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise SiteConfigError(str(exc), field="--broker") from None
     inventory = load_inventory(args.inventory) if args.inventory else None
     notify_plan = load_notify_plan(args.notifications) if args.notifications else None
+    uitd = load_uitd_mapping(args.uitd) if args.uitd else None
     host, _, port = args.http.rpartition(":")
     if not port.isdigit():
         raise SiteConfigError(f"--http must be HOST:PORT, got {args.http!r}", field="--http")
@@ -123,7 +126,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                     first=[f"{profile.id}:{point}" for profile, point in unlabelled[:10]])
     return asyncio.run(_serve(store, writer, auth, collectors, sock, shared_db=args.db if shared_db else None,
                               profiles=profiles, roster=args.roster or [],
-                              inventory=inventory or {}, notifiers=notifiers, notify_plan=notify_plan,
+                              inventory=inventory or {}, notifiers=notifiers, notify_plan=notify_plan, uitd=uitd,
                               upkeep=(args.upkeep_every, args.ticket_offline_after),
                               duty_checks=(args.duty_check_every, args.duty_check_within)))
 
@@ -146,7 +149,8 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
                  shared_db: str | None,
                  profiles: Mapping[str, Profile], roster: list[str],
                  inventory: dict[str, dict[str, Any]], notifiers: list[Any], upkeep: tuple[float, float],
-                 duty_checks: tuple[float, float] = (0.0, 60.0), notify_plan: NotifyPlan | None = None) -> int:
+                 duty_checks: tuple[float, float] = (0.0, 60.0), notify_plan: NotifyPlan | None = None,
+                 uitd: UitdMapping | None = None) -> int:
     hub = EventHub()
     readers = StoreReaders(shared_db or store.describe, store.streets)  # the API's reads, off this loop
     # alarms read for the event streams on a reader of their own: never behind a city's site list
@@ -206,10 +210,12 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
             notifying = tg.create_task(run_notifications(
                 jobs, hub, notify_plan, lead, lambda site: str(inventory.get(site, {}).get("name", site))),
                 name="notifications") if notify_plan is not None else None
+            centre = tg.create_task(run_uitd(jobs, hub, uitd, lead), name="uitd") if uitd is not None else None
             await stop.wait()
             server.should_exit = True
             await api
-            for task in (*consumers, escalator, keeper, watcher, checks, others, leader, publisher, notifying):
+            for task in (*consumers, escalator, keeper, watcher, checks, others, leader, publisher, notifying,
+                         centre):
                 if task is not None:
                     task.cancel()
     finally:

@@ -99,3 +99,61 @@ def _run_notify(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+def register_centre(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("sim-centre", help="a city monitoring centre speaking GB/T 26875.3 on loopback")
+    parser.add_argument("--port", type=int, default=9000, help="TCP port (default 9000)")
+    parser.add_argument("--address", type=lambda v: int(v, 0), default=1, help="the centre's address (default 1)")
+    parser.add_argument("--duty-check-every", type=float, default=0.0, metavar="S",
+                        help="send every connected device a duty check this often (0: never)")
+    parser.add_argument("--clock-sync-every", type=float, default=0.0, metavar="S",
+                        help="send every connected device a clock sync this often (0: never)")
+    parser.add_argument("--mischief-every", type=float, default=0.0, metavar="S",
+                        help="send every connected device a frame with a bad checksum and one with a wrong length "
+                             "this often, and deny its next send (0: never)")
+    parser.set_defaults(run=_run_centre)
+
+
+def _run_centre(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import signal
+    import time
+    from datetime import datetime
+
+    from devices.logs import configure_logging
+    from simulators.monitoring_centre import Centre, describe, running_centre
+
+    configure_logging()
+    centre = Centre(args.address, on_receive=lambda got: print(describe(got), flush=True))
+
+    async def every(seconds: float, act: str) -> None:
+        while seconds > 0:
+            await asyncio.sleep(seconds)
+            for device in list(centre._writers):
+                with contextlib.suppress(LookupError, ConnectionError):
+                    if act == "duty":
+                        await centre.duty_check(device)
+                    elif act == "clock":
+                        await centre.clock_sync(device, datetime.fromtimestamp(int(time.time())))
+                    else:
+                        await centre.mischief(device)
+                        centre.deny_next += 1
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        async with running_centre(centre, port=args.port), asyncio.TaskGroup() as tg:
+            print(f"monitoring centre (GB/T 26875.3) on 127.0.0.1:{centre.port}, address {centre.address:#x}",
+                  flush=True)
+            tasks = [tg.create_task(every(args.duty_check_every, "duty")),
+                     tg.create_task(every(args.clock_sync_every, "clock")),
+                     tg.create_task(every(args.mischief_every, "mischief"))]
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+        return 0
+
+    return asyncio.run(main())

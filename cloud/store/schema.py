@@ -181,6 +181,13 @@ def _m18_notifications_and_dispatch(db: sqlite_utils.Database) -> None:
     db.table("dispatches").create_index(["alarm"])
 
 
+def _m19_uitd_frames(db: sqlite_utils.Database) -> None:
+    """Every GB/T 26875.3 frame exchanged with the city's monitoring centre, and what became of it."""
+    db.table("uitd_frames").create({"id": int, "site": str, "at": float, "direction": str, "serial": int,
+                                    "command": int, "type": int, "state": str, "detail": str, "raw": str}, pk="id")
+    db.table("uitd_frames").create_index(["site", "id"])
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
@@ -189,7 +196,8 @@ SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial,
                                                               _m12_device_fault_flag, _m13_device_attention,
                                                               _m14_device_health_index,
                                                               _m15_handovers_and_duty_checks, _m16_floor_plans,
-                                                              _m17_snapshots, _m18_notifications_and_dispatch]
+                                                              _m17_snapshots, _m18_notifications_and_dispatch,
+                                                              _m19_uitd_frames]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -288,4 +296,8 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "sent_by TEXT, expires DOUBLE PRECISION, acknowledged_at DOUBLE PRECISION, on_scene_at DOUBLE PRECISION)",
     "CREATE UNIQUE INDEX dispatches_token ON dispatches (token_digest)",
     "CREATE INDEX dispatches_alarm ON dispatches (alarm)",
+], [
+    f"CREATE TABLE uitd_frames (id {_ID}, site TEXT, at DOUBLE PRECISION, direction TEXT, serial INTEGER, "
+    "command INTEGER, type INTEGER, state TEXT, detail TEXT, raw TEXT)",
+    "CREATE INDEX uitd_frames_site ON uitd_frames (site, id)",
 ]]
