@@ -75,6 +75,7 @@ __all__ = ["RESEND_AFTER_S", "RETRIES", "SiteSession", "Transfers", "run_uitd", 
 log = structlog.get_logger("firefleet.cloud.uitd")
 RESEND_AFTER_S: Final = 10.0
 RETRIES: Final = 3
+STATE_EVERY_S: Final = 300.0  # the device's own state, sent on connect and this often
 BIT_OF_CLASS: Final = {"fire": STATE_FIRE, "fault": STATE_FAULT, "supervisory": STATE_SUPERVISORY}
 
 
@@ -96,6 +97,7 @@ class Pending:
     frame_id: int
     sent_at: float
     tries: int = 1
+    fire: bool = False
 
 
 class Transfers:
@@ -105,8 +107,8 @@ class Transfers:
         self.resend_after, self.retries = resend_after, retries
         self.pending: Pending | None = None
 
-    def sent(self, serial: int, wire: bytes, frame_id: int, now: float) -> None:
-        self.pending = Pending(serial, wire, frame_id, now)
+    def sent(self, serial: int, wire: bytes, frame_id: int, now: float, fire: bool = False) -> None:
+        self.pending = Pending(serial, wire, frame_id, now, fire=fire)
 
     def answered(self, serial: int) -> Pending | None:
         if self.pending is not None and self.pending.serial == serial:
@@ -158,7 +160,8 @@ class SiteSession:
         self.link_lost = False
         self.connected = False
         self.duty_checks: dict[int, int] = {}  # our duty check id -> the centre's serial it answers
-        self._unconfirmed: Pending | None = None
+        self._again: list[Pending] = []  # sent, not confirmed, displaced or cut off: they go again first
+        self._state_sent = 0.0
 
     # -- what goes out ------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -171,6 +174,12 @@ class SiteSession:
 
     def component_state(self, state: ComponentState, detail: str) -> None:
         self.enqueue(encode_app([state]), 2, detail, fire=bool(state.state & STATE_FIRE))
+
+    def _device_state(self) -> None:
+        """The transmission device's own state (type 21): normal, and whether the centre's link failed."""
+        state = DEVICE_NORMAL | (DEVICE_CENTRE_LINK_FAULT if self.link_lost else 0)
+        self.enqueue(encode_app([DeviceState(state, self.now())]), 21, "device state")
+        self._state_sent = self.monotonic()
 
     def _next_serial(self) -> int:
         self._serial = (self._serial + 1) & 0xFFFF
@@ -194,6 +203,7 @@ class SiteSession:
             attempt = 0
             self.connected = True
             log.info("centre session open", site=self.site.site, centre=f"{self.mapping.host}:{self.mapping.port}")
+            self._device_state()  # who we are and how we are, first on every connection
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._read(reader, writer))
@@ -206,26 +216,26 @@ class SiteSession:
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
                 if self.transfers.pending is not None:  # unconfirmed: first on the next connection
-                    self._unconfirmed, self.transfers.pending = self.transfers.pending, None
+                    self._again.insert(0, self.transfers.pending)
+                    self.transfers.pending = None
             await asyncio.sleep(next_delay(1, base=1.0, cap=5.0))
 
     async def _send(self, writer: asyncio.StreamWriter) -> None:
         while True:
-            if self.transfers.pending is None and self._unconfirmed is not None:
-                again, self._unconfirmed = self._unconfirmed, None  # the same frame, serial and all
+            pending = self.transfers.pending
+            if pending is not None and not pending.fire and self._queue and self._queue[0].rank == 0:
+                self._again.insert(0, pending)  # a fire goes now; the frame it displaced goes again after it
+                self.transfers.pending = None
+            if self.transfers.pending is None and self._queue and self._queue[0].rank == 0:
+                await self._send_new(writer, heapq.heappop(self._queue))
+            elif self.transfers.pending is None and self._again:
+                again = self._again.pop(0)  # the same frame, serial and all
                 writer.write(again.wire)
                 await writer.drain()
-                await self.record(_frame_state(again.frame_id, "sent again on a new connection"))
-                self.transfers.sent(again.serial, again.wire, again.frame_id, self.monotonic())
-            if self.transfers.pending is None and self._queue:
-                item = heapq.heappop(self._queue)
-                frame = self._frame(CMD_SEND, item.data)
-                wire = encode_frame(frame)
-                frame_id = await self.record(_frame_out(self.site.site, frame.serial, CMD_SEND, item.kind, item.detail,
-                                                        wire))
-                writer.write(wire)
-                await writer.drain()
-                self.transfers.sent(frame.serial, wire, frame_id, self.monotonic())
+                await self.record(_frame_state(again.frame_id, "sent again"))
+                self.transfers.sent(again.serial, again.wire, again.frame_id, self.monotonic(), again.fire)
+            elif self.transfers.pending is None and self._queue:
+                await self._send_new(writer, heapq.heappop(self._queue))
             resend, given_up = self.transfers.due(self.monotonic())
             if resend is not None:
                 writer.write(resend.wire)
@@ -237,10 +247,20 @@ class SiteSession:
                 self.transfers.pending = given_up  # kept: it goes again on the next connection
                 await self._lost(f"no confirm from the centre after {RETRIES} retries {RESEND_AFTER_S:.0f} s apart")
                 raise _Reconnect("the centre confirms nothing")
+            if self.monotonic() - self._state_sent >= STATE_EVERY_S:
+                self._device_state()  # also the link's heartbeat: a silent centre is noticed within minutes
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.5):
                     await self._wake.wait()
+
+    async def _send_new(self, writer: asyncio.StreamWriter, item: _Queued) -> None:
+        frame = self._frame(CMD_SEND, item.data)
+        wire = encode_frame(frame)
+        frame_id = await self.record(_frame_out(self.site.site, frame.serial, CMD_SEND, item.kind, item.detail, wire))
+        writer.write(wire)
+        await writer.drain()
+        self.transfers.sent(frame.serial, wire, frame_id, self.monotonic(), fire=item.rank == 0)
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         framer = Framer()

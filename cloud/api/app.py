@@ -11,7 +11,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cloud.api import alarms, commands, dispatch, duty, fleet, notify, plans, readiness, reports, sessions, snapshots
+from cloud.api import (
+    alarms,
+    commands,
+    dispatch,
+    duty,
+    fleet,
+    notify,
+    plans,
+    readiness,
+    reports,
+    sessions,
+    snapshots,
+    uitd,
+)
 from cloud.api.base import Api, CommandSender, refusal
 from cloud.auth import Auth
 from cloud.console import console_routes
@@ -34,7 +47,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
               writer: Writer | None = None, notify_plan: NotifyPlan | None = None) -> Starlette:
     routes: list[BaseRoute] = [*sessions.routes, *alarms.routes, *commands.routes, *fleet.routes,
                                *readiness.routes, *duty.routes, *reports.routes, *plans.routes,
-                               *snapshots.routes, *notify.routes, *dispatch.routes]
+                               *snapshots.routes, *notify.routes, *dispatch.routes, *uitd.routes]
     document = openapi_document(routes)
 
     async def openapi(request: Request) -> Response:

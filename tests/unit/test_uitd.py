@@ -132,8 +132,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         task = asyncio.get_running_loop().create_task(session.run())
         try:
             rig = Rig(centre, session, store, clock, hub)
-            await rig.until(lambda: session.connected)
-            yield rig
+            await rig.until(lambda: centre.frames(SHED, CMD_SEND) and session.transfers.pending is None)
+            yield rig  # connected, its first frame (the device's own state) confirmed
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -141,19 +141,21 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             store.close()
 
 
-async def test_a_fire_goes_before_a_fault_queued_earlier_and_each_is_confirmed(rig: Rig) -> None:
+async def test_a_fire_pre_empts_every_other_transfer_and_each_is_confirmed(rig: Rig) -> None:
     rig.centre.silent = True  # hold the first send so the queue fills behind it
     rig.fire(STATE_NORMAL | STATE_FAULT, address=0x20003)
     await rig.until(lambda: rig.sends())
     rig.fire(STATE_NORMAL | STATE_FAULT, address=0x20004)
-    rig.fire()
+    rig.fire()  # goes at once, before the unconfirmed fault is tried again and before the fault queued earlier
+    await rig.until(lambda: len(rig.sends()) == 2)
     rig.centre.silent = False
-    rig.clock.mono += RESEND_AFTER_S  # the first goes again, is confirmed, then the queue: fire first
-    await rig.until(lambda: len(rig.sends()) >= 4)
-    states = [s.state for s in rig.sends() if isinstance(s, ComponentState)]
-    assert states == [0x05, 0x05, 0x03, 0x05]  # the held fault (sent twice), then the fire, then the other fault
-    frames = rig.store.uitd_frames("shed-xixi-01")
-    assert [f["state"] for f in frames if f["direction"] == "out"][-3:] == ["confirmed", "confirmed", "confirmed"]
+    rig.clock.mono += RESEND_AFTER_S  # the fire goes again and is confirmed, then the displaced fault, then the other
+    await rig.until(lambda: len(rig.sends()) >= 5)
+    got = [(s.state, s.component_address) for s in rig.sends() if isinstance(s, ComponentState)]
+    assert got == [(0x05, 0x20003), (0x03, 0x10001), (0x03, 0x10001), (0x05, 0x20003), (0x05, 0x20004)]
+    await rig.until(lambda: rig.session.transfers.pending is None)
+    states = {f["detail"]: f["state"] for f in rig.store.uitd_frames("shed-xixi-01") if f["direction"] == "out"}
+    assert set(states.values()) == {"confirmed"}
 
 
 async def test_a_silent_centre_gets_three_retries_10_s_apart_then_the_link_fault(rig: Rig) -> None:
@@ -166,15 +168,19 @@ async def test_a_silent_centre_gets_three_retries_10_s_apart_then_the_link_fault
         assert len(rig.sends()) == tries - 1  # not yet: 10 s have not passed
         rig.clock.mono += 0.1
         await rig.until(partial(sent_count, rig, tries))
-    serials = {r.frame.serial for r in rig.centre.frames(SHED, CMD_SEND) if isinstance(r.frame, Frame)}
+    serials = {r.frame.serial for r in rig.centre.frames(SHED, CMD_SEND) if isinstance(r.frame, Frame)
+               and r.unit is not None and isinstance(r.unit.objects[0], ComponentState)}
     assert len(serials) == 1  # the same frame each time
     assert rig.store.alarms() == []
     rig.clock.mono += RESEND_AFTER_S
     (alarm,) = await rig.until(lambda: rig.store.alarms())
     assert (alarm["key"], alarm["class"], alarm["text"]) == ("shed-xixi-01/centre-link", "fault", "监控中心链路中断")
     rig.centre.silent = False  # the centre is back: the fire goes again on the new connection and is confirmed
-    await rig.until(lambda: rig.session.connected and rig.centre.frames(SHED, CMD_SEND)[-1].frame.serial in serials
-                    and not rig.session.link_lost, seconds=20)
+    await rig.until(lambda: not rig.session.link_lost, seconds=20)
+    again = [r for r in rig.centre.frames(SHED, CMD_SEND) if isinstance(r.frame, Frame) and r.frame.serial in serials]
+    assert len(again) == 5  # the first send, 3 retries, and once more on the new connection
+    (fire_row,) = [f for f in rig.store.uitd_frames("shed-xixi-01") if f["type"] == 2]
+    assert fire_row["state"] == "confirmed"
     assert rig.store.alarm(alarm["id"])["condition"] == "cleared"  # type: ignore[index]
 
 
