@@ -178,7 +178,8 @@ class SiteSession:
     def _device_state(self) -> None:
         """The transmission device's own state (type 21): normal, and whether the centre's link failed."""
         state = DEVICE_NORMAL | (DEVICE_CENTRE_LINK_FAULT if self.link_lost else 0)
-        self.enqueue(encode_app([DeviceState(state, self.now())]), 21, "device state")
+        self.enqueue(encode_app([DeviceState(state, self.now())]), 21,
+                     "传输装置运行状态" + (" 通信信道故障" if self.link_lost else " 正常"))
         self._state_sent = self.monotonic()
 
     def _next_serial(self) -> int:
@@ -379,15 +380,22 @@ def _alarm_after(store: Store, alarm_id: int | None) -> dict[str, Any] | None:
     return store.alarm(alarm_id) if alarm_id is not None else None
 
 
+def _words(word: int) -> str:
+    """A state word in the standard's own terms (8.2.1.2)."""
+    said = [text for bit, text in ((STATE_FIRE, "火警"), (STATE_FAULT, "故障"), (STATE_SUPERVISORY, "监管"),
+                                   (STATE_SHIELDED, "屏蔽")) if word & bit]
+    return " ".join(said) or "正常"
+
+
 def _describe(unit: AppUnit | None) -> str:
     if unit is None:
         return ""
     first = unit.objects[0]
     if isinstance(first, ClockSync):
-        return f"clock {first.time.isoformat(sep=' ')}"
+        return f"校时 {first.time.isoformat(sep=' ')}"
     if isinstance(first, DutyCheck):
-        return f"duty check, {first.minutes} min"
-    return f"type {unit.type}"
+        return f"查岗, {first.minutes} 分钟内应答"
+    return f"类型 {unit.type}"
 
 
 # -- the service ------------------------------------------------------------------------------------
@@ -447,6 +455,6 @@ async def _follow(jobs: Writer, mapping: UitdMapping, sessions: dict[str, SiteSe
     last[mark] = word
     state = ComponentState(session.site.system_type, session.site.system_address, ctype, address, word, name,
                            session.now())
-    session.component_state(state, f"{alarm['key']}: {word:#06x}")
+    session.component_state(state, f"{name} {_words(word)} ({word:#06x})")
     log.info("component state queued", site=site, key=alarm["key"], state=f"{word:#06x}")
 

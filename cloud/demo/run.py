@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "deploy" / "examples" / "sites"
 PLANS = ROOT / "deploy" / "examples" / "plans"  # example floor plans, uploaded for every demo site
 NOTIFY_PLAN = ROOT / "deploy" / "examples" / "notifications.yaml"  # through the provider simulator here
+UITD_MAPPING = ROOT / "deploy" / "examples" / "gb26875.yaml"  # to the monitoring-centre simulator here
 DEMO_USERS = {"duty": "duty_officer", "maint": "maintenance", "viewer": "district_viewer", "admin": "admin"}
 STREETS = {"shed": ["西溪街道", "蒋村街道"], "station": ["文新街道", "古荡街道"], "cabinets": ["翠苑街道", "北山街道"]}
 
@@ -252,7 +253,11 @@ class Demo:
         self.spawn("notify-provider", "sim-notify", "--port", self.provider.rsplit(":", 1)[1], "--collector",
                    self.api, "--dingtalk-secret-env", "FF_DINGTALK_SECRET")
         self.say(f"notification provider simulator (SMS, voice, WeChat Work, DingTalk): {self.provider}")
+        centre_port = free_port()
+        self.spawn("monitoring-centre", "sim-centre", "--port", str(centre_port), "--duty-check-every", "0")
+        self.say(f"city monitoring centre simulator (GB/T 26875.3): 127.0.0.1:{centre_port}")
         cloud_args = ["cloud", "--db", store, "--broker", collector_url, "--notifications", str(plan),
+                      "--uitd", str(self._uitd_mapping(centre_port)),
                       "--signing-key", str(signing_key),
                       "--inventory", str(inventory), "--http", f"127.0.0.1:{self.port}",
                       "--ticket-offline-after", "30", "--upkeep-every", "5", "--roster", "chief-on-duty"]
@@ -296,6 +301,18 @@ class Demo:
                     if (await client.get(f"{self.api}/api/openapi.json")).status_code == 200:
                         break
                 await asyncio.sleep(0.05)
+
+    def _uitd_mapping(self, centre_port: int) -> Path:
+        """The example mapping for the demo's sites: the second of each kind at its own device address."""
+        mapping = yaml.safe_load(UITD_MAPPING.read_text(encoding="utf-8"))
+        mapping["centre"]["port"] = centre_port
+        ours = {s.id for s in self.sites}
+        seconds = [{**entry, "site": entry["site"][:-2] + "02", "address": entry["address"] + (1 << 24)}
+                   for entry in mapping["sites"] if entry["site"][:-2] + "02" in ours]
+        mapping["sites"] = [e for e in mapping["sites"] if e["site"] in ours] + seconds
+        path = self.folder / "gb26875.yaml"
+        path.write_text(yaml.safe_dump(mapping, allow_unicode=True), encoding="utf-8")
+        return path
 
     @staticmethod
     def _url(broker: BrokerConfig, user: str | None, password: str | None) -> str:
@@ -468,6 +485,11 @@ class Demo:
             lines.append(f"notifications for it: {', '.join(f'{c} {n}' for c, n in sorted(told.items())) or 'none'}")
             answered = [e["who"] for e in detail["log"] if e["action"] == "acknowledge"]
             lines.append(f"acknowledged by: {', '.join(answered) or 'nobody yet'}")
+        frames = await self._get("/api/uitd/frames?limit=1000")
+        sends = [f for f in frames if f["direction"] == "out" and f["command"] == 2]
+        fires = [f for f in sends if "火警" in (f["detail"] or "")]
+        lines.append(f"GB/T 26875.3 frames to the monitoring centre simulator: {len(sends)} sent, "
+                     f"{sum(f['state'] == 'confirmed' for f in sends)} confirmed, {len(fires)} with the fire bit")
         taken = (await self._http.get(f"{self.provider}/control/messages")).json()
         lines.append(f"the provider simulator took {len(taken)} messages "
                      f"({', '.join(f'{c} {n}' for c, n in sorted(Counter(m['channel'] for m in taken).items()))})")

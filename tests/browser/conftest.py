@@ -22,6 +22,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
 from simulators.harness import SimulationHandle, running_simulation
+from simulators.monitoring_centre import Centre, running_centre
 from simulators.notify_provider import Provider, running_provider
 from tests.conftest import ROOT, SITES
 from tests.support.agents import running_agent
@@ -47,6 +48,7 @@ class District:
     browser: Browser
     shots: Path
     provider: Provider  # the SMS, voice and group-robot platforms the notification plan sends through
+    centre: Centre  # the city's monitoring centre (GB/T 26875.3), the example mapping's sites sending to it
     problems: list[str] = field(default_factory=list)  # uncaught page errors, from every page opened
 
     async def page(self, user: str = "duty", *, lang: str = "zh-CN", viewport: dict[str, int] | None = None,
@@ -106,7 +108,7 @@ async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Di
     collector = CollectorProcess(folder / "cloud", broker.url, inventory=ROOT / "deploy/examples/inventory.yaml",
                                  users=[f"{name}:{role}:{password}" for name, (role, password) in USERS.items()],
                                  extra=["--ticket-offline-after", "5", "--upkeep-every", "2", "--notifications",
-                                        str(plan)])
+                                        str(plan), "--uitd", str(folder / "gb26875.yaml")])
     site_files = [SITES / "charging-shed.yaml", SITES / "micro-station.yaml", SITES / "fire-cabinets.yaml"]
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -116,6 +118,9 @@ async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Di
             plan.write_text((ROOT / "deploy/examples/notifications.yaml").read_text()
                             .replace("http://127.0.0.1:8765", provider.url).replace("after: 60s", "after: 4s"))
             os.environ.update(FF_NOTIFY_SECRET=NOTIFY_SECRET, FF_DINGTALK_SECRET=DINGTALK_SECRET)
+            centre = await stack.enter_async_context(running_centre(Centre()))
+            (folder / "gb26875.yaml").write_text((ROOT / "deploy/examples/gb26875.yaml").read_text()
+                                                 .replace("port: 9000", f"port: {centre.port}"))
             await collector.start()
             sim = await stack.enter_async_context(running_simulation(site_files, folder / "run"))
             for index, site_file in enumerate(site_files):
@@ -124,7 +129,8 @@ async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Di
             playwright = await stack.enter_async_context(async_playwright())
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             stack.push_async_callback(browser.close)
-            yield District(sim=sim, collector=collector, browser=browser, shots=shots, provider=provider)
+            yield District(sim=sim, collector=collector, browser=browser, shots=shots, provider=provider,
+                           centre=centre)
     finally:
         await collector.stop()
         broker.stop()

@@ -197,3 +197,18 @@ async def test_the_nearest_station_is_dispatched_to_a_confirmed_fire_and_its_ans
             assert (await stranger.get("/api/dispatch/not-a-real-token-at-all")).status_code == 404
     finally:
         await district.control("POST", f"/sites/{SHED}/devices/sd3/signals", {"values": {"smoke_alarm": False}})
+
+
+async def test_the_monitoring_centre_link_shows_every_frame_and_what_became_of_it(district: District) -> None:
+    """Issue 17: the sites' frames to the city's monitoring centre, confirmed, in the console."""
+    page = await district.page("duty")
+    await page.goto(f"{district.collector.url}/#/centre")
+    rows = page.locator('#centre-frames tr[data-command="send"][data-state="confirmed"]')
+    await expect(rows.first).to_be_visible(timeout=SLOW)
+    await expect(page.locator("#centre-frames")).to_contain_text("已确认")
+    assert district.centre.frames()  # what the page lists is what the centre received
+    await district.shot(page, "centre-link-zh")
+    english = await district.page("duty", lang="en")
+    await english.goto(f"{district.collector.url}/#/centre")
+    await expect(english.locator("#centre-frames")).to_contain_text("confirmed", timeout=SLOW)
+    await district.shot(english, "centre-link-en")
