@@ -187,7 +187,18 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
 
     # the leader's jobs on a writer of their own: a walk over a city's devices never holds up a fire's write
     jobs = StoreWriter(shared_db or store.describe, store.streets)
-    app = build_api(store, auth, hub, send_command, inventory, profiles, readers, writer, notify_plan)
+
+    def live() -> dict[str, Any]:
+        """This process's own counts, read at each scrape of /metrics."""
+        ingest = collectors[0].ingest
+        return {"accepted": ingest.accepted, "refused": dict(ingest.refused),
+                "rejected_records": ingest.rejected_records, "backlog": sum(c.backlog() for c in collectors),
+                "gaps": sum(c.gaps for c in collectors), "failures": sum(c.failures for c in collectors),
+                "write_queue": writer.waiting, "commits": writer.commits, "commit_seconds": writer.commit_seconds,
+                "stream_dropped": hub.dropped,
+                "notifier_failures": {type(n).__name__: n.failures for n in notifiers}}
+
+    app = build_api(store, auth, hub, send_command, inventory, profiles, readers, writer, notify_plan, live)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

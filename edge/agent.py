@@ -37,6 +37,7 @@ from edge.command_runner import CommandRunner
 from edge.health import ProcessHealth
 from edge.interlocks import Interlocks
 from edge.link_supervisor import LinkSupervisor
+from edge.metrics import serve_metrics
 from edge.modbus_link import ModbusLink
 from edge.outbox import Outbox
 from edge.polled_device import PolledDevice, candidates_for
@@ -66,7 +67,7 @@ class EdgeAgent:
                  clock: Clock | None = None, heartbeat_s: float = 30.0, reconnect_cap: float = 15.0,
                  link_fault_after: float = LINK_FAULT_AFTER_S,
                  collector_keys: TrustedKeys | None = None,
-                 links: Mapping[str, RegisterLink] | None = None) -> None:
+                 links: Mapping[str, RegisterLink] | None = None, metrics_at: str | None = None) -> None:
         self.site = site
         self.profiles = profiles
         self.clock = clock or Clock()
@@ -99,6 +100,8 @@ class EdgeAgent:
         self._cut = cut_inputs(self.engine.instances.values())
         self._build_workers(bus_map or {}, links or {})
         self._tasks: asyncio.TaskGroup | None = None
+        self.metrics_at = metrics_at  # HOST:PORT of /metrics (edge.metrics); None: not served
+        self.metrics_port: int | None = None
         if broker is not None and not collector_keys:
             raise SiteConfigError("an agent with a broker needs the collector's public key (--collector-key): "
                                   "it believes no command, ack or collector state that key did not sign",
@@ -145,6 +148,13 @@ class EdgeAgent:
         """Run until `stopping` is set; then flush telemetry and close the stores."""
         self._log.info("edge agent starting", devices=len(self.site.devices), buses=len(self.workers),
                        rules=len(self.engine.instances), uplink=bool(self.uplink))
+        metrics = None
+        if self.metrics_at:
+            try:
+                metrics, self.metrics_port = serve_metrics(self, self.metrics_at)
+                self._log.info("metrics served", at=f"{self.metrics_at.rpartition(':')[0]}:{self.metrics_port}")
+            except (OSError, ValueError) as exc:  # a side feature: the site is protected without it
+                self._log.error("metrics not served", at=self.metrics_at, reason=str(exc))
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
@@ -167,6 +177,9 @@ class EdgeAgent:
                     task.cancel()
                 self._tasks = None
         finally:
+            if metrics is not None:
+                metrics.shutdown()
+                metrics.server_close()
             if self._rules_timer is not None:
                 self._rules_timer.cancel()
             self._save_alarms()

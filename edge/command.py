@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="the collector's public signing key (firefleet keys generate); repeat it during a key "
                              "rotation. Required with --broker: commands, acks and the collector's state are "
                              "believed only when signed by it")
+    parser.add_argument("--metrics", default="127.0.0.1:9464", metavar="HOST:PORT",
+                        help="serve Prometheus metrics here (default 127.0.0.1:9464, loopback only; 'off': none)")
     parser.add_argument("--heartbeat", type=float, default=30.0, help="seconds between heartbeats (default 30)")
     parser.add_argument("--check", action="store_true",
                         help="check the site file against the profiles, print what it describes, and exit")

@@ -80,7 +80,8 @@ async def _serve(args: argparse.Namespace, broker: BrokerConfig | Connector | No
         profiles = load_profile_dir(args.profiles)
         site = load_site(args.config, profiles)
         agent = EdgeAgent(site, profiles, args.data_dir, broker=broker, bus_map=_bus_map(args.bus_map, site.id),
-                          heartbeat_s=args.heartbeat, collector_keys=keys)
+                          heartbeat_s=args.heartbeat, collector_keys=keys,
+                          metrics_at=None if args.metrics == "off" else args.metrics)
         agent.install_signal_handlers()
         running = asyncio.get_running_loop().create_task(agent.run(), name="agent")
         asked = asyncio.get_running_loop().create_task(agent.stopping.wait(), name="stop-requested")

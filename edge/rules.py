@@ -122,6 +122,7 @@ class RuleEngine:
         # interlock's own timer runs, or it was restored and waits for its inputs), not on every poll.
         self._active_classes: dict[str, Counter[str]] = {}
         self._interlocks_dirty = True
+        self.evaluations = 0  # rule instances evaluated since start (edge.metrics)
 
     # -- inputs ------------------------------------------------------------------------------------
     def update(self, device: str, values: Mapping[str, Any], now: float) -> list[Transition]:
@@ -229,6 +230,7 @@ class RuleEngine:
         out: list[Transition] = []
         for inst in instances:
             assert inst.when is not None
+            self.evaluations += 1
             holds, value = self._holds(inst.device, inst.when, now)
             out.extend(self._step(inst, holds, value, now))
         if out or self._interlocks_dirty or any(i.key in self._timing or i.key in self._unconfirmed

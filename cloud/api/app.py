@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,6 +17,7 @@ from cloud.api import (
     dispatch,
     duty,
     fleet,
+    metrics,
     notify,
     plans,
     readiness,
@@ -44,10 +45,11 @@ __all__ = ["build_api"]
 def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSender,
               inventory: Mapping[str, Mapping[str, Any]] | None = None,
               profiles: Mapping[str, Profile] | None = None, readers: StoreReaders | None = None,
-              writer: Writer | None = None, notify_plan: NotifyPlan | None = None) -> Starlette:
+              writer: Writer | None = None, notify_plan: NotifyPlan | None = None,
+              live: Callable[[], dict[str, Any]] = dict) -> Starlette:
     routes: list[BaseRoute] = [*sessions.routes, *alarms.routes, *commands.routes, *fleet.routes,
                                *readiness.routes, *duty.routes, *reports.routes, *plans.routes,
-                               *snapshots.routes, *notify.routes, *dispatch.routes, *uitd.routes]
+                               *snapshots.routes, *notify.routes, *dispatch.routes, *uitd.routes, *metrics.routes]
     document = openapi_document(routes)
 
     async def openapi(request: Request) -> Response:
@@ -63,6 +65,6 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     app = Starlette(routes=routes, exception_handlers={Exception: refuse, 404: refuse, 405: refuse},
                     middleware=[Middleware(SecurityHeaders)])
     app.state.api = api = Api(store, auth, hub, send_command, inventory or {}, profiles or {}, readers, writer,
-                              SiteList(inventory or {}), notify_plan=notify_plan)
+                              SiteList(inventory or {}), notify_plan=notify_plan, live=live)
     hub.watchers.append(api.site_list.changed)
     return app

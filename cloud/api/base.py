@@ -76,6 +76,7 @@ class Api:
     site_list: SiteList = field(default_factory=lambda: SiteList({}))  # one read model for every console
     labels: Labels = field(default_factory=load_labels)  # what people read for points and events
     notify_plan: NotifyPlan | None = None  # who is told about unanswered alarms (cloud.notify_plan)
+    live: Callable[[], dict[str, Any]] = dict  # this process's own counts, for /metrics (cloud.main)
 
     async def read(self, query: Callable[[Store], T]) -> T:
         """A read off the event loop (on a reader thread) where the collector has readers; else here."""

@@ -280,7 +280,7 @@ class Demo:
             username = s.gateway if not self.args.broker else broker.username
             self.spawn(f"edge-{s.id}", "edge", "--config", str(s.file), "--data-dir", str(self.folder / s.id),
                        "--bus-map", str(run / "served.json"), "--broker", self._url(via, username, password),
-                       "--heartbeat", "10", "--collector-key", str(public_key))
+                       "--heartbeat", "10", "--collector-key", str(public_key), "--metrics", "127.0.0.1:0")
             self.say(f"edge agent for {s.id} ({s.name}, {s.street})")
         if self.light:
             plan = self.folder / "district-plan.json"

@@ -58,6 +58,18 @@ class ReadModels(StoreBase):
         where, args = among("site", sites)
         return {r["site"]: r for r in self._rows("gateways", where, args, select="site, online, last_seen")}
 
+    def metric_counts(self) -> dict[str, Any]:
+        """What /metrics counts in the store: open alarms by class, handling and condition; gateways online
+        and offline; the notification plan's sends by state."""
+        alarms = {(str(c), str(h), str(k)): int(n) for c, h, k, n in self.sql.execute(
+            "SELECT class, handling, condition, COUNT(*) FROM alarms WHERE handling != 'closed' "
+            "GROUP BY class, handling, condition").fetchall()}
+        gateways = {"online" if o else "offline": int(n) for o, n in self.sql.execute(
+            "SELECT COALESCE(online, 0), COUNT(*) FROM gateways GROUP BY COALESCE(online, 0)").fetchall()}
+        notifications = {str(st): int(n) for st, n in self.sql.execute(
+            "SELECT state, COUNT(*) FROM notifications GROUP BY state").fetchall()}
+        return {"alarms": alarms, "gateways": gateways, "notifications": notifications}
+
     def places(self, sites: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
         """Where each site (of `sites`, or all) is, from its gateway's birth: name, kind, street, lat, lon."""
         where, args = among("id", sites)

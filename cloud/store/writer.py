@@ -25,6 +25,7 @@ import asyncio
 import itertools
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -55,6 +56,13 @@ class StoreWriter:
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.commits = 0  # transactions committed (a group of writes each), for /metrics
+        self.commit_seconds = 0.0  # their time, summed
+
+    @property
+    def waiting(self) -> int:
+        """Writes queued behind the one in hand."""
+        return self._jobs.qsize()
 
     async def __call__(self, write: Callable[[Store], T], *, urgent: bool = False) -> T:
         self._start()
@@ -79,7 +87,10 @@ class StoreWriter:
                 try:
                     if store is None:
                         store = Store(self.location, self.streets)
+                    started = time.perf_counter()
                     outcomes = _run(store, group, self.after_write)
+                    self.commits += 1
+                    self.commit_seconds += time.perf_counter() - started
                 except Exception:  # the group's transaction failed: nothing of it is stored
                     outcomes = [None] * len(group)
                 except BaseException as exc:  # the store would not open, or the thread is ending
