@@ -185,6 +185,8 @@ class Birth(_Message, frozen=True):
     site: Name = ""
     place: Place | None = None
     agent_version: Name = ""
+    config_version: Name = ""  # of the site file the agent runs (a digest)
+    profiles_version: Name = ""  # of the firmware profiles its devices use (a digest)
     heartbeat_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600)] = 30.0
     t: Time = 0.0
     mono: Finite = 0.0

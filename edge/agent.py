@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import signal
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,7 @@ class EdgeAgent:
         self._build_workers(bus_map or {}, links or {})
         self._tasks: asyncio.TaskGroup | None = None
         self.metrics_at = metrics_at  # HOST:PORT of /metrics (edge.metrics); None: not served
+        self._versions = _versions(site, self._profile_of.values())
         self.metrics_port: int | None = None
         if broker is not None and not collector_keys:
             raise SiteConfigError("an agent with a broker needs the collector's public key (--collector-key): "
@@ -381,6 +383,7 @@ class EdgeAgent:
                       lon=self.site.lon)
         stamp = self.records.stamp()
         return Birth(boot=UNASSIGNED, site=self.site.id, place=place, agent_version=AGENT_VERSION, devices=devices,
+                     config_version=self._versions[0], profiles_version=self._versions[1],
                      heartbeat_s=self.uplink.heartbeat_s if self.uplink is not None else 30.0,
                      active_alarms=[i.key for i in self.engine.active()], t=stamp["t"], mono=stamp["mono"],
                      trusted=stamp["trusted"], clk=stamp["clk"])
@@ -401,6 +404,17 @@ class EdgeAgent:
     def _downlink_refused(self, kind: str, reason: str) -> None:
         """Someone sent this gateway an unsigned, forged, expired or replayed message: tell the collector."""
         self._event("", "downlink_refused", {"kind": kind, "reason": reason[:200]})
+
+
+def _versions(site: SiteConfig, profiles: Iterable[Profile]) -> tuple[str, str]:
+    """Digests of the site file and of the profile files its devices use: what the fleet page compares."""
+    def digest(paths: Iterable[str]) -> str:
+        sha = hashlib.sha256()
+        for path in sorted(set(paths)):
+            with contextlib.suppress(OSError):
+                sha.update(Path(path).read_bytes())
+        return sha.hexdigest()[:12]
+    return digest([site.file]), digest(p.file for p in profiles)
 
 
 async def _watchdog(period: float) -> None:

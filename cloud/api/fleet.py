@@ -135,7 +135,57 @@ async def device(request: Request, api: Api, session: Session | None) -> Respons
     return JSONResponse(found)
 
 
+GROWING_AFTER = 3  # samples in a row (a minute apart) with more in the outbox than the one before
+ERROR_RATE = 0.01  # of a minute's requests failing on the buses
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in (text or "0").split("."))
+
+
+@endpoint()
+async def fleet(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: Every gateway with its agent, configuration and profile versions, last heartbeat, CPU, memory,
+      disk, outbox, bus error rate and clock trust, and flags (behind, outbox_growing, bus_errors);
+      ?only=behind|outbox_growing|bus_errors keeps those.
+    """
+    only = request.query_params.get("only", "")
+    if only not in ("", "behind", "outbox_growing", "bus_errors"):
+        raise HttpError(400, "only is behind, outbox_growing or bus_errors", "bad_field", field="only")
+    rows, places = await api.read(lambda s: (s.fleet(), s.places()))
+    newest = max((_version(r["agent_version"]) for r in rows), default=())
+    out = []
+    for row in rows:
+        health = row.pop("health")
+        row.update(name=places.get(row["site"], {}).get("name") or row["site"], cpu=health.get("cpu_percent"),
+                   rss_mb=health.get("rss_mb"), disk_free_mb=health.get("disk_free_mb"),
+                   clock_trusted=health.get("clock_trusted"),
+                   behind=_version(row["agent_version"]) < newest,
+                   outbox_growing=int(row["outbox_rises"] or 0) >= GROWING_AFTER,
+                   bus_errors=float(row["error_rate"] or 0) > ERROR_RATE)
+        if not only or row[only]:
+            out.append(row)
+    return JSONResponse({"newest_agent": ".".join(map(str, newest)), "gateways": out})
+
+
+@endpoint()
+async def fleet_samples(request: Request, api: Api, session: Session | None) -> Response:
+    """
+    summary: A gateway's heartbeats over time (one a minute at most): CPU, memory, disk, outbox, bus requests
+      and errors, clock trust; ?hours= (default 24, at most 168).
+    """
+    hours = request.query_params.get("hours", "24")
+    if not (hours.isascii() and hours.isdigit()) or not 1 <= int(hours) <= 168:
+        raise HttpError(400, "hours is 1 to 168", "bad_field", field="hours")
+    gateway = str(request.path_params["gateway"])
+    since = time.time() - int(hours) * 3600
+    return JSONResponse(await api.read(lambda s: s.gateway_samples(gateway, since)))
+
+
 routes = [
+    Route("/api/fleet", fleet),
+    Route("/api/fleet/{gateway}/samples", fleet_samples),
     Route("/api/gateways", gateways),
     Route("/api/devices", devices),
     Route("/api/health", health),

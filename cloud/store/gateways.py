@@ -13,6 +13,9 @@ from cloud.store.base import StoreBase
 from cloud.store.faults import attention, faulty
 from devices.contract import Birth
 
+SAMPLE_EVERY_S = 60.0
+SAMPLES_KEPT_S = 7 * 86400.0
+
 __all__ = ["Gateways"]
 
 SILENT_AFTER_BEATS = 2.5  # heartbeats missing this many intervals: the gateway is gone
@@ -32,6 +35,9 @@ class Gateways(StoreBase):
                                               "last_seen": now, "last_heartbeat": now,
                                               "heartbeat_s": message.heartbeat_s, "offline_since": None,
                                               "clk": message.clk, "clk_mono": message.mono, "clk_at": now,
+                                              "agent_version": message.agent_version,
+                                              "config_version": message.config_version,
+                                              "profiles_version": message.profiles_version,
                                               "birth": msgspec.json.encode(message).decode()}, pk=("id",))
             self._comm_restored(site, gateway)
             place = message.place
@@ -59,7 +65,41 @@ class Gateways(StoreBase):
             back = was is not None and not was[0]
             if back:
                 self._comm_restored(site, gateway)
+            self._sample(gateway, health, now)
         return back
+
+    def _sample(self, gateway: str, health: Mapping[str, Any], now: float) -> None:
+        """At most one heartbeat a minute per gateway kept as a sample (the fleet page's charts), and the
+        gateway's trends beside it: its outbox rising sample after sample, its buses' error rate."""
+        sampled: dict[str, float] = self.__dict__.setdefault("_sampled", {})
+        if now - sampled.get(gateway, 0.0) < SAMPLE_EVERY_S:
+            return
+        sampled[gateway] = now
+        lanes = health.get("outbox") or {}
+        outbox = int(sum(lane.get("records", 0) for lane in lanes.values())) if isinstance(lanes, dict) else int(lanes)
+        buses = (health.get("buses") or {}).values()
+        requests = int(sum(b.get("requests", 0) for b in buses))
+        errors = int(sum(b.get(k, 0) for b in buses for k in ("timeouts", "exceptions", "frame_errors", "link_errors")))
+        before = self.sql.execute("SELECT outbox, outbox_rises, bus_errors FROM gateways WHERE id = ?",
+                                  (gateway,)).fetchone()
+        last = self.sql.execute("SELECT requests, errors FROM gateway_samples WHERE gateway = ? ORDER BY t DESC "
+                                "LIMIT 1", (gateway,)).fetchone()
+        rises = (int(before[1] or 0) + 1) if before and before[0] is not None and outbox > int(before[0]) else 0
+        asked = requests - int(last[0]) if last and requests >= int(last[0]) else 0
+        failed = errors - int(last[1]) if last and errors >= int(last[1]) else 0
+        self.sql.execute("UPDATE gateways SET outbox = ?, outbox_rises = ?, bus_errors = ?, error_rate = ? "
+                         "WHERE id = ?", (outbox, rises, errors, failed / asked if asked else 0.0, gateway))
+        self._insert("gateway_samples", {
+            "gateway": gateway, "t": now, "cpu": health.get("cpu_percent"), "rss": health.get("rss_mb"),
+            "disk": health.get("disk_free_mb"), "outbox": outbox, "requests": requests, "errors": errors,
+            "clock_trusted": int(bool(health.get("clock_trusted")))})
+        count = self.__dict__["_samples_taken"] = self.__dict__.get("_samples_taken", 0) + 1
+        if count % 1000 == 1:  # now and then: a week of samples is enough
+            self.sql.execute("DELETE FROM gateway_samples WHERE t < ?", (now - SAMPLES_KEPT_S,))
+
+    def gateway_samples(self, gateway: str, since: float) -> list[dict[str, Any]]:
+        return self._rows("gateway_samples", "gateway = ? AND t >= ?", [gateway, since], order_by="t",
+                          select="t, cpu, rss, disk, outbox, requests, errors, clock_trusted")
 
     def gateway_lost(self, site: str, gateway: str, reason: str, at: float | None = None) -> int | None:
         """The gateway is gone (its death, or its heartbeats stopped): one communication fault for it, not

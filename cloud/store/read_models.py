@@ -58,6 +58,15 @@ class ReadModels(StoreBase):
         where, args = among("site", sites)
         return {r["site"]: r for r in self._rows("gateways", where, args, select="site, online, last_seen")}
 
+    def fleet(self) -> list[dict[str, Any]]:
+        """Every gateway as the fleet page shows it: versions, last heartbeat, its health, and its trends."""
+        rows = self._rows("gateways", order_by="id", select=(
+            "id, site, online, last_heartbeat, agent_version, config_version, profiles_version, outbox, "
+            "outbox_rises, bus_errors, error_rate, health"))
+        for row in rows:
+            row["health"] = json.loads(row["health"] or "{}")
+        return rows
+
     def metric_counts(self) -> dict[str, Any]:
         """What /metrics counts in the store: open alarms by class, handling and condition; gateways online
         and offline; the notification plan's sends by state."""

@@ -188,6 +188,16 @@ def _m19_uitd_frames(db: sqlite_utils.Database) -> None:
     db.table("uitd_frames").create_index(["site", "id"])
 
 
+def _m20_fleet(db: sqlite_utils.Database) -> None:
+    """The fleet page: each gateway's versions and latest trends, and its heartbeats sampled over time."""
+    for column, kind in (("agent_version", str), ("config_version", str), ("profiles_version", str),
+                         ("outbox", int), ("outbox_rises", int), ("bus_errors", int), ("error_rate", float)):
+        db.table("gateways").add_column(column, kind)
+    db.table("gateway_samples").create({"gateway": str, "t": float, "cpu": float, "rss": float, "disk": float,
+                                        "outbox": int, "requests": int, "errors": int, "clock_trusted": int})
+    db.table("gateway_samples").create_index(["gateway", "t"])
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
@@ -197,7 +207,7 @@ SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial,
                                                               _m14_device_health_index,
                                                               _m15_handovers_and_duty_checks, _m16_floor_plans,
                                                               _m17_snapshots, _m18_notifications_and_dispatch,
-                                                              _m19_uitd_frames]
+                                                              _m19_uitd_frames, _m20_fleet]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -300,4 +310,15 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     f"CREATE TABLE uitd_frames (id {_ID}, site TEXT, at DOUBLE PRECISION, direction TEXT, serial INTEGER, "
     "command INTEGER, type INTEGER, state TEXT, detail TEXT, raw TEXT)",
     "CREATE INDEX uitd_frames_site ON uitd_frames (site, id)",
+], [
+    "ALTER TABLE gateways ADD COLUMN agent_version TEXT",
+    "ALTER TABLE gateways ADD COLUMN config_version TEXT",
+    "ALTER TABLE gateways ADD COLUMN profiles_version TEXT",
+    "ALTER TABLE gateways ADD COLUMN outbox BIGINT",
+    "ALTER TABLE gateways ADD COLUMN outbox_rises INTEGER",
+    "ALTER TABLE gateways ADD COLUMN bus_errors BIGINT",
+    "ALTER TABLE gateways ADD COLUMN error_rate DOUBLE PRECISION",
+    "CREATE TABLE gateway_samples (gateway TEXT, t DOUBLE PRECISION, cpu DOUBLE PRECISION, rss DOUBLE PRECISION, "
+    "disk DOUBLE PRECISION, outbox BIGINT, requests BIGINT, errors BIGINT, clock_trusted INTEGER)",
+    "CREATE INDEX gateway_samples_gateway_t ON gateway_samples (gateway, t)",
 ]]

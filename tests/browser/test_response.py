@@ -212,3 +212,23 @@ async def test_the_monitoring_centre_link_shows_every_frame_and_what_became_of_i
     await english.goto(f"{district.collector.url}/#/centre")
     await expect(english.locator("#centre-frames")).to_contain_text("confirmed", timeout=SLOW)
     await district.shot(english, "centre-link-en")
+
+
+async def test_the_fleet_page_lists_every_gateway_and_charts_one(district: District) -> None:
+    """Issue 16.5: every gateway with its versions and health; a filter; a gateway's heartbeats as charts."""
+    page = await district.page("maint")
+    await page.goto(f"{district.collector.url}/#/fleet")
+    rows = page.locator("#fleet-table tbody tr")
+    await expect(rows).to_have_count(3, timeout=SLOW)
+    await expect(page.locator('tr[data-gateway="gw-shed-xixi-01"]')).to_contain_text("0.1.0")
+    await page.click('[data-filter="behind"]')
+    await expect(page.locator("#fleet-table")).to_contain_text("没有符合条件的网关")  # one agent version here
+    await page.click('[data-filter="all"]')
+    await page.click('[data-chart-gateway="gw-shed-xixi-01"]')
+    await expect(page.locator("#fleet-chart-title")).to_contain_text("gw-shed-xixi-01")
+    await expect(page.locator('#fleet-charts [data-chart="CPU %"]')).to_be_visible()
+    await district.shot(page, "fleet-zh")
+    english = await district.page("maint", lang="en")
+    await english.goto(f"{district.collector.url}/#/fleet")
+    await expect(english.locator("#fleet-table")).to_contain_text("Last heartbeat", timeout=SLOW)
+    await district.shot(english, "fleet-en")

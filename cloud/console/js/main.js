@@ -14,6 +14,7 @@ import * as shift from "./page_shift.js";
 import * as stats from "./page_stats.js";
 import * as history from "./page_history.js";
 import * as centre from "./page_centre.js";
+import * as fleet from "./page_fleet.js";
 import * as login from "./page_login.js";
 import * as maintenance from "./page_maintenance.js";
 import * as device from "./page_device.js";
@@ -21,8 +22,8 @@ import * as map from "./page_map.js";
 import * as readiness from "./page_readiness.js";
 import * as site from "./page_site.js";
 
-const PAGES = { duty, history, stats, shift, map, maintenance, readiness, site, device, admin, centre };
-const NAV = ["duty", "history", "stats", "shift", "map", "maintenance", "readiness", "centre", "admin"];
+const PAGES = { duty, history, stats, shift, map, maintenance, readiness, site, device, admin, centre, fleet };
+const NAV = ["duty", "history", "stats", "shift", "map", "maintenance", "fleet", "readiness", "centre", "admin"];
 const NEEDS = { admin: "user.manage" };  // pages only some roles see
 const HOME = { duty_officer: "duty", maintenance: "maintenance", district_viewer: "readiness", admin: "duty" };
 
