@@ -39,6 +39,7 @@ PERMISSIONS: Final = {
     "duty.record": ("duty_officer", "admin"),  # write and accept handovers, answer duty checks
     "duty.check": ("admin",),  # send a duty check
     "plan.edit": ("admin",),  # upload floor plans, place devices on them
+    "logs.fetch": ("maintenance", "admin"),  # ask a gateway for its log lines, read them
     "user.manage": ("admin",),
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}

@@ -39,6 +39,7 @@ __all__ = [
     "Event",
     "Health",
     "Heartbeat",
+    "LogQuery",
     "MalformedPayload",
     "Override",
     "Place",
@@ -138,7 +139,7 @@ class Attachment(_Record, frozen=True, tag="attachment"):
     device: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]  # the camera
     channel: Annotated[int, msgspec.Meta(ge=1, le=64)]
     ref: RecordId  # the picture (all its chunks carry it)
-    media: Literal["image/jpeg"]
+    media: Literal["image/jpeg", "application/gzip"]  # a camera's picture, or a gateway's log lines
     part: Annotated[int, msgspec.Meta(ge=0, lt=ATTACHMENT_PARTS)]
     parts: Annotated[int, msgspec.Meta(ge=1, le=ATTACHMENT_PARTS)]
     size: Annotated[int, msgspec.Meta(ge=1, le=ATTACHMENT_MAX)]  # of the whole picture
@@ -235,16 +236,27 @@ class Override(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     by: Name = ""
 
 
+class LogQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which of a gateway's log lines to send up (the `logs` command)."""
+
+    since: Time
+    until: Time
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    text: Text = ""
+    max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=ATTACHMENT_MAX)] = 1024 * 1024
+
+
 class Command(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """A durable request from the collector to one gateway (sealed by devices.downlink_auth)."""
 
     id: RecordId
-    action: Literal["write", "rebirth", "reload_config", "acknowledge", "snapshot"]
+    action: Literal["write", "rebirth", "reload_config", "acknowledge", "snapshot", "logs"]
     device: Name = ""
     point: Name = ""
     value: Scalar = None
     key: Text = ""
     override: Override | None = None
+    query: LogQuery | None = None
 
 
 class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -50,7 +50,7 @@ DOWNLINK_KINDS: Final = ("ack", "command")
 LANES: Final = ("alarm", "event", "attachment", "telemetry")
 LANE_TOPIC: Final = {"alarm": "alarms", "event": "events", "attachment": "attachments", "telemetry": "telemetry"}
 MAX_PAYLOAD: Final = 256 * 1024
-COMMAND_ACTIONS: Final = ("write", "rebirth", "reload_config", "acknowledge", "snapshot")
+COMMAND_ACTIONS: Final = ("write", "rebirth", "reload_config", "acknowledge", "snapshot", "logs")
 
 
 class ProtocolError(MessageError, ValueError):

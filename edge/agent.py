@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import signal
 from collections.abc import Coroutine, Iterable, Mapping
@@ -26,9 +27,18 @@ import msgspec
 import structlog
 
 from devices.broker_url import BrokerConfig
-from devices.contract import Alarm, Birth, BirthDevice, CommandStep, Health, Place
+from devices.contract import (
+    Alarm,
+    Birth,
+    BirthDevice,
+    CommandStep,
+    Health,
+    LogQuery,
+    Place,
+)
 from devices.downlink_auth import TrustedKeys, Verifier
 from devices.errors import SiteConfigError
+from devices.logs import add_sink, ensure_sinks, remove_sink
 from devices.mqtt_transport import Connector, MqttConnector
 from devices.profile import LineEvent, Profile
 from devices.site_config import SiteConfig
@@ -38,6 +48,7 @@ from edge.command_runner import CommandRunner
 from edge.health import ProcessHealth
 from edge.interlocks import Interlocks
 from edge.link_supervisor import LinkSupervisor
+from edge.log_file import LogFile
 from edge.metrics import serve_metrics
 from edge.modbus_link import ModbusLink
 from edge.outbox import Outbox
@@ -73,6 +84,7 @@ class EdgeAgent:
         self.profiles = profiles
         self.clock = clock or Clock()
         self.data_dir = data_dir
+        ensure_sinks()  # before binding: a bound logger keeps the processors it was made with
         self._log = log.bind(site=site.id, gateway=site.gateway_id)
         self.outbox = Outbox(data_dir / "outbox.sqlite")
         self.state = StateStore(data_dir / "state.sqlite")
@@ -103,6 +115,7 @@ class EdgeAgent:
         self._tasks: asyncio.TaskGroup | None = None
         self.metrics_at = metrics_at  # HOST:PORT of /metrics (edge.metrics); None: not served
         self._versions = _versions(site, self._profile_of.values())
+        self.log_file = LogFile(data_dir / "agent.log", site.gateway_id)
         self.metrics_port: int | None = None
         if broker is not None and not collector_keys:
             raise SiteConfigError("an agent with a broker needs the collector's public key (--collector-key): "
@@ -148,6 +161,7 @@ class EdgeAgent:
     # -- running -----------------------------------------------------------------------------------
     async def run(self) -> None:
         """Run until `stopping` is set; then flush telemetry and close the stores."""
+        add_sink(self.log_file)  # the agent's own log file, for the `logs` command (edge.log_file)
         self._log.info("edge agent starting", devices=len(self.site.devices), buses=len(self.workers),
                        rules=len(self.engine.instances), uplink=bool(self.uplink))
         metrics = None
@@ -179,6 +193,7 @@ class EdgeAgent:
                     task.cancel()
                 self._tasks = None
         finally:
+            remove_sink(self.log_file)
             if metrics is not None:
                 metrics.shutdown()
                 metrics.server_close()
@@ -344,6 +359,17 @@ class EdgeAgent:
             except SnapshotError as exc:
                 raise ValueError(str(exc)) from None
         return f"{len(sizes)} picture(s), {sum(sizes)} bytes"
+
+    async def logs(self, query: LogQuery, command: str) -> str:
+        """The log lines a person asked for, gzip-compressed, in chunks behind the alarms (edge.log_file)."""
+        lines, count, cut = await asyncio.to_thread(self.log_file.query, query.since, query.until, query.level,
+                                                    query.text, query.max_bytes)
+        packed = gzip.compress(lines or b"\n")
+        self.outbox.append_many(self.records.attachment(packed, key="logs", device=self.site.gateway_id, channel=1,
+                                                        ref=f"logs.{command}", media="application/gzip",
+                                                        command=command))
+        self._kick()
+        return f"{count} lines, {len(packed)} bytes compressed" + (" (the newest of more)" if cut else "")
 
     def rebirth(self) -> None:
         if self.uplink is not None:

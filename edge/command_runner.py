@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from devices.contract import Command, CommandStep
+from devices.contract import Command, CommandStep, LogQuery
 from edge.interlocks import Interlocks
 from edge.state_store import StateStore
 
@@ -31,6 +31,7 @@ class CommandHost(Protocol):
     def write(self, device: str, point: str, value: Any, *, cause: str) -> asyncio.Future[str]: ...
     def acknowledge(self, key: str) -> None: ...
     async def snapshot(self, key: str, camera: str, command: str) -> str: ...
+    async def logs(self, query: LogQuery, command: str) -> str: ...
     def rebirth(self) -> None: ...
     def reload(self) -> None: ...
     def command_state(self, command: str, state: CommandStep, reason: str) -> None: ...
@@ -74,6 +75,10 @@ class CommandRunner:
                     raise ValueError(result)
             elif command.action == "acknowledge":
                 self.host.acknowledge(command.key)
+            elif command.action == "logs":  # log lines, compressed and sent up behind the alarms
+                if command.query is None:
+                    raise ValueError("a logs command says which lines (query)")
+                outcome = await self.host.logs(command.query, cid)
             elif command.action == "snapshot":  # a fresh picture for an alarm (`key`), from `device` or all
                 async with asyncio.timeout(WRITE_TIMEOUT_S):
                     outcome = await self.host.snapshot(command.key, command.device, cid)

@@ -8,10 +8,21 @@ collector refuses an empty id.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, cast
 
-from devices.contract import ALARM_CLASSES, Alarm, AlarmClass, CommandState, CommandStep, Event, Reading
+from devices.contract import (
+    ALARM_CLASSES,
+    ATTACHMENT_CHUNK,
+    Alarm,
+    AlarmClass,
+    Attachment,
+    CommandState,
+    CommandStep,
+    Event,
+    Reading,
+)
 from edge.clock import SYSTEM_BOOT, Clock
 
 __all__ = ["UNASSIGNED", "RecordMaker"]
@@ -44,3 +55,13 @@ class RecordMaker:
 
     def reading(self, device: str, values: Mapping[str, Any]) -> Reading:
         return Reading(device=device, values=dict(values), **self.stamp())
+
+    def attachment(self, body: bytes, *, key: str, device: str, channel: int, ref: str, media: str,
+                   command: str = "") -> list[Attachment]:
+        """A picture or a log bundle as chunks under the payload limit, each naming the whole (size, SHA-256)."""
+        digest = hashlib.sha256(body).hexdigest()
+        pieces = [body[i:i + ATTACHMENT_CHUNK] for i in range(0, len(body), ATTACHMENT_CHUNK)]
+        taken = round(self.clock.wall(), 3)
+        return [Attachment(key=key, device=device, channel=channel, ref=ref, media=cast(Any, media), part=n,
+                           parts=len(pieces), size=len(body), sha256=digest, data=piece, taken=taken,
+                           command=command, **self.stamp()) for n, piece in enumerate(pieces)]

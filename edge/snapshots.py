@@ -12,14 +12,13 @@ The one module of the agent that speaks HTTP (httpx); `fetch` is the seam unit t
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import httpx
 
-from devices.contract import ATTACHMENT_CHUNK, ATTACHMENT_MAX, Alarm, Attachment
+from devices.contract import ATTACHMENT_MAX, Alarm
 from devices.profile import Profile
 from devices.site_config import CameraConfig, SiteConfig
 from edge.outbox import Outbox
@@ -114,15 +113,9 @@ class Snapshots:
             raise SnapshotError(f"{url} did not answer with a JPEG")
         if len(picture) > ATTACHMENT_MAX:
             raise SnapshotError(f"picture from {url} is over {ATTACHMENT_MAX} bytes")
-        taken = self.records.clock.wall()
-        digest = hashlib.sha256(picture).hexdigest()
-        ref = f"{cam.device}.{cam.channel}.{digest[:16]}.{int(taken * 1000)}"
-        pieces = [picture[i:i + ATTACHMENT_CHUNK] for i in range(0, len(picture), ATTACHMENT_CHUNK)]
-        self.outbox.append_many([
-            Attachment(key=key, device=cam.device, channel=cam.channel, ref=ref, media="image/jpeg", part=n,
-                       parts=len(pieces), size=len(picture), sha256=digest, data=piece, taken=round(taken, 3),
-                       command=command, **self.records.stamp())
-            for n, piece in enumerate(pieces)])
+        ref = f"{cam.device}.{cam.channel}.{int(self.records.clock.wall() * 1000)}"
+        self.outbox.append_many(self.records.attachment(picture, key=key, device=cam.device, channel=cam.channel,
+                                                        ref=ref, media="image/jpeg", command=command))
         self.taken += 1
         self._log.info("snapshot taken", camera=cam.device, channel=cam.channel, key=key, bytes=len(picture))
         self._stored()

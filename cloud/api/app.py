@@ -17,6 +17,7 @@ from cloud.api import (
     dispatch,
     duty,
     fleet,
+    logs,
     metrics,
     notify,
     plans,
@@ -49,7 +50,8 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
               live: Callable[[], dict[str, Any]] = dict) -> Starlette:
     routes: list[BaseRoute] = [*sessions.routes, *alarms.routes, *commands.routes, *fleet.routes,
                                *readiness.routes, *duty.routes, *reports.routes, *plans.routes,
-                               *snapshots.routes, *notify.routes, *dispatch.routes, *uitd.routes, *metrics.routes]
+                               *snapshots.routes, *notify.routes, *dispatch.routes, *uitd.routes, *metrics.routes,
+                               *logs.routes]
     document = openapi_document(routes)
 
     async def openapi(request: Request) -> Response:

@@ -198,6 +198,13 @@ def _m20_fleet(db: sqlite_utils.Database) -> None:
     db.table("gateway_samples").create_index(["gateway", "t"])
 
 
+def _m21_log_bundles(db: sqlite_utils.Database) -> None:
+    """Log lines gateways sent on request (the `logs` command), gzip-compressed as they came."""
+    db.table("log_bundles").create({"id": int, "site": str, "gateway": str, "command": str, "received_at": float,
+                                    "size": int, "lines": int, "data": bytes}, pk="id")
+    db.table("log_bundles").create_index(["gateway", "id"])
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
@@ -207,7 +214,8 @@ SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial,
                                                               _m14_device_health_index,
                                                               _m15_handovers_and_duty_checks, _m16_floor_plans,
                                                               _m17_snapshots, _m18_notifications_and_dispatch,
-                                                              _m19_uitd_frames, _m20_fleet]
+                                                              _m19_uitd_frames, _m20_fleet,
+                                                              _m21_log_bundles]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -321,4 +329,8 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "CREATE TABLE gateway_samples (gateway TEXT, t DOUBLE PRECISION, cpu DOUBLE PRECISION, rss DOUBLE PRECISION, "
     "disk DOUBLE PRECISION, outbox BIGINT, requests BIGINT, errors BIGINT, clock_trusted INTEGER)",
     "CREATE INDEX gateway_samples_gateway_t ON gateway_samples (gateway, t)",
+], [
+    f"CREATE TABLE log_bundles (id {_ID}, site TEXT, gateway TEXT, command TEXT, received_at DOUBLE PRECISION, "
+    "size BIGINT, lines BIGINT, data BYTEA)",
+    "CREATE INDEX log_bundles_gateway ON log_bundles (gateway, id)",
 ]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = ["Snapshots"]
 
 BEFORE_RAISE_S = 120.0  # a picture this long before an alarm was raised still shows it (clocks differ)
 PER_ALARM = 12
+LOG_TEXT_MAX = 4 * 1024 * 1024  # a log bundle's text, decompressed (the agent sends at most 2 MiB of it)
 
 
 class Snapshots(StoreBase):
@@ -43,6 +45,9 @@ class Snapshots(StoreBase):
                     raise PictureRefused(f"chunks {[int(r[0]) for r in rows]} of {head.parts}")
                 if len(picture) != head.size or hashlib.sha256(picture).hexdigest() != head.sha256:
                     raise PictureRefused(f"the picture's {len(picture)} bytes do not match its size and SHA-256")
+                if head.media == "application/gzip":
+                    self._log_bundle(site, gateway, head.command, picture, now)
+                    continue
                 shape = check_picture(picture)
             except PictureRefused as exc:
                 refused.append(Reject(head.id, picture[:4096], f"picture {ref} of {head.device} refused: {exc}"))
@@ -57,6 +62,26 @@ class Snapshots(StoreBase):
             if row is not None:
                 self.touched.append(int(row[0]))  # its detail shows the picture now
         return refused
+
+    def _log_bundle(self, site: str, gateway: str, command: str, packed: bytes, now: float) -> None:
+        """Log lines a gateway sent on request: kept compressed once they decompress within bounds."""
+        inflate = zlib.decompressobj(wbits=31)  # gzip
+        try:
+            text = inflate.decompress(packed, LOG_TEXT_MAX)
+        except zlib.error as exc:
+            raise PictureRefused(f"log lines that are not gzip: {exc}") from None
+        if inflate.unconsumed_tail:
+            raise PictureRefused(f"log lines over {LOG_TEXT_MAX} bytes once decompressed")
+        self._insert("log_bundles", {"site": site, "gateway": gateway, "command": command, "received_at": now,
+                                     "size": len(text), "lines": text.count(b"\n"), "data": packed})
+
+    def log_bundles(self, gateway: str) -> list[dict[str, Any]]:
+        return self._rows("log_bundles", "gateway = ?", [gateway], order_by="id DESC", limit=20,
+                          select="id, site, gateway, command, received_at, size, lines")
+
+    def log_bundle(self, bundle_id: int) -> tuple[str, bytes] | None:
+        row = self.sql.execute("SELECT gateway, data FROM log_bundles WHERE id = ?", (bundle_id,)).fetchone()
+        return (str(row[0]), bytes(row[1])) if row else None
 
     def snapshots_of(self, alarm: dict[str, Any]) -> list[dict[str, Any]]:
         """The pictures of an alarm (not their bytes), newest first: its key's, from a little before it was

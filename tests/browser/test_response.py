@@ -232,3 +232,25 @@ async def test_the_fleet_page_lists_every_gateway_and_charts_one(district: Distr
     await english.goto(f"{district.collector.url}/#/fleet")
     await expect(english.locator("#fleet-table")).to_contain_text("Last heartbeat", timeout=SLOW)
     await district.shot(english, "fleet-en")
+
+
+async def test_a_gateways_logs_are_fetched_on_request_and_shown(district: District) -> None:
+    """Issue 16.3: from the fleet page, a maintenance user asks a gateway for its log lines; the agent sends
+    them up compressed behind its alarms; they are shown and downloadable."""
+    page = await district.page("maint")
+    await page.goto(f"{district.collector.url}/#/fleet")
+    await page.click('[data-chart-gateway="gw-cabinets-cuiyuan-01"]', timeout=SLOW)
+    await page.select_option("#logs-hours", "1")
+    await page.select_option("#logs-level", "info")
+    await page.fill("#logs-text", "edge agent starting")
+    await page.click("#logs-ask")
+    view = page.locator("#logs-view")
+    await expect(view).to_contain_text("edge agent starting", timeout=SLOW)
+    await expect(view).to_contain_text("gw-cabinets-cuiyuan-01")
+    assert "gw-shed-xixi-01" not in await view.inner_text()  # another agent's lines in this test process: not its
+    async with page.expect_download() as downloading:
+        await page.locator("#logs-list a").first.click()
+    download = await downloading.value
+    assert download.suggested_filename.startswith("gw-cabinets-cuiyuan-01-") and download.suggested_filename.endswith(
+        ".log.gz")
+    await district.shot(page, "fleet-logs-zh")

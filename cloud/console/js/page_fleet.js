@@ -1,14 +1,15 @@
 // The fleet: every gateway with its agent, configuration and profile versions, last heartbeat, CPU, memory,
 // disk, outbox and bus error rate, and clock trust; filters for the ones that need someone (behind the
 // newest agent, outbox growing, bus errors); a gateway's heartbeats over time as charts.
-import { get } from "./api.js";
+import { get, post } from "./api.js";
 import { lineChart } from "./chart.js";
+import { waitFor } from "./commands.js";
 import { clock, h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 
 const FILTERS = ["", "behind", "outbox_growing", "bus_errors"];
 
-export function render({ main }) {
+export function render({ main, can }) {
   let only = "";
   const filters = h("div.filters", { id: "fleet-filters" });
   const table = h("div", { id: "fleet-table" });
@@ -50,7 +51,47 @@ export function render({ main }) {
         lineChart({ title: t("fleet.cpu"), times, width, xRange, unit: "%", series: [{ label: t("fleet.cpu"), values: samples.map((s) => s.cpu) }] }),
         lineChart({ title: t("fleet.outbox"), times, width, xRange, series: [{ label: t("fleet.outbox"), values: samples.map((s) => s.outbox) }] }),
         lineChart({ title: t("fleet.rss"), times, width, xRange, unit: "MB", series: [{ label: t("fleet.rss"), values: samples.map((s) => s.rss) }] }),
-      ] : h("p.muted", {}, t("fleet.no_samples")));
+      ] : h("p.muted", {}, t("fleet.no_samples")), can("logs.fetch") ? logsPanel(gateway) : null);
+  }
+
+  // A gateway's log lines on request: asked for (time range, level, text), sent up compressed, shown here.
+  function logsPanel(gateway) {
+    const hours = h("select", { id: "logs-hours", "aria-label": t("logs.hours") }, [1, 6, 24, 72].map((n) =>
+      h("option", { value: n }, t("logs.last_hours", { n }))));
+    const level = h("select", { id: "logs-level", "aria-label": t("logs.level") }, ["debug", "info", "warning", "error"].map((l) =>
+      h("option", { value: l, selected: l === "info" }, l)));
+    const text = h("input", { id: "logs-text", placeholder: t("logs.text"), "aria-label": t("logs.text") });
+    const status = h("span.muted", { role: "status", id: "logs-status" });
+    const list = h("ul", { id: "logs-list" });
+    const viewer = h("pre.log-lines", { id: "logs-view" });
+    async function refresh() {
+      const bundles = await get(`/api/fleet/${encodeURIComponent(gateway)}/logs`);
+      replace(list, bundles.map((b) => h("li", { "data-bundle": b.id }, `${clock(b.received_at)} · ${t("logs.lines", { n: b.lines })} `,
+        h("button.link", { "data-view": b.id, onclick: () => view(b.id) }, t("logs.view")), " ",
+        h("a", { href: `/api/logs/${b.id}?download=1`, download: "" }, t("logs.download")))));
+      return bundles;
+    }
+    async function view(id) {
+      const answer = await fetch(`/api/logs/${id}`, { credentials: "same-origin" });
+      replace(viewer, await answer.text());
+    }
+    async function ask(e) {
+      e.preventDefault();
+      replace(status, t("command.sent"));
+      try {
+        const cmd = await post(`/api/fleet/${encodeURIComponent(gateway)}/logs`, { hours: Number(hours.value), level: level.value, text: text.value });
+        const done = await waitFor(cmd.id, (now) => replace(status, `${t(`command.${now.state}`, {}, now.state)}${now.reason ? ` (${now.reason})` : ""}`));
+        for (let i = 0; done?.state === "successful" && i < 60; i += 1) {
+          const mine = (await refresh()).find((b) => b.command === cmd.id);
+          if (mine) { await view(mine.id); break; }
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      } catch (err) { replace(status, err.message); }
+    }
+    refresh().catch(() => {});
+    return h("section", { id: "fleet-logs" }, h("h2", {}, t("logs.title")),
+      h("form.inline", { onsubmit: ask }, hours, level, text, h("button.primary", { type: "submit", id: "logs-ask" }, t("logs.ask")), status),
+      list, viewer);
   }
 
   load().catch((err) => replace(table, h("p.error-box", { role: "alert" }, err.message)));
