@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from cloud.api.base import Api, HttpError, endpoint, path_id
+from cloud.api.base import Api, HttpError, endpoint, over_tls, path_id
 from cloud.api.plans import IMAGE_HEADERS
 from cloud.api.snapshots import PICTURE_HEADERS
 from cloud.auth import Session
@@ -60,7 +60,10 @@ async def dispatch(request: Request, api: Api, session: Session | None) -> Respo
         return done
 
     made = await api.write(record)
-    link = f"{str(request.base_url).rstrip('/')}/dispatch/{token}"
+    base = str(request.base_url).rstrip("/")
+    if over_tls(request) and base.startswith("http://"):  # behind the district's TLS proxy: the link it serves
+        base = "https://" + base.removeprefix("http://")
+    link = f"{base}/dispatch/{token}"
     contacts = (dossier_of(api.inventory, station) or {}).get("contacts", [])
     sent = await _text_station(api, alarm, contacts, link, made["id"])
     updated = await api.read(lambda s: s.alarm(alarm_id))

@@ -1,6 +1,6 @@
 """GET /metrics: the collector's Prometheus metrics (cloud.metrics). Open to a scraper on this machine
-(loopback); from elsewhere it needs `Authorization: Bearer $FF_METRICS_TOKEN`, so the district's
-figures are not for anyone who can reach the console's port."""
+(loopback, not forwarded by a proxy); from elsewhere it needs `Authorization: Bearer $FF_METRICS_TOKEN`, so
+the district's figures are not for anyone who can reach the console's port."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ async def metrics(request: Request, api: Api, session: Session | None) -> Respon
     """
     summary: Prometheus metrics (text exposition format): ingest, queues, alarms, gateways, notifications, store.
     """
-    local = request.client is not None and request.client.host in ("127.0.0.1", "::1")
+    # a request a proxy on this machine forwarded is not local, whatever its socket says
+    proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    local = request.client is not None and request.client.host in ("127.0.0.1", "::1") and not proxied
     token = os.environ.get("FF_METRICS_TOKEN", "")
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not local and not (token and hmac.compare_digest(given, token)):

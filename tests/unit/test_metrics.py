@@ -56,6 +56,9 @@ async def test_metrics_parse_and_say_what_the_store_and_the_process_count(tmp_pa
         assert (await remote.get("/metrics")).status_code == 403
         assert (await remote.get("/metrics", headers={"Authorization": "Bearer a guess"})).status_code == 403
         assert (await remote.get("/metrics", headers={"Authorization": "Bearer scrape-me"})).status_code == 200
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 5555)),
+                                 base_url="http://collector") as proxy:  # a local proxy forwarding the world
+        assert (await proxy.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})).status_code == 403
     store.close()
 
 
