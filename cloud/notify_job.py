@@ -97,7 +97,11 @@ async def run_notifications(jobs: Writer, hub: EventHub, plan: NotifyPlan, lead:
             continue
         for send, out_id, address in claimed:
             state, provider_id, detail = await _deliver(plan, send, out_id, address, site_names(send.alarm["site"]))
-            row = await jobs(record_outcome(out_id, state, provider_id=provider_id, detail=detail))
+            try:
+                row = await jobs(record_outcome(out_id, state, provider_id=provider_id, detail=detail))
+            except Exception as exc:  # left "sending": given up after STUCK_S, and the next channel goes
+                log.error("notification outcome not kept", out_id=out_id, error=f"{type(exc).__name__}: {exc}")
+                continue
             if row is not None:
                 hub.publish({"type": "notification", "alarm_id": send.alarm["id"], "notification": row})
 

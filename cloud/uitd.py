@@ -211,6 +211,9 @@ class SiteSession:
                     tg.create_task(self._send(writer))
             except* (ConnectionError, OSError, _Reconnect) as group:
                 log.warning("centre session closed", site=self.site.site, reason=str(group.exceptions[0]))
+            except* Exception as group:  # a store hiccup, a bug: this site's session starts again, nothing else stops
+                log.error("centre session failed", site=self.site.site,
+                          error=f"{type(group.exceptions[0]).__name__}: {group.exceptions[0]}")
             finally:
                 self.connected = False
                 writer.close()
@@ -410,7 +413,7 @@ async def run_uitd(jobs: Writer, hub: EventHub, mapping: UitdMapping, lead: Lead
         await asyncio.sleep(1.0)
     async with asyncio.TaskGroup() as tg:
         for session in sessions.values():
-            tg.create_task(session.run(), name=f"uitd:{session.site.site}")
+            tg.create_task(_kept(session), name=f"uitd:{session.site.site}")
         async with hub.subscribe() as changes:
             for alarm in await jobs(lambda s: s.alarms()):  # what stands now, once
                 await _follow(jobs, mapping, sessions, last, alarm)
@@ -418,11 +421,24 @@ async def run_uitd(jobs: Writer, hub: EventHub, mapping: UitdMapping, lead: Lead
                 event = await changes.get()
                 if event is None:
                     break
-                if event.get("type") == "alarm" and event.get("alarm"):
-                    await _follow(jobs, mapping, sessions, last, event["alarm"])
-                elif event.get("type") == "duty_check" and (event.get("check") or {}).get("answered_at"):
-                    for session in sessions.values():
-                        await session.answered_duty_check(int(event["check"]["id"]))
+                try:
+                    if event.get("type") == "alarm" and event.get("alarm"):
+                        await _follow(jobs, mapping, sessions, last, event["alarm"])
+                    elif event.get("type") == "duty_check" and (event.get("check") or {}).get("answered_at"):
+                        for session in sessions.values():
+                            await session.answered_duty_check(int(event["check"]["id"]))
+                except Exception as exc:  # one change not forwarded is logged; the next ones still go
+                    log.error("alarm change not forwarded", error=f"{type(exc).__name__}: {exc}")
+
+
+async def _kept(session: SiteSession) -> None:
+    """A site's session, started again after anything but a cancel: one site's trouble stops no other."""
+    while True:
+        try:
+            await session.run()
+        except Exception as exc:
+            log.error("centre session failed", site=session.site.site, error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(5.0)
 
 
 async def _follow(jobs: Writer, mapping: UitdMapping, sessions: dict[str, SiteSession],
