@@ -320,7 +320,7 @@ class SiteSession:
         now = self.now()
         if kind == 61:
             word = await self.record(lambda s: state_word(
-                [a for a in s.alarms() if a["site"] == self.site.site and a.get("device")], time.time()))
+                [a for a in s.alarms(sites={self.site.site}) if a.get("device")], time.time()))
             return encode_app([SystemState(self.site.system_type, self.site.system_address, word, now)])
         if kind == 81:
             return encode_app([DeviceState(DEVICE_NORMAL | (DEVICE_CENTRE_LINK_FAULT if self.link_lost else 0), now)])
@@ -454,7 +454,7 @@ async def _follow(jobs: Writer, mapping: UitdMapping, sessions: dict[str, SiteSe
         if found is None:
             return None
         comp, _, address = found
-        same = [a for a in store.alarms() if a["site"] == site and a.get("device") == alarm["device"]
+        same = [a for a in store.alarms(sites={site}) if a.get("device") == alarm["device"]
                 and mapping.component_of(site, a, str(device.get("kind") or "")) == found]
         name = comp.name or str(device.get("name") or alarm["device"])
         if comp.ports:
