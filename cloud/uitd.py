@@ -231,15 +231,16 @@ class SiteSession:
                 self._again.insert(0, pending)  # a fire goes now; the frame it displaced goes again after it
                 self.transfers.pending = None
             if self.transfers.pending is None and self._queue and self._queue[0].rank == 0:
-                await self._send_new(writer, heapq.heappop(self._queue))
+                await self._send_new(writer)
             elif self.transfers.pending is None and self._again:
-                again = self._again.pop(0)  # the same frame, serial and all
+                again = self._again[0]  # the same frame, serial and all; off the list once recorded
+                await self.record(_frame_state(again.frame_id, "sent again"))
+                self._again.pop(0)
+                self.transfers.sent(again.serial, again.wire, again.frame_id, self.monotonic(), again.fire)
                 writer.write(again.wire)
                 await writer.drain()
-                await self.record(_frame_state(again.frame_id, "sent again"))
-                self.transfers.sent(again.serial, again.wire, again.frame_id, self.monotonic(), again.fire)
             elif self.transfers.pending is None and self._queue:
-                await self._send_new(writer, heapq.heappop(self._queue))
+                await self._send_new(writer)
             resend, given_up = self.transfers.due(self.monotonic())
             if resend is not None:
                 writer.write(resend.wire)
@@ -258,13 +259,17 @@ class SiteSession:
                 async with asyncio.timeout(0.5):
                     await self._wake.wait()
 
-    async def _send_new(self, writer: asyncio.StreamWriter, item: _Queued) -> None:
+    async def _send_new(self, writer: asyncio.StreamWriter) -> None:
+        """The first queued frame: taken off the queue only once it is recorded, and pending before it is
+        written, so neither a store hiccup nor a broken connection loses it (it goes again, first)."""
+        item = self._queue[0]
         frame = self._frame(CMD_SEND, item.data)
         wire = encode_frame(frame)
         frame_id = await self.record(_frame_out(self.site.site, frame.serial, CMD_SEND, item.kind, item.detail, wire))
+        heapq.heappop(self._queue)
+        self.transfers.sent(frame.serial, wire, frame_id, self.monotonic(), fire=item.rank == 0)
         writer.write(wire)
         await writer.drain()
-        self.transfers.sent(frame.serial, wire, frame_id, self.monotonic(), fire=item.rank == 0)
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         framer = Framer()
@@ -431,14 +436,14 @@ async def run_uitd(jobs: Writer, hub: EventHub, mapping: UitdMapping, lead: Lead
                     log.error("alarm change not forwarded", error=f"{type(exc).__name__}: {exc}")
 
 
-async def _kept(session: SiteSession) -> None:
+async def _kept(session: SiteSession, pause: float = 5.0) -> None:
     """A site's session, started again after anything but a cancel: one site's trouble stops no other."""
     while True:
         try:
             await session.run()
         except Exception as exc:
             log.error("centre session failed", site=session.site.site, error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(5.0)
+            await asyncio.sleep(pause)
 
 
 async def _follow(jobs: Writer, mapping: UitdMapping, sessions: dict[str, SiteSession],

@@ -215,3 +215,31 @@ async def test_clock_sync_duty_check_reads_and_broken_frames_from_the_centre(rig
     reasons = [f["detail"] for f in rig.store.uitd_frames("shed-xixi-01") if f["state"] == "denied"]
     assert any("checksum" in r for r in reasons) and any("'##'" in r for r in reasons)
     assert {f["command"] for f in rig.store.uitd_frames("shed-xixi-01") if f["direction"] == "in"} >= {CMD_CONTROL}
+
+
+async def test_a_session_that_fails_is_started_again_and_its_fire_still_goes(rig: Rig) -> None:
+    """Before: a store error inside a session ended the uitd task and, with it, the collector's task group."""
+    from cloud.uitd import _kept
+
+    calls = []
+
+    async def broken_once(change: Callable[[Store], Any]) -> Any:
+        calls.append(change)
+        if len(calls) == 1:
+            raise RuntimeError("the store is away for a moment")
+        return change(rig.store)
+
+    mapping = replace(rig.session.mapping)
+    session = SiteSession(mapping, mapping.sites["station-wenxin-01"], broken_once, rig.hub, monotonic=rig.clock)
+    task = asyncio.get_running_loop().create_task(_kept(session, pause=0.05))
+    try:
+        session.component_state(ComponentState(1, 1, 42, 0x10001, STATE_NORMAL | STATE_FIRE, "车库烟感", session.now()),
+                                "sd-garage/smoke")
+        station = 0xC0A80B01
+        await rig.until(lambda: [r for r in rig.centre.frames(station, CMD_SEND) if r.unit is not None
+                                 and isinstance(r.unit.objects[0], ComponentState)])
+        assert not task.done()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
