@@ -191,3 +191,35 @@ def test_sends_and_dispatches_are_kept_once_on_both_engines(store_at: str) -> No
         assert [d["station"] for d in store.dispatches_of(fire)] == ["station-wenxin-01"]
     finally:
         store.close()
+
+
+async def test_a_dispatch_link_is_the_one_the_station_can_open_behind_the_tls_proxy(tmp_path: Path) -> None:
+    """Before: behind the district's TLS proxy the SMS carried an http:// link to the collector's own port."""
+    store = Store(f"{tmp_path}/s.db")
+    store.save_birth("shed-1", "gw1", as_birth({"boot": "b", "site": "shed-1"}))
+    store.store_records("shed-1", "gw1", [as_record({
+        "type": "alarm", "id": "o:1", "site": "shed-1", "t": time.time(), "mono": 1.0, "trusted": True,
+        "key": "sd1/smoke", "class": "fire", "severity": 1, "state": "active", "device": "sd1"})])
+    fire = int(store.alarms()[0]["id"])
+    for action in ("acknowledge", "verify", "confirm"):
+        store.handle(fire, action, "duty")
+    auth = Auth(store)
+    auth.add_user("duty", "a long password", "duty_officer")
+    dossier = {"address": "", "access": "", "contacts": [], "water": [],
+               "nearest_station": {"site": "station-1", "distance_m": 800}}
+    inventory: dict[str, dict[str, Any]] = {
+        "shed-1": {"name": "一号棚", "street": "西溪街道", "gateway": "gw1", "dossier": dossier},
+        "station-1": {"name": "一号微型消防站", "kind": "micro_station", "gateway": "gw9"}}
+
+    async def sent(*args: object) -> None:
+        return None
+    app = build_api(store, auth, EventHub(), sent, inventory=inventory)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 4444)),
+                                 base_url="http://127.0.0.1:8080") as proxy:
+        token = (await proxy.post("/api/login", json={"user": "duty", "password": "a long password",
+                                                        "token": True})).json()["token"]
+        answer = await proxy.post(f"/api/alarms/{fire}/dispatch", headers={
+            "Authorization": f"Bearer {token}", "Host": "fire.district.example", "X-Forwarded-Proto": "https"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["link"].startswith("https://fire.district.example/dispatch/")
+    store.close()
