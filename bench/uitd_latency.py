@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import httpx
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,6 +29,7 @@ from devices.gb26875 import CMD_SEND, STATE_FIRE, ComponentState  # noqa: E402
 from simulators.harness import running_simulation  # noqa: E402
 from simulators.monitoring_centre import Centre, running_centre  # noqa: E402
 from tests.support.agents import running_agent  # noqa: E402
+from tests.support.centre import centre_mapping  # noqa: E402
 from tests.support.collector_process import CollectorProcess  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 
@@ -56,11 +56,9 @@ async def run(rounds: int) -> tuple[list[float], list[float]]:
     stored_to_centre: list[float] = []
     signal_to_centre: list[float] = []
     async with running_centre(Centre()) as centre:
-        mapping = yaml.safe_load((ROOT / "deploy/examples/gb26875.yaml").read_text())
-        mapping["centre"]["port"] = centre.port
-        (folder / "gb26875.yaml").write_text(yaml.safe_dump(mapping, allow_unicode=True))
+        mapping = centre_mapping(folder / "gb26875.yaml", centre.port)
         collector = CollectorProcess(folder / "cloud", broker.url, inventory=ROOT / "deploy/examples/inventory.yaml",
-                                     extra=["--uitd", str(folder / "gb26875.yaml")])
+                                     extra=["--uitd", str(mapping)])
         await collector.start()
         try:
             async with (running_simulation([SHED], folder / "run", pace=True) as sim,

@@ -2,15 +2,15 @@
 official client library: its exposition, served by its own small HTTP server thread.
 
 Read at each scrape from what the agent already counts: per bus the requests, timeouts, exceptions, frame
-and link errors and writes; the outbox's depth per lane (through a read-only connection of this thread's
+and link errors and writes; the outbox's depth per lane (through a read-only connection of the scrape's
 own: SQLite connections stay in their thread); rule evaluations; alarms recorded; the uplink's state;
 camera pictures taken and failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,14 +28,17 @@ __all__ = ["AgentMetrics", "serve_metrics"]
 class AgentMetrics(Collector):
     def __init__(self, agent: EdgeAgent) -> None:
         self.agent = agent
-        self._local = threading.local()
 
-    def _outbox(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            path = Path(self.agent.outbox.path)
-            db = self._local.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        return db
+    def _outbox_depth(self) -> dict[str, tuple[int, int]]:
+        """Records and bytes per lane, through a read-only connection of this scrape's own (the server
+        answers each scrape on a thread of its own; SQLite connections stay in their thread)."""
+        depth = {lane: (0, 0) for lane in ("alarm", "event", "attachment", "telemetry")}
+        uri = f"file:{Path(self.agent.outbox.path)}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            for lane, count, total in db.execute("SELECT lane, COUNT(*), COALESCE(SUM(size), 0) FROM records "
+                                                 "GROUP BY lane"):
+                depth[lane] = (count, total)
+        return depth
 
     def collect(self) -> Iterator[Any]:
         agent = self.agent
@@ -52,11 +55,7 @@ class AgentMetrics(Collector):
         records = GaugeMetricFamily("firefleet_edge_outbox_records", "Records waiting in the outbox", labels=[*labels,
                                                                                                            "lane"])
         size = GaugeMetricFamily("firefleet_edge_outbox_bytes", "Bytes waiting in the outbox", labels=[*labels, "lane"])
-        depth = {lane: (0, 0) for lane in ("alarm", "event", "attachment", "telemetry")}
-        for lane, count, total in self._outbox().execute("SELECT lane, COUNT(*), COALESCE(SUM(size), 0) FROM records "
-                                                         "GROUP BY lane"):
-            depth[lane] = (count, total)
-        for lane, (count, total) in depth.items():
+        for lane, (count, total) in self._outbox_depth().items():
             records.add_metric([site, gateway, lane], count)
             size.add_metric([site, gateway, lane], total)
         yield records

@@ -30,6 +30,8 @@ class Store(Gateways, Records, Duty, Accounts, Commands, Plans, Notifications, U
         self.sql = connect(location)
         self.streets = streets or {}
         self.touched = []
+        self._sampled = {}
+        self._samples_taken = 0
         self.site_changed = False
         self._clock = None
 

@@ -18,6 +18,8 @@ class StoreBase:
     touched: list[int]  # alarms the last write opened or changed
     site_changed: bool  # the last batch of records changed what the site list counts (cloud.store.records)
     _clock: tuple[str, float, float] | None  # the batch's gateway clock reference
+    _sampled: dict[str, float]  # gateway -> when its last heartbeat was kept as a sample (cloud.store.gateways)
+    _samples_taken: int
 
     def _insert(self, table: str, row: Mapping[str, Any], *, returning_id: bool = False) -> int | None:
         names = ", ".join(_quoted(k) for k in row)

@@ -71,10 +71,9 @@ class Gateways(StoreBase):
     def _sample(self, gateway: str, health: Mapping[str, Any], now: float) -> None:
         """At most one heartbeat a minute per gateway kept as a sample (the fleet page's charts), and the
         gateway's trends beside it: its outbox rising sample after sample, its buses' error rate."""
-        sampled: dict[str, float] = self.__dict__.setdefault("_sampled", {})
-        if now - sampled.get(gateway, 0.0) < SAMPLE_EVERY_S:
+        if now - self._sampled.get(gateway, 0.0) < SAMPLE_EVERY_S:
             return
-        sampled[gateway] = now
+        self._sampled[gateway] = now
         lanes = health.get("outbox") or {}
         outbox = int(sum(lane.get("records", 0) for lane in lanes.values())) if isinstance(lanes, dict) else int(lanes)
         buses = (health.get("buses") or {}).values()
@@ -93,8 +92,8 @@ class Gateways(StoreBase):
             "gateway": gateway, "t": now, "cpu": health.get("cpu_percent"), "rss": health.get("rss_mb"),
             "disk": health.get("disk_free_mb"), "outbox": outbox, "requests": requests, "errors": errors,
             "clock_trusted": int(bool(health.get("clock_trusted")))})
-        count = self.__dict__["_samples_taken"] = self.__dict__.get("_samples_taken", 0) + 1
-        if count % 1000 == 1:  # now and then: a week of samples is enough
+        self._samples_taken += 1
+        if self._samples_taken % 1000 == 1:  # now and then: a week of samples is enough
             self.sql.execute("DELETE FROM gateway_samples WHERE t < ?", (now - SAMPLES_KEPT_S,))
 
     def gateway_samples(self, gateway: str, since: float) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from simulators.monitoring_centre import Centre, running_centre
 from simulators.notify_provider import Provider, running_provider
 from tests.conftest import ROOT, SITES
 from tests.support.agents import running_agent
+from tests.support.centre import centre_mapping
 from tests.support.collector_process import CollectorProcess
 from tests.support.mosquitto import Mosquitto
 
@@ -119,8 +120,7 @@ async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Di
                             .replace("http://127.0.0.1:8765", provider.url).replace("after: 60s", "after: 4s"))
             os.environ.update(FF_NOTIFY_SECRET=NOTIFY_SECRET, FF_DINGTALK_SECRET=DINGTALK_SECRET)
             centre = await stack.enter_async_context(running_centre(Centre()))
-            (folder / "gb26875.yaml").write_text((ROOT / "deploy/examples/gb26875.yaml").read_text()
-                                                 .replace("port: 9000", f"port: {centre.port}"))
+            centre_mapping(folder / "gb26875.yaml", centre.port)
             await collector.start()
             sim = await stack.enter_async_context(running_simulation(site_files, folder / "run"))
             for index, site_file in enumerate(site_files):

@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from devices.gb26875 import CMD_SEND, OP_DUTY_ANSWER, STATE_FIRE, ComponentState, DeviceOperation
 from simulators.harness import running_simulation
 from simulators.monitoring_centre import Centre, running_centre
 from tests.conftest import ROOT, SITES
 from tests.support.agents import running_agent
+from tests.support.centre import centre_mapping
 from tests.support.collector_process import CollectorProcess
 from tests.support.mosquitto import Mosquitto
 
@@ -47,11 +47,9 @@ async def test_smoke_reaches_the_centre_as_a_fire_and_the_centre_duty_check_and_
     broker = Mosquitto(tmp_path / "mq")
     broker.start()
     async with running_centre(Centre(address=1)) as centre:
-        mapping = yaml.safe_load((ROOT / "deploy/examples/gb26875.yaml").read_text())
-        mapping["centre"]["port"] = centre.port
-        (tmp_path / "gb26875.yaml").write_text(yaml.safe_dump(mapping, allow_unicode=True))
+        mapping = centre_mapping(tmp_path / "gb26875.yaml", centre.port)
         collector = CollectorProcess(tmp_path / "cloud", broker.url, inventory=ROOT / "deploy/examples/inventory.yaml",
-                                     extra=["--uitd", str(tmp_path / "gb26875.yaml")])
+                                     extra=["--uitd", str(mapping)])
         await collector.start()
         try:
             async with (running_simulation([SITES / "charging-shed.yaml"], tmp_path / "run") as sim,
