@@ -25,6 +25,7 @@ from devices.profile import ALARM_CLASSES
 __all__ = [
     "ALARM_CLASSES",
     "Ack",
+    "AgentPackage",
     "Alarm",
     "AlarmClass",
     "Attachment",
@@ -34,6 +35,7 @@ __all__ = [
     "Command",
     "CommandState",
     "CommandStep",
+    "ConfigBundle",
     "ContractError",
     "Death",
     "Event",
@@ -74,7 +76,9 @@ Values = Annotated[dict[Name, Value], msgspec.Meta(max_length=2000)]
 
 
 AlarmClass = Literal["fire", "supervisory", "fault", "prewarning", "status"]  # ALARM_CLASSES, as a type
-CommandStep = Literal["executing", "successful", "failed", "refused"]
+# A command runs `executing` -> `successful` | `failed`; an operation (configure, update) runs `prepare` ->
+# `apply` -> `verify` -> `successful`, or ends `failed` (refused while preparing) or `rolled_back` (with why)
+CommandStep = Literal["executing", "prepare", "apply", "verify", "successful", "failed", "refused", "rolled_back"]
 
 
 class ContractError(MessageError, ValueError):
@@ -246,17 +250,43 @@ class LogQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=ATTACHMENT_MAX)] = 1024 * 1024
 
 
+ProfileFile = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,80}\.yaml$")]
+FileText = Annotated[str, msgspec.Meta(max_length=200_000)]
+Digest = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ConfigBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A configuration set for one gateway (the `configure` operation, devices.config_bundle): a new site
+    file and/or profile files that add to or replace the gateway's own, with the SHA-256 of them all."""
+
+    sha256: Digest
+    site: FileText = ""  # empty: keep the gateway's site file
+    profiles: Annotated[dict[ProfileFile, FileText], msgspec.Meta(max_length=64)] = {}
+    verify_s: Annotated[float, msgspec.Meta(ge=5, le=3600)] = 120.0  # every device identified within this
+
+
+class AgentPackage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A new agent version (the `update` operation, edge.updates): a wheel to fetch, checked by its SHA-256."""
+
+    url: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://")]
+    sha256: Digest
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z.+-]+$")]
+    healthy_s: Annotated[float, msgspec.Meta(ge=10, le=3600)] = 120.0  # the new agent reports healthy within this
+
+
 class Command(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """A durable request from the collector to one gateway (sealed by devices.downlink_auth)."""
 
     id: RecordId
-    action: Literal["write", "rebirth", "reload_config", "acknowledge", "snapshot", "logs"]
+    action: Literal["write", "rebirth", "reload_config", "acknowledge", "snapshot", "logs", "configure", "update"]
     device: Name = ""
     point: Name = ""
     value: Scalar = None
     key: Text = ""
     override: Override | None = None
     query: LogQuery | None = None
+    bundle: ConfigBundle | None = None
+    package: AgentPackage | None = None
 
 
 class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -28,10 +28,12 @@ import structlog
 
 from devices.broker_url import BrokerConfig
 from devices.contract import (
+    AgentPackage,
     Alarm,
     Birth,
     BirthDevice,
     CommandStep,
+    ConfigBundle,
     Health,
     LogQuery,
     Place,
@@ -41,10 +43,12 @@ from devices.errors import SiteConfigError
 from devices.logs import add_sink, ensure_sinks, remove_sink
 from devices.mqtt_transport import Connector, MqttConnector
 from devices.profile import LineEvent, Profile
-from devices.site_config import SiteConfig
-from edge.bus_worker import ModbusBusWorker, WriteRequest
+from devices.site_config import BusConfig, SiteConfig
+from edge.bus_worker import ModbusBusWorker, WriteRequest, finish
 from edge.clock import Clock
 from edge.command_runner import CommandRunner
+from edge.config_diff import bus_fingerprints, changed_buses
+from edge.config_sets import ConfigSets, Operation, OperationRolledBack, PrepareRefused
 from edge.health import ProcessHealth
 from edge.interlocks import Interlocks
 from edge.link_supervisor import LinkSupervisor
@@ -71,6 +75,11 @@ log = structlog.get_logger("firefleet.edge")
 AGENT_VERSION = "0.1.0"
 TELEMETRY_FLUSH_S = 1.0
 LINK_FAULT_AFTER_S = 20.0  # collector unreachable this long -> local fault (target <= 30 s)
+VERIFY_LOOK_S = 0.25
+BUS_STOP_S = 5.0  # a bus worker being replaced has this long to finish its exchange and close its line
+# what a bus worker reports that fails an operation's verify (the device does not work with the new set)
+VERIFY_PROBLEMS = {"unknown_firmware": "its identity {identity} matches none of its profiles",
+                   "point_unreadable": "it refuses to read {points}"}
 
 
 class EdgeAgent:
@@ -79,7 +88,8 @@ class EdgeAgent:
                  clock: Clock | None = None, heartbeat_s: float = 30.0, reconnect_cap: float = 15.0,
                  link_fault_after: float = LINK_FAULT_AFTER_S,
                  collector_keys: TrustedKeys | None = None,
-                 links: Mapping[str, RegisterLink] | None = None, metrics_at: str | None = None) -> None:
+                 links: Mapping[str, RegisterLink] | None = None, metrics_at: str | None = None,
+                 config_sets: ConfigSets | None = None, recovered: Operation | None = None) -> None:
         self.site = site
         self.profiles = profiles
         self.clock = clock or Clock()
@@ -103,6 +113,11 @@ class EdgeAgent:
         self.link = LinkSupervisor(link_fault_after)
         self.workers: dict[str, ModbusBusWorker | SerialWorker] = {}
         self._worker_of: dict[str, ModbusBusWorker | SerialWorker] = {}
+        self._bus_tasks: dict[str, asyncio.Task[None]] = {}
+        self._bus_map, self._links = bus_map or {}, links or {}
+        self.config_sets = config_sets  # the installed configuration sets (edge.config_sets); None: not managed
+        self._device_problems: dict[str, str] = {}  # device -> what its bus worker said is wrong (verify)
+        self._operation = asyncio.Lock()
         self._pending_actions: set[asyncio.Task[None]] = set()
         self._rules_timer: asyncio.TimerHandle | None = None
         self._rules_due_at: float | None = None
@@ -111,8 +126,9 @@ class EdgeAgent:
         self.reload_requested = False
         self.alarms_recorded = 0  # alarm records committed to the outbox since start
         self._cut = cut_inputs(self.engine.instances.values())
-        self._build_workers(bus_map or {}, links or {})
         self._tasks: asyncio.TaskGroup | None = None
+        for bus in site.buses:
+            self._add_worker(bus)
         self.metrics_at = metrics_at  # HOST:PORT of /metrics (edge.metrics); None: not served
         self._versions = _versions(site, self._profile_of.values())
         self.log_file = LogFile(data_dir / "agent.log", site.gateway_id)
@@ -127,36 +143,60 @@ class EdgeAgent:
                              on_command=lambda command: self.commands.take(command, self.clock.wall()),
                              verifier=verifier, on_refused=self._downlink_refused, heartbeat_s=heartbeat_s,
                              reconnect_cap=reconnect_cap, clock_trusted=self.clock.trusted) if connector else None
+        if recovered is not None and config_sets is not None:  # an operation a kill or power cut interrupted
+            self.command_state(recovered.command, "rolled_back", recovered.reason)
+            config_sets.reported()
 
     # -- construction ------------------------------------------------------------------------------
-    def _build_workers(self, bus_map: Mapping[str, Mapping[str, Any]], links: Mapping[str, RegisterLink]) -> None:
-        """A worker per bus, on its real line (or, in unit tests, the RegisterLink given for its id)."""
-        for bus in self.site.buses:
-            where = bus_map.get(bus.id, {})
-            on_bus = self.site.devices_on(bus.id)
-            if not on_bus:
-                continue
-            worker: ModbusBusWorker | SerialWorker
-            if bus.type == "serial":
-                dev = on_bus[0]
-                link = SerialLink(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits)
-                worker = SerialWorker(bus, dev, self.profiles[dev.profile], link, self)
+    def _add_worker(self, bus: BusConfig) -> ModbusBusWorker | SerialWorker | None:
+        """The bus's worker, on its real line (or, in unit tests, the RegisterLink given for its id)."""
+        where = self._bus_map.get(bus.id, {})
+        on_bus = self.site.devices_on(bus.id)
+        if not on_bus:
+            return None
+        worker: ModbusBusWorker | SerialWorker
+        if bus.type == "serial":
+            dev = on_bus[0]
+            link = SerialLink(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits)
+            worker = SerialWorker(bus, dev, self.profiles[dev.profile], link, self)
+        else:
+            modbus: RegisterLink
+            if bus.id in self._links:
+                modbus = self._links[bus.id]
+            elif bus.type == "modbus_tcp":
+                modbus = ModbusLink.tcp(where.get("host", bus.host), int(where.get("port", bus.tcp_port)))
             else:
-                modbus: RegisterLink
-                if bus.id in links:
-                    modbus = links[bus.id]
-                elif bus.type == "modbus_tcp":
-                    modbus = ModbusLink.tcp(where.get("host", bus.host), int(where.get("port", bus.tcp_port)))
-                else:
-                    modbus = RtuLink(SerialLink(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits),
-                                     bus.baud, bits_per_char=10 + (bus.parity != "N") + (bus.stop_bits - 1))
-                devices = [PolledDevice(d, self.profiles[d.profile],
-                                        candidates_for(self.profiles[d.profile], self.profiles),
-                                        urgent=self._cut.get(d.id, frozenset())) for d in on_bus]
-                worker = ModbusBusWorker(bus, devices, modbus, self)
-            self.workers[bus.id] = worker
-            for dev in on_bus:
-                self._worker_of[dev.id] = worker
+                modbus = RtuLink(SerialLink(where.get("path", bus.port), bus.baud, bus.parity, bus.stop_bits),
+                                 bus.baud, bits_per_char=10 + (bus.parity != "N") + (bus.stop_bits - 1))
+            devices = [PolledDevice(d, self.profiles[d.profile],
+                                    candidates_for(self.profiles[d.profile], self.profiles),
+                                    urgent=self._cut.get(d.id, frozenset())) for d in on_bus]
+            worker = ModbusBusWorker(bus, devices, modbus, self)
+        self.workers[bus.id] = worker
+        for dev in on_bus:
+            self._worker_of[dev.id] = worker
+        if self._tasks is not None:
+            self._bus_tasks[bus.id] = self._tasks.create_task(worker.run(), name=f"bus:{bus.id}")
+        return worker
+
+    async def _remove_worker(self, bus_id: str) -> list[WriteRequest]:
+        """Stop a bus's worker and wait for it to close its line; the writes it had not served yet."""
+        worker = self.workers.pop(bus_id, None)
+        task = self._bus_tasks.pop(bus_id, None)
+        if worker is None:
+            return []
+        worker.stop()
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=BUS_STOP_S)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task})
+        for device in [d for d, w in self._worker_of.items() if w is worker]:
+            del self._worker_of[device]
+        waiting = []
+        while not worker.writes.empty():
+            waiting.append(worker.writes.get_nowait())
+        return waiting
 
     # -- running -----------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -174,7 +214,9 @@ class EdgeAgent:
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tasks = tg
-                tasks = [tg.create_task(w.run(), name=f"bus:{bus_id}") for bus_id, w in self.workers.items()]
+                self._bus_tasks = {bus_id: tg.create_task(w.run(), name=f"bus:{bus_id}")
+                                   for bus_id, w in self.workers.items()}
+                tasks: list[asyncio.Task[None]] = []
                 if self.uplink is not None:
                     tasks.append(tg.create_task(self.uplink.run(), name="uplink"))
                     tasks.append(tg.create_task(self._supervise_link(self.uplink), name="link-supervisor"))
@@ -189,7 +231,7 @@ class EdgeAgent:
                     worker.stop()
                 if self.uplink is not None:
                     self.uplink.stop()
-                for task in (*tasks, *self._pending_actions):
+                for task in (*self._bus_tasks.values(), *tasks, *self._pending_actions):
                     task.cancel()
                 self._tasks = None
         finally:
@@ -256,6 +298,8 @@ class EdgeAgent:
         self._apply(self.engine.set_offline(device, not online, self.clock.wall()))
 
     def on_event(self, device: str, kind: str, details: dict[str, Any]) -> None:
+        if kind in VERIFY_PROBLEMS:
+            self._device_problems[device] = VERIFY_PROBLEMS[kind].format(**{"points": "", **details})
         self._event(device, kind, details)
 
     def on_line_event(self, device: str, event: LineEvent, fields: dict[str, Any]) -> None:
@@ -370,6 +414,114 @@ class EdgeAgent:
                                                         command=command))
         self._kick()
         return f"{count} lines, {len(packed)} bytes compressed" + (" (the newest of more)" if cut else "")
+
+    async def configure(self, bundle: ConfigBundle, command: str) -> str:
+        """The `configure` operation: prepare (the set written beside the running one and checked as an
+        installer's --check would), apply (switched; only changed buses restart), verify (every device of a
+        restarted bus identified and answering, no new faults, within the bundle's deadline), or back to the
+        last good set. Each step is a command state; OperationRolledBack says why it went back."""
+        sets = self.config_sets
+        if sets is None:
+            raise PrepareRefused("this agent does not manage its configuration (started without a site file)")
+        async with self._operation:  # one operation at a time
+            return await self._configure(sets, bundle, command)
+
+    async def _configure(self, sets: ConfigSets, bundle: ConfigBundle, command: str) -> str:
+        self.command_state(command, "prepare", "")
+        name, site, profiles = await asyncio.to_thread(sets.prepare, command, bundle)
+        if site.id != self.site.id or site.gateway_id != self.site.gateway_id:
+            sets.refused(command, name, "site or gateway id differs")
+            raise PrepareRefused(f"the new site file is for site {site.id} / {site.gateway_id}, this gateway is "
+                                 f"{self.site.id} / {self.site.gateway_id}")
+        if name == sets.current():
+            return f"already running set {name[:12]}"
+        old = (self.site, self.profiles)
+        faults_before = {i.key for i in self.engine.active() if i.cls == "fault"}
+        previous = sets.apply(command, name)
+        try:
+            restarted = await self.apply_config(site, profiles)
+            self.command_state(command, "apply", f"buses restarted: {', '.join(restarted) or 'none'}")
+            sets.step("verify")
+            self.command_state(command, "verify", "")
+            problem = await self._verify(restarted, faults_before, bundle.verify_s)
+        except Exception as exc:  # a bug while applying must not leave the site on half a set
+            self._log.exception("configuration apply failed")
+            problem = f"apply failed: {exc}"
+        if problem:
+            reason = f"{problem}; back on {'set ' + previous[:12] if previous else 'the installed files'}"
+            sets.step("rolled_back", reason)
+            await self.apply_config(*old)
+            raise OperationRolledBack(reason)
+        sets.step("successful")
+        return f"set {name[:12]} running; buses restarted: {', '.join(restarted) or 'none'}"
+
+    async def update(self, package: AgentPackage, command: str) -> str:
+        raise PrepareRefused("agent updates are not built yet")
+
+    async def apply_config(self, site: SiteConfig, profiles: Mapping[str, Profile]) -> list[str]:
+        """Run a new site file and profiles in place. The rule engine is swapped in one step (it carries the
+        old one's state and values: an interlock that holds goes on holding, and one that fires meanwhile
+        acts at once); then only the buses whose line, devices, profiles or cut inputs changed are stopped
+        and started again, the others keep polling. Returns the restarted buses."""
+        engine = RuleEngine(build_instances(site, profiles), site_groups(site))
+        engine.carry(self.engine)
+        cut = cut_inputs(engine.instances.values())
+        changed = changed_buses(bus_fingerprints(self.site, self.profiles, self._cut),
+                                bus_fingerprints(site, profiles, cut))
+        gone = [i for i in self.engine.active() if i.key not in engine.instances]
+        self.engine, self.interlocks.engine, self._cut = engine, engine, cut
+        self.site, self.profiles = site, profiles
+        self._profile_of.clear()
+        self._profile_of.update({d.id: profiles[d.profile] for d in site.devices})
+        self._versions = _versions(site, self._profile_of.values())
+        self.snapshots = Snapshots(site, profiles, self.outbox, self.records, bus_map=self._bus_map,
+                                   spawn=self.spawn, stored=self._kick, log=self._log)
+        for inst in gone:  # a rule the new set no longer has: its alarm ends with it
+            self.interlocks.released(inst.key)
+            self._unsaved.append(self.records.alarm(key=inst.key, device=inst.device, rule=inst.rule, cls=inst.cls,
+                                                    severity=inst.severity, active=False, value=None,
+                                                    text=f"{inst.text} (规则已随配置删除)"))
+        self._save_alarms()
+        self._device_problems.clear()
+        for bus_id in changed:
+            waiting = await self._remove_worker(bus_id)
+            bus = next((b for b in site.buses if b.id == bus_id), None)
+            worker = self._add_worker(bus) if bus is not None else None
+            for request in waiting:  # an interlock's write queued on the old worker is not lost
+                if worker is not None and request.device in self._worker_of:
+                    self._worker_of[request.device].submit(request)
+                else:
+                    finish(request, "refused: the device left the configuration")
+        self._log.info("configuration applied", buses_restarted=changed, rules=len(engine.instances),
+                       devices=len(site.devices))
+        self.rebirth()
+        if self._tasks is not None:
+            self._arm_rules_timer()
+        return changed
+
+    async def _verify(self, buses: list[str], faults_before: set[str], within: float) -> str:
+        """"" when every device of the restarted buses is identified and answering and no fault is new; else
+        what is wrong, as soon as a device is known not to fit (or at the deadline, who does not answer)."""
+        deadline = self.clock.mono() + within
+        while True:
+            waiting, devices = [], set()
+            for bus_id in buses:
+                devices |= {d.id for d in self.site.devices_on(bus_id)}
+                worker = self.workers.get(bus_id)
+                if isinstance(worker, ModbusBusWorker):
+                    waiting += [d for d, polled in worker.devices.items()
+                                if not (polled.identified and polled.health.online)]
+                elif worker is not None and not worker.health.online:
+                    waiting.append(worker.device.id)
+            problems = [f"{d}: {why}" for d, why in self._device_problems.items() if d in devices]
+            new_faults = [i.key for i in self.engine.active() if i.cls == "fault" and i.key not in faults_before]
+            if problems or new_faults:
+                return "; ".join(problems + [f"new fault {k}" for k in new_faults])
+            if not waiting:
+                return ""
+            if self.clock.mono() >= deadline:
+                return f"not answering within {within:g} s: {', '.join(sorted(waiting))}"
+            await asyncio.sleep(VERIFY_LOOK_S)
 
     def rebirth(self) -> None:
         if self.uplink is not None:

@@ -14,13 +14,15 @@ from typing import Any, Protocol
 
 import structlog
 
-from devices.contract import Command, CommandStep, LogQuery
+from devices.contract import AgentPackage, Command, CommandStep, ConfigBundle, LogQuery
+from edge.config_sets import OperationRolledBack
 from edge.interlocks import Interlocks
 from edge.state_store import StateStore
 
 __all__ = ["CommandHost", "CommandRunner"]
 
 REMEMBERED_S = 86400.0
+OPERATIONS = ("configure", "update")
 WRITE_TIMEOUT_S = 30.0
 
 
@@ -32,6 +34,8 @@ class CommandHost(Protocol):
     def acknowledge(self, key: str) -> None: ...
     async def snapshot(self, key: str, camera: str, command: str) -> str: ...
     async def logs(self, query: LogQuery, command: str) -> str: ...
+    async def configure(self, bundle: ConfigBundle, command: str) -> str: ...
+    async def update(self, package: AgentPackage, command: str) -> str: ...
     def rebirth(self) -> None: ...
     def reload(self) -> None: ...
     def command_state(self, command: str, state: CommandStep, reason: str) -> None: ...
@@ -59,7 +63,8 @@ class CommandRunner:
             self.host.command_state(cid, "failed", "the agent is stopping")
 
     async def _run(self, cid: str, command: Command) -> None:
-        self.host.command_state(cid, "executing", "")
+        if command.action not in OPERATIONS:  # an operation reports its own steps (prepare, apply, verify)
+            self.host.command_state(cid, "executing", "")
         outcome = ""
         try:
             if command.action == "write":
@@ -82,11 +87,24 @@ class CommandRunner:
             elif command.action == "snapshot":  # a fresh picture for an alarm (`key`), from `device` or all
                 async with asyncio.timeout(WRITE_TIMEOUT_S):
                     outcome = await self.host.snapshot(command.key, command.device, cid)
+            elif command.action == "configure":
+                if command.bundle is None:
+                    raise ValueError("a configure command carries the set (bundle)")
+                outcome = await self.host.configure(command.bundle, cid)
+            elif command.action == "update":
+                if command.package is None:
+                    raise ValueError("an update command names the package")
+                outcome = await self.host.update(command.package, cid)
             elif command.action == "rebirth":
                 self.host.rebirth()
-            else:
+            elif command.action == "reload_config":
                 self.host.reload()
-        except (ValueError, TimeoutError) as exc:
+            else:
+                raise ValueError(f"this agent does not take {command.action!r} commands")
+        except OperationRolledBack as exc:
+            self.host.command_state(cid, "rolled_back", str(exc))
+            return
+        except (ValueError, TimeoutError, OSError) as exc:  # OSError: a file of an operation (disk full)
             self.host.command_state(cid, "failed", str(exc) or "timed out")
             return
         self.host.command_state(cid, "successful", outcome)

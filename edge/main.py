@@ -14,12 +14,11 @@ import structlog
 from devices.broker_failover import FailoverConnector
 from devices.broker_url import BrokerConfig
 from devices.downlink_auth import TrustedKeys, load_public_keys
-from devices.errors import SiteConfigError
+from devices.errors import ProfileError, SiteConfigError
 from devices.logs import configure_logging
 from devices.mqtt_transport import Connector, MqttConnector
-from devices.profile_loader import load_profile_dir
-from devices.site_config import load_site
 from edge.agent import EdgeAgent
+from edge.config_sets import ConfigSets, load_set
 from edge.line_load import line_loads
 
 __all__ = ["run_from_args"]
@@ -63,25 +62,36 @@ def run_from_args(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     """For the installer: the site file is read and checked as the agent would (errors raise with
     file:line [field] reason, which the command prints with exit status 1)."""
-    site = load_site(args.config, load_profile_dir(args.profiles))
+    site, profiles = load_set(args.config, args.profiles)
     print(f"{args.config}: site {site.id} ({site.name}, {site.street}), gateway {site.gateway_id}, "
           f"{len(site.buses)} buses, {len(site.devices)} devices, {len(site.interlocks)} interlocks: ok")
     for bus in site.buses:
         devices = ", ".join(f"{d.id}@{d.unit} {d.profile}" for d in site.devices_on(bus.id))
         print(f"  {bus.id:14} {bus.type:11} {devices}")
-    for load in line_loads(site, load_profile_dir(args.profiles)):
+    for load in line_loads(site, profiles):
         print(f"  {load.bus.id:14} wire: {load.describe()}")
     return 0
 
 
 async def _serve(args: argparse.Namespace, broker: BrokerConfig | Connector | None,
                  keys: TrustedKeys) -> int:
+    sets = ConfigSets(args.data_dir, args.config, args.profiles)
     while True:
-        profiles = load_profile_dir(args.profiles)
-        site = load_site(args.config, profiles)
+        recovered, note = sets.start()  # an operation a kill interrupted goes back to the last good set
+        if note:
+            log.warning(note)
+        try:
+            site, profiles = load_set(*sets.paths())
+        except (SiteConfigError, ProfileError) as exc:
+            if not sets.current():
+                raise
+            log.error("the installed configuration set does not load: running the given files", reason=str(exc))
+            sets.use_given()
+            site, profiles = load_set(*sets.paths())
         agent = EdgeAgent(site, profiles, args.data_dir, broker=broker, bus_map=_bus_map(args.bus_map, site.id),
                           heartbeat_s=args.heartbeat, collector_keys=keys,
-                          metrics_at=None if args.metrics == "off" else args.metrics)
+                          metrics_at=None if args.metrics == "off" else args.metrics, config_sets=sets,
+                          recovered=recovered)
         agent.install_signal_handlers()
         running = asyncio.get_running_loop().create_task(agent.run(), name="agent")
         asked = asyncio.get_running_loop().create_task(agent.stopping.wait(), name="stop-requested")

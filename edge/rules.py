@@ -182,6 +182,19 @@ class RuleEngine:
                     "acknowledged": s.acknowledged} for k, s in self._state.items()
                 if s.active or s.pending_since is not None}
 
+    def carry(self, old: RuleEngine) -> None:
+        """Take over a running engine (a configuration applied in place, edge.config_apply): its state for
+        the instances both have (restored as after a restart), its last values and samples of the devices
+        this one knows, and its count. Interlocks that hold go on holding without a pause."""
+        self.restore(old.snapshot())
+        devices = {i.device for i in self.instances.values()} | {m for g in self.groups.values() for m in g}
+        self.values = {d: dict(v) for d, v in old.values.items() if d in devices}
+        self._history.previous = {k: v for k, v in old._history.previous.items() if k[0] in devices}
+        self._history.current = {k: v for k, v in old._history.current.items() if k[0] in devices}
+        self._unconfirmed &= old._unconfirmed  # what the old engine saw confirmed stays confirmed
+        self.evaluations = old.evaluations
+        self._interlocks_dirty = True
+
     def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
         """State from before a restart. An alarm that was active stays active until every input of its rule
         has been read again: the first poll after a restart must not 'clear' what still holds."""

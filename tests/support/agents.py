@@ -10,9 +10,8 @@ from pathlib import Path
 from devices.broker_failover import FailoverConnector
 from devices.broker_url import BrokerConfig
 from devices.mqtt_transport import MqttConnector
-from devices.profile_loader import load_profile_dir
-from devices.site_config import load_site
 from edge.agent import EdgeAgent
+from edge.config_sets import ConfigSets, load_set
 from simulators.harness import SimulationHandle
 from tests.support.keys import trusted_keys
 
@@ -20,16 +19,20 @@ from tests.support.keys import trusted_keys
 @contextlib.asynccontextmanager
 async def running_agent(site_file: Path, sim: SimulationHandle, data_dir: Path, *, broker_url: str | None = None,
                         heartbeat_s: float = 2.0, link_fault_after: float = 20.0,
-                        backup_brokers: list[str] | None = None) -> AsyncIterator[EdgeAgent]:
-    """`backup_brokers`: tried in turn after `broker_url` (Sparkplug's primary/backup rule)."""
-    profiles = load_profile_dir()
-    site = load_site(site_file, profiles)
+                        backup_brokers: list[str] | None = None, profiles_dir: Path | None = None
+                        ) -> AsyncIterator[EdgeAgent]:
+    """`backup_brokers`: tried in turn after `broker_url` (Sparkplug's primary/backup rule). The agent runs
+    the configuration set installed in `data_dir` if there is one, as `firefleet edge` does."""
+    sets = ConfigSets(data_dir, site_file, profiles_dir)
+    recovered, _ = sets.start()
+    site, profiles = load_set(*sets.paths())
     broker: BrokerConfig | FailoverConnector | None = BrokerConfig.from_url(broker_url) if broker_url else None
     if broker_url and backup_brokers:
         broker = FailoverConnector([MqttConnector(BrokerConfig.from_url(url)) for url in [broker_url, *backup_brokers]])
     agent = EdgeAgent(site, profiles, data_dir, broker=broker,
                       bus_map=sim.sim.endpoints()[site.id], heartbeat_s=heartbeat_s, reconnect_cap=1.0,
-                      link_fault_after=link_fault_after, collector_keys=trusted_keys() if broker_url else None)
+                      link_fault_after=link_fault_after, collector_keys=trusted_keys() if broker_url else None,
+                      config_sets=sets, recovered=recovered)
     task = asyncio.get_running_loop().create_task(agent.run(), name="agent-under-test")
     try:
         yield agent
