@@ -16,6 +16,7 @@ import msgpack
 import pytest
 
 from edge.agent import EdgeAgent
+from edge.bus_worker import ModbusBusWorker
 from edge.config_sets import OperationRolledBack, PrepareRefused
 from simulators.harness import running_simulation
 from tests.conftest import SITES
@@ -90,6 +91,7 @@ async def test_a_detector_the_new_profile_does_not_fit_rolls_the_gateway_back(tm
             assert agent.config_sets is not None and agent.config_sets.current() == ""
             assert agent.profiles["hengan-sd100-fw1"].probe[1].max == 0x01FF
             worker = agent.workers["rs485-1"]
+            assert isinstance(worker, ModbusBusWorker)
             await eventually(lambda: worker.devices["sd-guard"].identified, 20, "sd-guard identified again")
 
             refused_site = site.read_text().replace("unit: 11}", "unit: 300}")
