@@ -40,6 +40,7 @@ PERMISSIONS: Final = {
     "duty.check": ("admin",),  # send a duty check
     "plan.edit": ("admin",),  # upload floor plans, place devices on them
     "logs.fetch": ("maintenance", "admin"),  # ask a gateway for its log lines, read them
+    "fleet.rollout": ("admin",),  # roll a configuration set or an agent version out to gateways, stop one
     "user.manage": ("admin",),
 }
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024}

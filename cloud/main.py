@@ -29,6 +29,7 @@ from cloud.notifiers import SmtpNotifier, WebhookNotifier, notify_all
 from cloud.notify_job import run_notifications
 from cloud.notify_plan import NotifyPlan, load_notify_plan
 from cloud.readiness_report import snapshot_readiness
+from cloud.rollout_job import run_rollouts
 from cloud.store import Store
 from cloud.store.readers import StoreReaders
 from cloud.store.writer import StoreWriter, Writer
@@ -222,11 +223,12 @@ async def _serve(store: Store, writer: StoreWriter, auth: Auth, collectors: list
                 jobs, hub, notify_plan, lead, lambda site: str(inventory.get(site, {}).get("name", site))),
                 name="notifications") if notify_plan is not None else None
             centre = tg.create_task(run_uitd(jobs, hub, uitd, lead), name="uitd") if uitd is not None else None
+            rolling = tg.create_task(run_rollouts(jobs, send_command, lead), name="rollouts")
             await stop.wait()
             server.should_exit = True
             await api
             for task in (*consumers, escalator, keeper, watcher, checks, others, leader, publisher, notifying,
-                         centre):
+                         centre, rolling):
                 if task is not None:
                     task.cancel()
     finally:

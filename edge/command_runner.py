@@ -1,9 +1,10 @@
 """Signed commands from the collector, run once each: executing, then successful or failed with a reason.
 
 Each command runs in its own task (the MQTT receive loop goes on reading acks and the collector's state
-meanwhile). A command id is run at most once, also across restarts: ids run within a day are kept in the
-agent's state store (signed commands expire far sooner). A write is checked against the interlocks
-first (edge.interlocks) and again against the profile by the bus worker.
+meanwhile). A command id is run at most once, also across restarts: ids run within 8 days are kept in the
+agent's state store (signed commands expire sooner: a rollout's step, the longest, after 7 days). A write
+is checked against the interlocks first (edge.interlocks) and again against the profile by the bus worker.
+Operations (configure, update) report their own steps: prepare, apply, verify, then the outcome.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from edge.state_store import StateStore
 
 __all__ = ["CommandHost", "CommandRunner"]
 
-REMEMBERED_S = 86400.0
+REMEMBERED_S = 8 * 86400.0  # longer than any command lives (a rollout's step: 7 days)
 OPERATIONS = ("configure", "update")
 WRITE_TIMEOUT_S = 30.0
 

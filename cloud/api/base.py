@@ -141,10 +141,10 @@ def session_of(request: Request, auth: Auth) -> Session:
     return session
 
 
-async def read_body(request: Request) -> dict[str, Any]:
-    """The JSON object of a request, read no further than MAX_BODY (a 400 MB body is refused at its first
+async def read_body(request: Request, limit: int = MAX_BODY) -> dict[str, Any]:
+    """The JSON object of a request, read no further than `limit` (a 400 MB body is refused at its first
     64 KiB, not after it has been read into memory)."""
-    body = parse_json(await read_raw(request))
+    body = parse_json(await read_raw(request, limit))
     if not isinstance(body, dict):
         raise HttpError(400, "body must be a JSON object", "not_json")
     return body
@@ -157,16 +157,16 @@ def parse_json(raw: bytes) -> Any:
         raise HttpError(400, "body is not JSON", "not_json") from None
 
 
-async def read_raw(request: Request) -> bytes:
-    """A request's body as sent (a signature covers these bytes), no further than MAX_BODY."""
+async def read_raw(request: Request, limit: int = MAX_BODY) -> bytes:
+    """A request's body as sent (a signature covers these bytes), no further than `limit`."""
     declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
-        raise HttpError(413, f"body over {MAX_BODY} bytes", "too_large", bytes=MAX_BODY)
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise HttpError(413, f"body over {limit} bytes", "too_large", bytes=limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY:
-            raise HttpError(413, f"body over {MAX_BODY} bytes", "too_large", bytes=MAX_BODY)
+        if size > limit:
+            raise HttpError(413, f"body over {limit} bytes", "too_large", bytes=limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -19,13 +19,14 @@ from cloud.store.gateways import COMM_LOST, Gateways
 from cloud.store.notifications import Notifications
 from cloud.store.plans import Plans
 from cloud.store.records import Records
+from cloud.store.rollouts import Rollouts
 from cloud.store.sql import connect
 from cloud.store.uitd import Uitd
 
 __all__ = ["COMM_LOST", "FAULT_FLAGS", "Store"]
 
 
-class Store(Gateways, Records, Duty, Accounts, Commands, Plans, Notifications, Uitd):
+class Store(Gateways, Records, Duty, Rollouts, Accounts, Commands, Plans, Notifications, Uitd):
     def __init__(self, location: str | Path, streets: dict[str, str] | None = None) -> None:
         self.sql = connect(location)
         self.streets = streets or {}

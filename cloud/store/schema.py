@@ -205,6 +205,16 @@ def _m21_log_bundles(db: sqlite_utils.Database) -> None:
     db.table("log_bundles").create_index(["gateway", "id"])
 
 
+def _m22_rollouts(db: sqlite_utils.Database) -> None:
+    """Rollouts of configuration sets and agent versions, staged over many gateways (cloud.store.rollouts)."""
+    db.table("rollouts").create({"id": int, "created": float, "who": str, "action": str, "description": str,
+                                 "payload": str, "digest": str, "targets": str, "max_failures": int, "state": str,
+                                 "reason": str, "updated": float}, pk="id")
+    db.table("rollout_targets").create({"rollout": int, "gateway": str, "site": str, "stage": int, "command": str,
+                                        "sent_at": float}, pk=("rollout", "gateway"))
+    db.table("rollout_targets").create_index(["command"])
+
+
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
                                                               _m4_tickets_and_readiness, _m5_silence_and_shelve,
                                                               _m6_gateway_health, _m7_places, _m8_sessions,
@@ -215,7 +225,7 @@ SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial,
                                                               _m15_handovers_and_duty_checks, _m16_floor_plans,
                                                               _m17_snapshots, _m18_notifications_and_dispatch,
                                                               _m19_uitd_frames, _m20_fleet,
-                                                              _m21_log_bundles]
+                                                              _m21_log_bundles, _m22_rollouts]
 
 
 def migrate_sqlite(db: sqlite_utils.Database) -> None:
@@ -333,4 +343,10 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     f"CREATE TABLE log_bundles (id {_ID}, site TEXT, gateway TEXT, command TEXT, received_at DOUBLE PRECISION, "
     "size BIGINT, lines BIGINT, data BYTEA)",
     "CREATE INDEX log_bundles_gateway ON log_bundles (gateway, id)",
+], [
+    f"CREATE TABLE rollouts (id {_ID}, created DOUBLE PRECISION, who TEXT, action TEXT, description TEXT, "
+    "payload TEXT, digest TEXT, targets TEXT, max_failures INTEGER, state TEXT, reason TEXT, updated DOUBLE PRECISION)",
+    "CREATE TABLE rollout_targets (rollout BIGINT, gateway TEXT, site TEXT, stage INTEGER, command TEXT, "
+    "sent_at DOUBLE PRECISION, PRIMARY KEY (rollout, gateway))",
+    "CREATE INDEX rollout_targets_command ON rollout_targets (command)",
 ]]

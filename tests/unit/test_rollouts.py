@@ -1,0 +1,109 @@
+"""Staged rollouts (issue 16.1), the collector's half: stages (canary first, online gateways in it), the
+next stage only once the earlier ones settled (offline gateways do not hold it up), the stop when failures
+pass the threshold with what was not taken up cancelled, and the gateways' own states read from their
+commands. The store half runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.rollout_job import advance_rollouts
+from cloud.rollout_plan import Decision, Target, decide, stages
+from cloud.store import Store
+from devices.config_bundle import bundle_digest
+from devices.contract import CommandState, as_birth
+from edge.config_sets import ConfigSets, PrepareRefused
+from tests.support.rollout import bundle
+
+
+def test_stages_put_the_canary_first_with_online_gateways_and_batch_the_rest() -> None:
+    gateways = [("a", False), ("b", True), ("c", True), ("d", True), ("e", True), ("f", False)]
+    assert stages(gateways, 0.2, 2) == {"b": 0, "c": 0, "d": 1, "e": 1, "a": 2, "f": 2}
+    assert stages(gateways, 0.0, 10) == {"b": 0, "c": 1, "d": 1, "e": 1, "a": 1, "f": 1}  # at least one canary
+    assert stages(gateways, 0.0, 10, first=1)["a"] == 0  # an admin's chosen canary, offline or not
+
+
+def test_the_next_stage_waits_for_the_canary_and_failures_past_the_threshold_stop_it() -> None:
+    def t(gw: str, stage: int, state: str = "", online: bool = True) -> Target:
+        return Target(gw, stage, state, online, reason="identity 1.18" if state == "rolled_back" else "")
+    assert decide([t("a", 0), t("b", 1)], 0) == Decision(send=("a",))
+    assert decide([t("a", 0, "verify"), t("b", 1)], 0) == Decision()  # the canary has not settled
+    assert decide([t("a", 0, "successful"), t("b", 1), t("c", 1)], 0) == Decision(send=("b", "c"))
+    assert decide([t("a", 0, "init", online=False), t("b", 1)], 0) == Decision(send=("b",))  # gets it when back
+    stopped = decide([t("a", 0, "rolled_back"), t("b", 1)], 0)
+    assert stopped.stop.startswith("1 gateway(s) failed, more than the 0 allowed")
+    assert "a: identity 1.18" in stopped.stop
+    assert decide([t("a", 0, "rolled_back"), t("b", 1)], 1) == Decision(send=("b",))
+    assert decide([t("a", 0, "successful"), t("b", 1, "expired")], 0).complete
+
+
+def birth(store: Store, n: int, street: str, online: bool = True) -> None:
+    store.save_birth(f"site-{n}", f"gw-{n}", as_birth({"boot": "b", "site": f"site-{n}", "place": {
+        "name": f"Site {n}", "kind": "charging_shed", "street": street}}))
+    if not online:
+        store.sql.execute("UPDATE gateways SET online = 0 WHERE id = ?", (f"gw-{n}",))
+
+
+def report(store: Store, gateway: str, command: str, state: str, reason: str = "") -> None:
+    n = gateway.removeprefix("gw-")
+    store.store_records(f"site-{n}", gateway, [CommandState(id=f"{gateway}:{command}:{state}", site=f"site-{n}",
+                                                            t=time.time(), mono=1.0, trusted=True, command=command,
+                                                            state=state, reason=reason)])  # type: ignore[arg-type]
+
+
+def test_a_rollout_goes_stage_by_stage_and_stops_on_a_canary_failure(store_at: str) -> None:
+    store = Store(store_at)
+    for n in range(1, 5):
+        birth(store, n, "西溪街道", online=n != 4)
+    payload = {"action": "configure", "bundle": {"sha256": "0" * 64, "profiles": {"a.yaml": "id: a"}}}
+    stage_of = stages([(g["gateway"], g["online"]) for g in store.rollout_candidates()], 0.25, 2)
+    rid = store.add_rollout(who="admin", action="configure", description="a.yaml", payload=payload, digest="0" * 64,
+                            targets={"street": "西溪街道"}, max_failures=0,
+                            stage_of={g: (f"site-{g[3:]}", s) for g, s in stage_of.items()})
+    sent = advance_rollouts(store, time.time())
+    assert [gw for _, gw, _ in sent] == ["gw-1"]  # the canary alone
+    command = sent[0][2]
+    assert command["bundle"]["profiles"] == {"a.yaml": "id: a"} and command["action"] == "configure"
+    assert store.pending_commands("gw-1", time.time() + 6 * 86400)  # durable for days: an offline gateway
+    assert advance_rollouts(store, time.time()) == []
+    report(store, "gw-1", command["id"], "verify")
+    assert advance_rollouts(store, time.time()) == []
+    report(store, "gw-1", command["id"], "successful", "set 000 running")
+    sent = advance_rollouts(store, time.time())
+    assert sorted(gw for _, gw, _ in sent) == ["gw-2", "gw-3"]
+    second = {gw: cmd["id"] for _, gw, cmd in sent}
+    report(store, "gw-2", second["gw-2"], "rolled_back", "sd-guard: identity; back on the installed files")
+    assert advance_rollouts(store, time.time()) == []
+    found = store.rollout(rid)
+    assert found is not None and found["state"] == "stopped" and "gw-2: sd-guard" in found["reason"]
+    states = {g["gateway"]: (g["state"], g["stage"]) for g in found["gateways"]}
+    assert states == {"gw-1": ("successful", 0), "gw-2": ("rolled_back", 1), "gw-3": ("cancelled", 1),
+                      "gw-4": ("", 2)}  # gw-3 had not taken it up; gw-4 never got it
+    assert store.pending_commands("gw-3", time.time()) == []
+    assert (found["successful"], found["failed"]) == (1, 1)
+    actions = [a["action"] for a in store.audit_log(50)]
+    assert "rollout created" in actions and "rollout stopped" in actions and actions.count("command") == 3
+    store.close()
+
+
+def test_the_gateway_refuses_a_bundle_whose_checksum_is_not_the_sealed_one(tmp_path: Path) -> None:
+    site = Path(__file__).resolve().parents[2] / "deploy/examples/sites/fire-cabinets.yaml"
+    sets = ConfigSets(tmp_path, site, None)
+    good = bundle()
+    forged: Any = type(good)(sha256=good.sha256, profiles={"hengan-sd100-fw1.yaml": "id: x\n"})
+    with pytest.raises(PrepareRefused, match="checksum"):
+        sets.prepare("cmd-1", forged)
+    name, loaded, _ = sets.prepare("cmd-2", good)
+    assert name == bundle_digest("", good.profiles) and loaded.id == "cabinets-cuiyuan-01"
+    assert sets.current() == ""  # prepared, not applied
+    sets.apply("cmd-2", name)
+    assert sets.current() == name
+    assert json.loads((tmp_path / "config" / "operation.json").read_text())["state"] == "apply"
+    recovered, _ = ConfigSets(tmp_path, site, None).start()  # as after a kill in the middle of the apply
+    assert recovered is not None and recovered.state == "rolled_back" and "during apply" in recovered.reason
+    assert ConfigSets(tmp_path, site, None).current() == ""
