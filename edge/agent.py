@@ -130,7 +130,7 @@ class EdgeAgent:
         for bus in site.buses:
             self._add_worker(bus)
         self.metrics_at = metrics_at  # HOST:PORT of /metrics (edge.metrics); None: not served
-        self._versions = _versions(site, self._profile_of.values())
+        self._versions = _versions(site, profiles.values())
         self.log_file = LogFile(data_dir / "agent.log", site.gateway_id)
         self.metrics_port: int | None = None
         if broker is not None and not collector_keys:
@@ -473,7 +473,7 @@ class EdgeAgent:
         self.site, self.profiles = site, profiles
         self._profile_of.clear()
         self._profile_of.update({d.id: profiles[d.profile] for d in site.devices})
-        self._versions = _versions(site, self._profile_of.values())
+        self._versions = _versions(site, profiles.values())
         self.snapshots = Snapshots(site, profiles, self.outbox, self.records, bus_map=self._bus_map,
                                    spawn=self.spawn, stored=self._kick, log=self._log)
         for inst in gone:  # a rule the new set no longer has: its alarm ends with it
@@ -585,7 +585,8 @@ class EdgeAgent:
 
 
 def _versions(site: SiteConfig, profiles: Iterable[Profile]) -> tuple[str, str]:
-    """Digests of the site file and of the profile files its devices use: what the fleet page compares."""
+    """Digests of the site file and of the profile set the agent runs (every profile it loaded, also those a
+    device's identity may turn out to need): what the fleet page compares."""
     def digest(paths: Iterable[str]) -> str:
         sha = hashlib.sha256()
         for path in sorted(set(paths)):

@@ -23,6 +23,7 @@ from cloud.api import (
     plans,
     readiness,
     reports,
+    rollouts,
     sessions,
     snapshots,
     uitd,
@@ -51,7 +52,7 @@ def build_api(store: Store, auth: Auth, hub: EventHub, send_command: CommandSend
     routes: list[BaseRoute] = [*sessions.routes, *alarms.routes, *commands.routes, *fleet.routes,
                                *readiness.routes, *duty.routes, *reports.routes, *plans.routes,
                                *snapshots.routes, *notify.routes, *dispatch.routes, *uitd.routes, *metrics.routes,
-                               *logs.routes]
+                               *logs.routes, *rollouts.routes]
     document = openapi_document(routes)
 
     async def openapi(request: Request) -> Response:
