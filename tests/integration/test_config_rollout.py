@@ -158,7 +158,7 @@ async def test_a_gateway_killed_during_its_operation_comes_back_on_its_last_good
 
             async def in_verify() -> bool:
                 (gateway,) = (await api.get(f"/api/rollouts/{rid}")).json()["gateways"]
-                return gateway["state"] == "verify"
+                return bool(gateway["state"] == "verify")
             await until(in_verify, 60, "the operation in verify (sd-guard at unit 19 does not answer)")
             agent.send_signal(signal.SIGKILL)  # a power cut in the middle of the operation
             await agent.wait()
