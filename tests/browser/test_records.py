@@ -239,7 +239,7 @@ async def test_no_page_shows_a_raw_key_in_either_language(district: District) ->
     pages = ["duty", f"duty/{alarms[0]['id']}" if alarms else "duty", "history", "stats", "shift", "map",
              "maintenance", "readiness", "site/shed-xixi-01", "site/station-wenxin-01", f"site/{CABINETS}",
              "device/shed-xixi-01/box1", "device/shed-xixi-01/spr1", "device/shed-xixi-01/sd1",
-             "device/station-wenxin-01/em1", f"device/{CABINETS}/fc4", "admin", "centre", "fleet"]
+             "device/station-wenxin-01/em1", f"device/{CABINETS}/fc4", "admin", "centre", "fleet", "rollouts"]
     found: dict[str, list[str]] = {}
     for lang in ("zh-CN", "en"):
         page = await district.page("admin", lang=lang)

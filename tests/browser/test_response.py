@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from PIL import Image
 from playwright.async_api import expect
 
 from tests.browser.conftest import District
+from tests.support.rollout import PROFILE, narrowed_profile
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SLOW = 90_000  # ms
@@ -256,3 +258,33 @@ async def test_a_gateways_logs_are_fetched_on_request_and_shown(district: Distri
     assert download.suggested_filename.startswith("gw-cabinets-cuiyuan-01-") and download.suggested_filename.endswith(
         ".log.gz")
     await district.shot(page, "fleet-logs-zh")
+
+
+async def test_an_admin_rolls_a_profile_out_to_a_gateway_and_watches_it_verify(district: District,
+                                                                              tmp_path: Path) -> None:
+    """Issue 16.1 in the console: an admin uploads a profile file for one gateway; the rollout's bar and the
+    gateway's row follow its steps to 成功 (prepare, apply, verify at the real agent)."""
+    profile = tmp_path / PROFILE
+    profile.write_text(narrowed_profile())
+    page = await district.page("admin")
+    await page.goto(f"{district.collector.url}/#/rollouts")
+    await page.select_option("#rollout-target-kind", "gateway")
+    await page.fill("#rollout-target", "gw-station-wenxin-01")
+    await page.set_input_files("#rollout-profiles", str(profile))
+    await page.fill("#rollout-verify", "30")
+    await page.click("#rollout-start")
+    await expect(page.locator("#rollout-said")).to_contain_text("共 1 个网关", timeout=SLOW)
+    row = page.locator('#rollout-gateways tr[data-gateway="gw-station-wenxin-01"]')
+    await expect(row).to_have_attribute("data-state", "successful", timeout=SLOW)
+    await expect(row).to_contain_text("成功")
+    await expect(page.locator("#rollout-state")).to_contain_text("已完成", timeout=SLOW)
+    await expect(page.locator(".rollout-bar .ok")).to_be_visible()
+    await district.shot(page, "rollout-zh")
+    english = await district.page("admin", lang="en")
+    await english.goto(f"{district.collector.url}/#/rollouts")
+    await english.locator("#rollout-list button.link").first.click(timeout=SLOW)
+    await expect(english.locator("#rollout-state")).to_contain_text("completed", timeout=SLOW)
+    await district.shot(english, "rollout-en")
+    maint = await district.page("maint")
+    await maint.goto(f"{district.collector.url}/#/fleet")
+    await expect(maint.locator('nav a[href="#/rollouts"]')).to_have_count(0)  # admins only

@@ -15,6 +15,7 @@ import * as stats from "./page_stats.js";
 import * as history from "./page_history.js";
 import * as centre from "./page_centre.js";
 import * as fleet from "./page_fleet.js";
+import * as rollouts from "./page_rollouts.js";
 import * as login from "./page_login.js";
 import * as maintenance from "./page_maintenance.js";
 import * as device from "./page_device.js";
@@ -22,9 +23,9 @@ import * as map from "./page_map.js";
 import * as readiness from "./page_readiness.js";
 import * as site from "./page_site.js";
 
-const PAGES = { duty, history, stats, shift, map, maintenance, readiness, site, device, admin, centre, fleet };
-const NAV = ["duty", "history", "stats", "shift", "map", "maintenance", "fleet", "readiness", "centre", "admin"];
-const NEEDS = { admin: "user.manage" };  // pages only some roles see
+const PAGES = { duty, history, stats, shift, map, maintenance, readiness, site, device, admin, centre, fleet, rollouts };
+const NAV = ["duty", "history", "stats", "shift", "map", "maintenance", "fleet", "rollouts", "readiness", "centre", "admin"];
+const NEEDS = { admin: "user.manage", rollouts: "fleet.rollout" };  // pages only some roles see
 const HOME = { duty_officer: "duty", maintenance: "maintenance", district_viewer: "readiness", admin: "duty" };
 
 const FLASH_MS = 3000;  // a new alarm's row flashes this long, whatever arrives after it
