@@ -10,6 +10,7 @@ rules, and replaces any of them by name.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,10 @@ LABELS_FILE = "labels.yaml"  # beside the profiles, not a profile: what people r
 
 
 def default_profile_dir() -> Path:
-    """The `firmware-profiles/` folder shipped beside the packages (an editable or source install)."""
-    return Path(__file__).resolve().parent.parent / "firmware-profiles"
+    """The shipped `firmware-profiles/`: beside the packages in a source checkout (or an editable install),
+    else where a wheel puts them, under the environment's prefix."""
+    beside = Path(__file__).resolve().parent.parent / "firmware-profiles"
+    return beside if beside.is_dir() else Path(sys.prefix) / "firmware-profiles"
 
 
 def profile_files(paths: Iterable[Path]) -> list[Path]:

@@ -19,7 +19,9 @@ import contextlib
 import gzip
 import hashlib
 import signal
+import time
 from collections.abc import Coroutine, Iterable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +68,24 @@ from edge.serial_worker import SerialWorker
 from edge.snapshots import SnapshotError, Snapshots
 from edge.state_store import StateStore
 from edge.telemetry import Telemetry
+from edge.updates import HEALTHY_FOR_S, Updates
 from edge.uplink import Uplink
 from edge.watchdog import notify, watchdog_period
 
 __all__ = ["EdgeAgent"]
 
 log = structlog.get_logger("firefleet.edge")
-AGENT_VERSION = "0.1.0"
+
+
+def _installed_version() -> str:
+    """The agent's version as installed (a wheel's metadata; a checkout's pyproject through its editable
+    install): what the birth, the fleet page and an update compare."""
+    try:
+        return metadata.version("firefleet")
+    except metadata.PackageNotFoundError:
+        return "0.0.0+unknown"
+
+AGENT_VERSION = _installed_version()
 TELEMETRY_FLUSH_S = 1.0
 LINK_FAULT_AFTER_S = 20.0  # collector unreachable this long -> local fault (target <= 30 s)
 VERIFY_LOOK_S = 0.25
@@ -89,7 +102,8 @@ class EdgeAgent:
                  link_fault_after: float = LINK_FAULT_AFTER_S,
                  collector_keys: TrustedKeys | None = None,
                  links: Mapping[str, RegisterLink] | None = None, metrics_at: str | None = None,
-                 config_sets: ConfigSets | None = None, recovered: Operation | None = None) -> None:
+                 config_sets: ConfigSets | None = None, recovered: Operation | None = None,
+                 updates: Updates | None = None) -> None:
         self.site = site
         self.profiles = profiles
         self.clock = clock or Clock()
@@ -118,6 +132,7 @@ class EdgeAgent:
         self.config_sets = config_sets  # the installed configuration sets (edge.config_sets); None: not managed
         self._device_problems: dict[str, str] = {}  # device -> what its bus worker said is wrong (verify)
         self._operation = asyncio.Lock()
+        self.updates = updates  # agent versions installed beside each other (edge.updates); None: not updatable
         self._pending_actions: set[asyncio.Task[None]] = set()
         self._rules_timer: asyncio.TimerHandle | None = None
         self._rules_due_at: float | None = None
@@ -224,6 +239,9 @@ class EdgeAgent:
                 if period is not None:
                     tasks.append(tg.create_task(_watchdog(period), name="watchdog"))
                 self._arm_rules_timer()
+                updating = self._update_state_at_start()
+                if updating is not None:
+                    tasks.append(tg.create_task(self._confirm_update(updating), name="update-verify"))
                 notify("READY=1")
                 await self.stopping.wait()
                 notify("STOPPING=1")
@@ -455,8 +473,57 @@ class EdgeAgent:
         sets.step("successful")
         return f"set {name[:12]} running; buses restarted: {', '.join(restarted) or 'none'}"
 
-    async def update(self, package: AgentPackage, command: str) -> str:
-        raise PrepareRefused("agent updates are not built yet")
+    async def update(self, package: AgentPackage, command: str) -> str | None:
+        """The `update` operation (edge.updates): prepare the new version beside this one, switch to it and
+        stop; the new agent reports the outcome once it is healthy, or the switch is undone."""
+        if self.updates is None:
+            raise PrepareRefused("this agent was not installed for updates (firefleet edge --updates ROOT)")
+        async with self._operation:
+            self.command_state(command, "prepare", f"fetching agent {package.version}")
+            target = await self.updates.prepare(package, lambda said: self._log.info("update", step=said))
+            self.command_state(command, "apply", f"switching from {AGENT_VERSION} to {package.version}")
+            self.updates.switch(command, package, target, AGENT_VERSION)
+            self.command_state(command, "verify", f"agent {package.version} starting, healthy within "
+                                                  f"{package.healthy_s:g} s or rolled back")
+            self._log.warning("agent update: restarting into the new version", version=package.version)
+            self.stopping.set()  # systemd starts ROOT/current, the new version
+            return None
+
+    async def _confirm_update(self, state: dict[str, Any]) -> None:
+        """This agent is an update under verify: successful once healthy for HEALTHY_FOR_S (the uplink up,
+        every bus worker running), else back to the version before at the deadline (and stop)."""
+        assert self.updates is not None
+        healthy_since: float | None = None
+        while time.time() < float(state["deadline"]):
+            healthy = (self.uplink is None or self.uplink.link_ok) and all(
+                not t.done() for t in self._bus_tasks.values())
+            now = self.clock.mono()
+            healthy_since = (healthy_since or now) if healthy else None
+            if healthy_since is not None and now - healthy_since >= HEALTHY_FOR_S:
+                self.updates.settle(state, "successful", "")
+                self.command_state(state["command"], "successful", f"agent {AGENT_VERSION} running and healthy "
+                                                                   f"(was {state.get('from_version')})")
+                return
+            await asyncio.sleep(0.5)
+        reason = f"agent {AGENT_VERSION} did not report healthy in time: back on {state.get('from_version')}"
+        self.updates.settle(state, "rolled_back", reason)
+        self.command_state(state["command"], "rolled_back", reason)
+        self.updates.reported(state)
+        self.stopping.set()
+
+    def _update_state_at_start(self) -> dict[str, Any] | None:
+        """Report an update that ended while no agent could (rolled back by the guard, or before the switch);
+        the state to confirm if this agent is the update under verify."""
+        state = self.updates.state() if self.updates is not None else None
+        if state is None or self.updates is None:
+            return None
+        if state.get("state") == "verify" and state.get("version") != AGENT_VERSION:
+            self.updates.settle(state, "rolled_back", f"agent {state.get('version')} did not take over: still on "
+                                                      f"{AGENT_VERSION}")
+        if state.get("state") == "rolled_back" and not state.get("reported"):
+            self.command_state(str(state["command"]), "rolled_back", str(state.get("reason", "")))
+            self.updates.reported(state)
+        return state if state.get("state") == "verify" else None
 
     async def apply_config(self, site: SiteConfig, profiles: Mapping[str, Profile]) -> list[str]:
         """Run a new site file and profiles in place. The rule engine is swapped in one step (it carries the

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--metrics", default="127.0.0.1:9464", metavar="HOST:PORT",
                         help="serve Prometheus metrics here (default 127.0.0.1:9464, loopback only; 'off': none)")
     parser.add_argument("--heartbeat", type=float, default=30.0, help="seconds between heartbeats (default 30)")
+    parser.add_argument("--updates", type=Path, metavar="ROOT",
+                        help="where agent versions are installed (ROOT/current, ROOT/agents/VERSION; the systemd unit "
+                             "starts ROOT/current/bin/firefleet): lets the collector roll out new agent versions")
     parser.add_argument("--check", action="store_true",
                         help="check the site file against the profiles, print what it describes, and exit")
     parser.set_defaults(run=_run)

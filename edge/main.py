@@ -20,6 +20,7 @@ from devices.mqtt_transport import Connector, MqttConnector
 from edge.agent import EdgeAgent
 from edge.config_sets import ConfigSets, load_set
 from edge.line_load import line_loads
+from edge.updates import Updates
 
 __all__ = ["run_from_args"]
 
@@ -91,7 +92,7 @@ async def _serve(args: argparse.Namespace, broker: BrokerConfig | Connector | No
         agent = EdgeAgent(site, profiles, args.data_dir, broker=broker, bus_map=_bus_map(args.bus_map, site.id),
                           heartbeat_s=args.heartbeat, collector_keys=keys,
                           metrics_at=None if args.metrics == "off" else args.metrics, config_sets=sets,
-                          recovered=recovered)
+                          recovered=recovered, updates=Updates(args.updates, args.data_dir) if args.updates else None)
         agent.install_signal_handlers()
         running = asyncio.get_running_loop().create_task(agent.run(), name="agent")
         asked = asyncio.get_running_loop().create_task(agent.stopping.wait(), name="stop-requested")

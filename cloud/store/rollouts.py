@@ -35,6 +35,20 @@ class Rollouts(Accounts):
                         "gateways": len(stage_of), "max_failures": max_failures})
         return rid
 
+    def add_package(self, sha256: str, name: str, version: str, data: bytes, who: str) -> dict[str, Any]:
+        with self.sql.transaction():
+            self._upsert("packages", {"sha256": sha256, "name": name, "version": version, "size": len(data),
+                                      "data": data, "uploaded": time.time(), "who": who}, pk=("sha256",))
+            self.audit(who, "agent package uploaded", name, {"sha256": sha256, "version": version, "size": len(data)})
+        return {"sha256": sha256, "name": name, "version": version, "size": len(data)}
+
+    def packages(self) -> list[dict[str, Any]]:
+        return self._rows("packages", select="sha256, name, version, size, uploaded, who", order_by="uploaded DESC")
+
+    def package(self, sha256: str) -> tuple[str, bytes] | None:
+        row = self.sql.execute("SELECT name, data FROM packages WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else (str(row[0]), bytes(row[1]))
+
     def rollout_candidates(self) -> list[dict[str, Any]]:
         """Every gateway the collector has seen, with its site's kind and street (what a rollout targets)."""
         rows = self.sql.execute("SELECT g.id, g.site, g.online, s.kind, s.street FROM gateways g "

@@ -206,13 +206,16 @@ def _m21_log_bundles(db: sqlite_utils.Database) -> None:
 
 
 def _m22_rollouts(db: sqlite_utils.Database) -> None:
-    """Rollouts of configuration sets and agent versions, staged over many gateways (cloud.store.rollouts)."""
+    """Rollouts of configuration sets and agent versions, staged over many gateways, and the agent wheels
+    they install (cloud.store.rollouts)."""
     db.table("rollouts").create({"id": int, "created": float, "who": str, "action": str, "description": str,
                                  "payload": str, "digest": str, "targets": str, "max_failures": int, "state": str,
                                  "reason": str, "updated": float}, pk="id")
     db.table("rollout_targets").create({"rollout": int, "gateway": str, "site": str, "stage": int, "command": str,
                                         "sent_at": float}, pk=("rollout", "gateway"))
     db.table("rollout_targets").create_index(["command"])
+    db.table("packages").create({"sha256": str, "name": str, "version": str, "size": int, "data": bytes,
+                                 "uploaded": float, "who": str}, pk="sha256")
 
 
 SQLITE_MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m1_initial, _m2_users_and_audit, _m3_commands,
@@ -349,4 +352,6 @@ POSTGRES_MIGRATIONS: list[list[str]] = [[
     "CREATE TABLE rollout_targets (rollout BIGINT, gateway TEXT, site TEXT, stage INTEGER, command TEXT, "
     "sent_at DOUBLE PRECISION, PRIMARY KEY (rollout, gateway))",
     "CREATE INDEX rollout_targets_command ON rollout_targets (command)",
+    "CREATE TABLE packages (sha256 TEXT PRIMARY KEY, name TEXT, version TEXT, size BIGINT, data BYTEA, "
+    "uploaded DOUBLE PRECISION, who TEXT)",
 ]]

@@ -15,9 +15,11 @@ import pytest
 from cloud.rollout_job import advance_rollouts
 from cloud.rollout_plan import Decision, Target, decide, stages
 from cloud.store import Store
+from devices.agent_package import wheel_version
 from devices.config_bundle import bundle_digest
 from devices.contract import CommandState, as_birth
 from edge.config_sets import ConfigSets, PrepareRefused
+from edge.update_guard import guard, point, read_state, write_state
 from tests.support.rollout import bundle
 
 
@@ -107,3 +109,45 @@ def test_the_gateway_refuses_a_bundle_whose_checksum_is_not_the_sealed_one(tmp_p
     recovered, _ = ConfigSets(tmp_path, site, None).start()  # as after a kill in the middle of the apply
     assert recovered is not None and recovered.state == "rolled_back" and "during apply" in recovered.reason
     assert ConfigSets(tmp_path, site, None).current() == ""
+
+
+def test_the_update_guard_counts_starts_and_switches_back_after_three_or_at_the_deadline(tmp_path: Path) -> None:
+    root, data = tmp_path / "opt", tmp_path / "data"
+    (root / "agents" / "0.1.1").mkdir(parents=True)
+    (root / "agents" / "0.1.2").mkdir()
+    data.mkdir()
+    point(root, str(root / "agents" / "0.1.2"))
+    verify = {"command": "cmd-1", "state": "verify", "version": "0.1.2", "previous": str(root / "agents" / "0.1.1"),
+              "deadline": 1000.0, "starts": 0, "reported": True}
+    write_state(data, verify)
+    assert guard(data, root, now=10.0) == "update to 0.1.2: start 1 of at most 3"
+    guard(data, root, now=11.0)
+    guard(data, root, now=12.0)
+    assert (root / "current").resolve().name == "0.1.2"  # three starts allowed
+    said = guard(data, root, now=13.0)
+    assert said == "agent 0.1.2 did not start (3 tries): back on 0.1.1"
+    assert (root / "current").resolve().name == "0.1.1"
+    state = read_state(data)
+    assert state is not None and state["state"] == "rolled_back" and state["reported"] is False
+    assert guard(data, root, now=14.0) == ""  # nothing under way: nothing to do
+
+    point(root, str(root / "agents" / "0.1.2"))
+    write_state(data, verify)
+    assert "did not report healthy in time" in guard(data, root, now=2000.0)  # late: back at once
+    assert (root / "current").resolve().name == "0.1.1"
+
+
+def test_only_a_firefleet_wheel_of_the_version_named_is_taken(tmp_path: Path) -> None:
+    import zipfile
+
+    def wheel(name: str, version: str) -> bytes:
+        path = tmp_path / f"{name}-{version}.whl"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr(f"{name}-{version}.dist-info/METADATA",
+                       f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n")
+        return path.read_bytes()
+    assert wheel_version(wheel("firefleet", "0.2.0")) == "0.2.0"
+    with pytest.raises(ValueError, match="not a firefleet wheel"):
+        wheel_version(wheel("evil", "0.2.0"))
+    with pytest.raises(ValueError, match="not a wheel"):
+        wheel_version(b"PK not really")
