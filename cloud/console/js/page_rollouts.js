@@ -1,8 +1,8 @@
-// Rollouts (admins): a configuration set (profile files and/or a site file) for one gateway, a street, a
-// site kind or every gateway; the canary first, then batches; stopped automatically when more gateways
+// Rollouts (admins): a configuration set (profile files and/or a site file), or a new agent version (a
+// wheel), for one gateway, a street, a site kind or every gateway; the canary first, then batches; stopped automatically when more gateways
 // fail than allowed. Each rollout is a bar of its gateways (done, failed, under way, waiting) and, opened,
 // a row per gateway with its step and what it said. Refreshed every 2 s while the page is open.
-import { get, post } from "./api.js";
+import { get, post, upload } from "./api.js";
 import { clock, h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -30,6 +30,7 @@ export function render({ main, params }) {
     const canaryGateways = h("input", { id: "rollout-canary-gateways", placeholder: t("rollout.canary_gateways") });
     const failures = h("input", { type: "number", id: "rollout-failures", min: 0, value: 0 });
     const verify = h("input", { type: "number", id: "rollout-verify", min: 5, max: 3600, value: 120 });
+    const wheel = h("input", { type: "file", id: "rollout-wheel", accept: ".whl" });
     const label = (text, input) => h("label", {}, text, " ", input);
     async function submit(e) {
       e.preventDefault();
@@ -41,6 +42,10 @@ export function render({ main, params }) {
         max_failures: Number(failures.value), verify_s: Number(verify.value),
         canary: canaryGateways.value.split(/[,\s]+/).filter(Boolean) };
       try {
+        if (wheel.files[0]) {  // an agent version: the wheel uploaded first, then rolled out by its SHA-256
+          const pkg = await upload("/api/packages", wheel.files[0]);
+          Object.assign(body, { action: "update", package: pkg.sha256, healthy_s: Number(verify.value) });
+        }
         const made = await post("/api/rollouts", body);
         open = made.id;
         replace(said, t("rollout.created", { id: made.id, n: made.gateways.length }));
@@ -50,7 +55,7 @@ export function render({ main, params }) {
     return h("form.rollout-form", { id: "rollout-form", onsubmit: submit },
       h("fieldset", {}, h("legend", {}, t("rollout.new")),
         label(t("rollout.target"), kind), value,
-        label(t("rollout.profiles"), profiles), label(t("rollout.site"), site),
+        label(t("rollout.profiles"), profiles), label(t("rollout.site"), site), label(t("rollout.wheel"), wheel),
         label(t("rollout.canary"), canary), label(t("rollout.canary_gateways_label"), canaryGateways),
         label(t("rollout.max_failures"), failures), label(t("rollout.verify_s"), verify),
         h("button.primary", { type: "submit", id: "rollout-start" }, t("rollout.start"))));
