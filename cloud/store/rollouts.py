@@ -56,15 +56,16 @@ class Rollouts(Accounts):
         return [{"gateway": g, "site": site, "online": bool(online), "kind": kind or "", "street": street or ""}
                 for g, site, online, kind, street in rows]
 
-    def rollouts(self, limit: int = 50) -> list[dict[str, Any]]:
+    def rollouts(self, limit: int = 50, rollout_id: int | None = None) -> list[dict[str, Any]]:
+        where, args = ("WHERE r.id = ? ", [rollout_id]) if rollout_id is not None else ("", [])
         rows = self.sql.execute(
             "SELECT r.id, r.created, r.who, r.action, r.description, r.digest, r.targets, r.max_failures, r.state, "
             "r.reason, r.updated, COUNT(t.gateway), "
             "SUM(CASE WHEN c.state = 'successful' THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN c.state IN ('failed', 'refused', 'rolled_back') THEN 1 ELSE 0 END) "
             "FROM rollouts r LEFT JOIN rollout_targets t ON t.rollout = r.id LEFT JOIN commands c ON c.id = t.command "
-            "GROUP BY r.id, r.created, r.who, r.action, r.description, r.digest, r.targets, r.max_failures, r.state, "
-            "r.reason, r.updated ORDER BY r.id DESC LIMIT ?", (limit,)).fetchall()
+            + where + "GROUP BY r.id, r.created, r.who, r.action, r.description, r.digest, r.targets, "
+            "r.max_failures, r.state, r.reason, r.updated ORDER BY r.id DESC LIMIT ?", (*args, limit)).fetchall()
         names = ("id", "created", "who", "action", "description", "digest", "targets", "max_failures", "state",
                  "reason", "updated", "gateways", "successful", "failed")
         out = []
@@ -76,7 +77,7 @@ class Rollouts(Accounts):
         return out
 
     def rollout(self, rollout_id: int) -> dict[str, Any] | None:
-        found = next((r for r in self.rollouts(limit=100_000) if r["id"] == rollout_id), None)
+        found = next(iter(self.rollouts(1, rollout_id)), None)
         if found is None:
             return None
         found["gateways"] = self.rollout_targets(rollout_id)
