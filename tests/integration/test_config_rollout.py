@@ -5,7 +5,8 @@ One detector (the cabinets' guard-room one) runs firmware 1.18, which the narrow
 covers. A rollout with the cabinets gateway as its canary and no failure allowed stops there: the
 cabinets gateway rolls back on its own, the other two never get the step. A second rollout, the shed as
 canary and one failure allowed, completes: the shed and the station keep the new set, the cabinets
-gateway rolls back again. During the shed's apply its serial charging box keeps being polled and its
+gateway rolls back again, and the station's gateway, away when it was made, gets its step when it is back
+and keeps the new set. During the shed's apply its serial charging box keeps being polled and its
 overheat interlock cuts a hot port. A gateway killed in the middle of its operation comes back on its
 last good set and says so."""
 
@@ -74,12 +75,14 @@ async def test_a_canary_failure_stops_a_rollout_and_a_second_one_completes_with_
         box2 = sim.sim.device("shed-xixi-01", "box2")
         box2.set_signals({"port3.relay": True, "port3.state": "charging"})
         async with running_agent(SITE_FILES[0], sim, tmp_path / "shed", broker_url=broker_url) as shed, \
-                running_agent(SITE_FILES[1], sim, tmp_path / "station", broker_url=broker_url) as station, \
-                running_agent(SITE_FILES[2], sim, tmp_path / "cabinets", broker_url=broker_url) as cabinets:
-            async def all_online() -> bool:
-                fleet = (await api.get("/api/fleet")).json()
-                return sum(1 for g in fleet["gateways"] if g["online"]) == 3
-            await until(all_online, 60, "three gateways online at the collector")
+                running_agent(SITE_FILES[2], sim, tmp_path / "cabinets", broker_url=broker_url) as cabinets, \
+                contextlib.AsyncExitStack() as station_runs:
+            station = await station_runs.enter_async_context(
+                running_agent(SITE_FILES[1], sim, tmp_path / "station", broker_url=broker_url))
+
+            async def online() -> set[str]:
+                return {g["id"] for g in (await api.get("/api/fleet")).json()["gateways"] if g["online"]}
+            await until(lambda: _all(online, {SHED, STATION, CABINETS}), 60, "three gateways online at the collector")
             before = {g["id"]: g["profiles_version"] for g in (await api.get("/api/fleet")).json()["gateways"]}
             new_set = {"target": {"all": True}, "profiles": {PROFILE: narrowed_profile()}, "verify_s": 20}
 
@@ -95,6 +98,8 @@ async def test_a_canary_failure_stops_a_rollout_and_a_second_one_completes_with_
             assert states[SHED]["state"] == states[STATION]["state"] == ""  # never sent
             assert shed.profiles["hengan-sd100-fw1"].probe[1].max == 0x01FF
 
+            await station_runs.aclose()  # the station's gateway goes away before the second rollout
+            await until(lambda: _gone(online, STATION), 30, "the station's gateway offline at the collector")
             gaps: list[float] = []
             stop_watching = asyncio.Event()
             watcher = asyncio.create_task(watch_requests(box2, gaps, stop_watching))
@@ -103,11 +108,24 @@ async def test_a_canary_failure_stops_a_rollout_and_a_second_one_completes_with_
             second = await api.post("/api/rollouts", json={**new_set, "canary": [SHED], "canary_share": 0,
                                                            "max_failures": 1})
             assert second.status_code == 201, second.text
-            done = await until(lambda: rollout_ended(api, second.json()["id"]), 90, "the second rollout to end")
+            rid = second.json()["id"]
+
+            async def settled_without_the_station() -> dict[str, Any] | None:
+                found: dict[str, Any] = (await api.get(f"/api/rollouts/{rid}")).json()
+                states = {g["gateway"]: g["state"] for g in found["gateways"]}
+                return found if states[SHED] == "successful" and states[CABINETS] == "rolled_back" else None
+            waiting = await until(settled_without_the_station, 90, "the shed and the cabinets to finish")
             stop_watching.set()
             await watcher
             assert box2.value("port3.relay") is False, "the hot port was not cut during the shed's apply"
             assert max(gaps) < 2.0, f"box2's line went {max(gaps):.2f} s without a poll"
+            assert waiting["state"] == "running"  # the station has not had its step: it is away
+            station_row = next(g for g in waiting["gateways"] if g["gateway"] == STATION)
+            assert station_row["state"] == "init" and not station_row["online"]
+
+            station = await station_runs.enter_async_context(  # back: its step is waiting for it
+                running_agent(SITE_FILES[1], sim, tmp_path / "station", broker_url=broker_url))
+            done = await until(lambda: rollout_ended(api, rid), 90, "the second rollout to end")
             assert done["state"] == "completed", done
             states = {g["gateway"]: g for g in done["gateways"]}
             assert states[SHED]["state"] == states[STATION]["state"] == "successful"
@@ -127,6 +145,14 @@ async def test_a_canary_failure_stops_a_rollout_and_a_second_one_completes_with_
             assert "rollout completed" in actions
             print(f"\nbox2 poll gaps through the shed's apply and verify: max {max(gaps) * 1000:.0f} ms "
                   f"over {len(gaps)} polls")
+
+
+async def _all(read: Callable[[], Any], wanted: set[str]) -> bool:
+    return bool(wanted <= await read())
+
+
+async def _gone(read: Callable[[], Any], gateway: str) -> bool:
+    return gateway not in await read()
 
 
 @pytest.mark.timeout(240)
