@@ -159,7 +159,8 @@ class EdgeAgent:
                              verifier=verifier, on_refused=self._downlink_refused, heartbeat_s=heartbeat_s,
                              reconnect_cap=reconnect_cap, clock_trusted=self.clock.trusted) if connector else None
         if recovered is not None and config_sets is not None:  # an operation a kill or power cut interrupted
-            self.command_state(recovered.command, "rolled_back", recovered.reason)
+            self.command_state(recovered.command, "failed" if recovered.state == "failed" else "rolled_back",
+                               recovered.reason)
             config_sets.reported()
 
     # -- construction ------------------------------------------------------------------------------
@@ -480,7 +481,12 @@ class EdgeAgent:
             raise PrepareRefused("this agent was not installed for updates (firefleet edge --updates ROOT)")
         async with self._operation:
             self.command_state(command, "prepare", f"fetching agent {package.version}")
-            target = await self.updates.prepare(package, lambda said: self._log.info("update", step=said))
+            self.updates.begin(command, package, AGENT_VERSION)
+            try:
+                target = await self.updates.prepare(package, lambda said: self._log.info("update", step=said))
+            except (ValueError, OSError) as exc:  # refused: the runner reports it failed with the reason
+                self.updates.end(f"refused: {exc}")
+                raise
             self.command_state(command, "apply", f"switching from {AGENT_VERSION} to {package.version}")
             self.updates.switch(command, package, target, AGENT_VERSION)
             self.command_state(command, "verify", f"agent {package.version} starting, healthy within "
@@ -517,11 +523,13 @@ class EdgeAgent:
         state = self.updates.state() if self.updates is not None else None
         if state is None or self.updates is None:
             return None
+        if state.get("state") == "prepare":  # stopped while fetching or installing: nothing was switched
+            self.updates.settle(state, "failed", "the agent stopped while preparing the update: send it again")
         if state.get("state") == "verify" and state.get("version") != AGENT_VERSION:
             self.updates.settle(state, "rolled_back", f"agent {state.get('version')} did not take over: still on "
                                                       f"{AGENT_VERSION}")
-        if state.get("state") == "rolled_back" and not state.get("reported"):
-            self.command_state(str(state["command"]), "rolled_back", str(state.get("reason", "")))
+        if state.get("state") in ("rolled_back", "failed") and not state.get("reported"):
+            self.command_state(str(state["command"]), state["state"], str(state.get("reason", "")))
             self.updates.reported(state)
         return state if state.get("state") == "verify" else None
 

@@ -9,7 +9,8 @@
 Every change of `current` and of the operation record is a rename after an fsync, so a power cut
 leaves either the old or the new one. The set the agent ran before an operation is the last good one;
 an agent that starts and finds an operation still in `apply` or `verify` (it was killed, or the power
-went, before the new set was proven) goes back to that set and reports the operation rolled back.
+went, before the new set was proven) goes back to that set and reports the operation rolled back; one
+still in `prepare` had switched nothing and is reported failed.
 
 The installer's files stay the base: if they changed on the gateway since a set was installed (someone
 edited the site file on the ladder), the edit wins over the installed set, and the agent says so.
@@ -97,6 +98,9 @@ class ConfigSets:
         set if the installer's files changed since. Returns the operation to report and a note for the log."""
         op = self.operation()
         note = ""
+        if op is not None and op.state == "prepare":  # stopped before anything was switched: nothing to undo
+            op.state, op.reason, op.reported = "failed", "the agent stopped while preparing: send it again", False
+            self._save(op)
         if op is not None and op.state in UNFINISHED:
             self._point(op.previous)
             op.state, op.reason = "rolled_back", (f"the agent stopped during {op.state}: back on the last good set "

@@ -98,6 +98,17 @@ class Updates:
         partial.rename(wheel)
         return wheel
 
+    def begin(self, command: str, package: AgentPackage, running: str) -> None:
+        """Record that an update is being prepared (a kill meanwhile is reported failed at the next start)."""
+        write_state(self.data_dir, {"command": command, "state": "prepare", "version": package.version,
+                                    "from_version": running, "reported": True})
+
+    def end(self, reason: str) -> None:
+        state = read_state(self.data_dir)
+        if state is not None and state.get("state") == "prepare":
+            state.update(state="failed", reason=reason)
+            write_state(self.data_dir, state)
+
     # -- apply -------------------------------------------------------------------------------------
     def switch(self, command: str, package: AgentPackage, target: Path, running: str) -> None:
         """Record the update (verify, the version before, the deadline), then point `current` at it."""
@@ -112,7 +123,8 @@ class Updates:
         return read_state(self.data_dir)
 
     def settle(self, state: dict[str, Any], outcome: str, reason: str) -> None:
-        """The new agent's verdict: successful, or rolled_back (then `current` goes back first)."""
+        """The verdict: successful, or rolled_back (then `current` goes back first), or failed (nothing was
+        switched). Only a success is reported by the caller already."""
         if outcome == "rolled_back":
             point(self.root, str(state["previous"]))
         state.update(state=outcome, reason=reason, reported=outcome == "successful")

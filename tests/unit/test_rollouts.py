@@ -93,7 +93,7 @@ def test_a_rollout_goes_stage_by_stage_and_stops_on_a_canary_failure(store_at: s
     store.close()
 
 
-def test_the_gateway_refuses_a_bundle_whose_checksum_is_not_the_sealed_one(tmp_path: Path) -> None:
+def test_the_gateway_refuses_a_forged_bundle_and_recovers_from_a_kill_in_each_step(tmp_path: Path) -> None:
     site = Path(__file__).resolve().parents[2] / "deploy/examples/sites/fire-cabinets.yaml"
     sets = ConfigSets(tmp_path, site, None)
     good = bundle()
@@ -108,6 +108,12 @@ def test_the_gateway_refuses_a_bundle_whose_checksum_is_not_the_sealed_one(tmp_p
     assert json.loads((tmp_path / "config" / "operation.json").read_text())["state"] == "apply"
     recovered, _ = ConfigSets(tmp_path, site, None).start()  # as after a kill in the middle of the apply
     assert recovered is not None and recovered.state == "rolled_back" and "during apply" in recovered.reason
+    assert ConfigSets(tmp_path, site, None).current() == ""
+    sets.refused("cmd-3", name, "")  # (any record) then a kill while the next one was preparing:
+    (tmp_path / "config" / "operation.json").write_text(json.dumps(
+        {"command": "cmd-3", "state": "prepare", "target": name, "previous": ""}))
+    recovered, _ = ConfigSets(tmp_path, site, None).start()
+    assert recovered is not None and recovered.state == "failed" and "while preparing" in recovered.reason
     assert ConfigSets(tmp_path, site, None).current() == ""
 
 
