@@ -34,6 +34,7 @@ from devices.errors import ProfileError, SiteConfigError
 from devices.profile import Profile
 from devices.profile_loader import load_profile_dir, profile_files
 from devices.site_config import SiteConfig, load_site
+from edge.update_guard import fsync_dir, relink, write_json
 
 __all__ = ["ConfigSets", "Operation", "OperationRolledBack", "PrepareRefused", "load_set"]
 
@@ -154,7 +155,7 @@ class ConfigSets:
         final = self.root / "sets" / name
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         site, profiles = load_set(final / "site.yaml", final / "profiles")  # as it will run, from where it stays
         return name, site, profiles
 
@@ -187,26 +188,15 @@ class ConfigSets:
 
     # -- files -----------------------------------------------------------------------------------------
     def _point(self, name: str) -> None:
-        link = self.root / "current"
-        if not name:
-            with contextlib.suppress(FileNotFoundError):
-                link.unlink()
-        else:
-            tmp = self.root / ".current.tmp"
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            tmp.symlink_to(f"sets/{name}")
-            os.replace(tmp, link)
-        _fsync_dir(self.root)
+        if name:
+            relink(self.root / "current", f"sets/{name}")
+            return
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / "current").unlink()
+        fsync_dir(self.root)
 
     def _save(self, op: Operation) -> None:
-        tmp = self.root / ".operation.tmp"
-        with open(tmp, "w") as f:
-            json.dump(asdict(op), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.root / "operation.json")
-        _fsync_dir(self.root)
+        write_json(self.root / "operation.json", asdict(op))
 
     def _read_meta(self, name: str) -> Mapping[str, str]:
         try:
@@ -227,12 +217,4 @@ def _sync_tree(folder: Path) -> None:
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
     for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
-        _fsync_dir(path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(path)

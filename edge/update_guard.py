@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_STARTS", "guard", "point", "read_state", "write_state"]
+__all__ = ["MAX_STARTS", "fsync_dir", "guard", "point", "read_state", "relink", "write_json", "write_state"]
 
 STATE_FILE = "update.json"
 MAX_STARTS = 3
@@ -38,24 +38,34 @@ def read_state(data_dir: Path) -> dict[str, Any] | None:
 
 
 def write_state(data_dir: Path, state: dict[str, Any]) -> None:
-    """Atomically (rename after fsync): a power cut leaves the old state or the new one."""
-    tmp = data_dir / f".{STATE_FILE}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, data_dir / STATE_FILE)
-    _fsync_dir(data_dir)
+    write_json(data_dir / STATE_FILE, state)
 
 
 def point(root: Path, target: str) -> None:
     """Switch root/current to `target` (a path) in one rename."""
-    tmp = root / ".current.tmp"
+    relink(root / "current", target)
+
+
+# Durable small files, here because this file must stand alone (edge.config_sets uses them too): a power
+# cut leaves the old version or the new one, never a torn one.
+def write_json(path: Path, value: object) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(value, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def relink(link: Path, target: str) -> None:
+    """Point the symlink `link` at `target` in one rename."""
+    tmp = link.with_name(f".{link.name}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     tmp.symlink_to(target)
-    os.replace(tmp, root / "current")
-    _fsync_dir(root)
+    os.replace(tmp, link)
+    fsync_dir(link.parent)
 
 
 def guard(data_dir: Path, root: Path, now: float | None = None) -> str:
@@ -78,7 +88,7 @@ def guard(data_dir: Path, root: Path, now: float | None = None) -> str:
     return f"update to {state.get('version')}: start {state['starts']} of at most {MAX_STARTS}"
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
