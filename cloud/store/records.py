@@ -148,6 +148,11 @@ class Records(Snapshots):
                                             "t": t})
             self.sql.execute("UPDATE commands SET state = ?, reason = ?, updated = ? WHERE id = ? AND gateway = ?",
                             (rec.state, rec.reason, now, rec.command, gateway))
+            owner = self.sql.execute("SELECT who FROM commands WHERE id = ? AND gateway = ?",
+                                     (rec.command, gateway)).fetchone()
+            if owner is not None and str(owner[0]).startswith("rollout/"):  # each gateway's step, in the audit
+                self._insert("audit", {"at": now, "who": gateway, "action": "rollout step", "target": owner[0],
+                                       "details": json.dumps(details)})
             return
         self._insert("events", {"id": rec.id, "site": site, "gateway": gateway, "device": rec.device,
                                         "kind": rec.kind, "details_json": json.dumps(rec.details), "t": t})

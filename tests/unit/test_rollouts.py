@@ -90,6 +90,8 @@ def test_a_rollout_goes_stage_by_stage_and_stops_on_a_canary_failure(store_at: s
     assert (found["successful"], found["failed"]) == (1, 1)
     actions = [a["action"] for a in store.audit_log(50)]
     assert "rollout created" in actions and "rollout stopped" in actions and actions.count("command") == 3
+    steps = [(a["who"], json.loads(a["details"])["state"]) for a in store.audit_log(50, action="rollout step")]
+    assert steps[::-1] == [("gw-1", "verify"), ("gw-1", "successful"), ("gw-2", "rolled_back")]
     store.close()
 
 
