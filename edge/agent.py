@@ -19,7 +19,6 @@ import contextlib
 import gzip
 import hashlib
 import signal
-import time
 from collections.abc import Coroutine, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -50,13 +49,14 @@ from edge.bus_worker import ModbusBusWorker, WriteRequest, finish
 from edge.clock import Clock
 from edge.command_runner import CommandRunner
 from edge.config_diff import bus_fingerprints, changed_buses
-from edge.config_sets import ConfigSets, Operation, OperationRolledBack, PrepareRefused
+from edge.config_sets import ConfigSets, Operation
 from edge.health import ProcessHealth
 from edge.interlocks import Interlocks
 from edge.link_supervisor import LinkSupervisor
 from edge.log_file import LogFile
 from edge.metrics import serve_metrics
 from edge.modbus_link import ModbusLink
+from edge.operations import Operations
 from edge.outbox import Outbox
 from edge.polled_device import PolledDevice, candidates_for
 from edge.records import UNASSIGNED, RecordMaker
@@ -68,7 +68,7 @@ from edge.serial_worker import SerialWorker
 from edge.snapshots import SnapshotError, Snapshots
 from edge.state_store import StateStore
 from edge.telemetry import Telemetry
-from edge.updates import HEALTHY_FOR_S, Updates
+from edge.updates import Updates
 from edge.uplink import Uplink
 from edge.watchdog import notify, watchdog_period
 
@@ -88,7 +88,6 @@ def _installed_version() -> str:
 AGENT_VERSION = _installed_version()
 TELEMETRY_FLUSH_S = 1.0
 LINK_FAULT_AFTER_S = 20.0  # collector unreachable this long -> local fault (target <= 30 s)
-VERIFY_LOOK_S = 0.25
 BUS_STOP_S = 5.0  # a bus worker being replaced has this long to finish its exchange and close its line
 # what a bus worker reports that fails an operation's verify (the device does not work with the new set)
 VERIFY_PROBLEMS = {"unknown_firmware": "its identity {identity} matches none of its profiles",
@@ -129,10 +128,9 @@ class EdgeAgent:
         self._worker_of: dict[str, ModbusBusWorker | SerialWorker] = {}
         self._bus_tasks: dict[str, asyncio.Task[None]] = {}
         self._bus_map, self._links = bus_map or {}, links or {}
-        self.config_sets = config_sets  # the installed configuration sets (edge.config_sets); None: not managed
         self._device_problems: dict[str, str] = {}  # device -> what its bus worker said is wrong (verify)
-        self._operation = asyncio.Lock()
-        self.updates = updates  # agent versions installed beside each other (edge.updates); None: not updatable
+        self.config_sets = config_sets  # the installed configuration sets (edge.config_sets); None: not managed
+        self.operations = Operations(self, config_sets, updates, AGENT_VERSION, self._log)
         self._pending_actions: set[asyncio.Task[None]] = set()
         self._rules_timer: asyncio.TimerHandle | None = None
         self._rules_due_at: float | None = None
@@ -240,9 +238,9 @@ class EdgeAgent:
                 if period is not None:
                     tasks.append(tg.create_task(_watchdog(period), name="watchdog"))
                 self._arm_rules_timer()
-                updating = self._update_state_at_start()
+                updating = self.operations.update_at_start()
                 if updating is not None:
-                    tasks.append(tg.create_task(self._confirm_update(updating), name="update-verify"))
+                    tasks.append(tg.create_task(self.operations.confirm_update(updating), name="update-verify"))
                 notify("READY=1")
                 await self.stopping.wait()
                 notify("STOPPING=1")
@@ -435,103 +433,10 @@ class EdgeAgent:
         return f"{count} lines, {len(packed)} bytes compressed" + (" (the newest of more)" if cut else "")
 
     async def configure(self, bundle: ConfigBundle, command: str) -> str:
-        """The `configure` operation: prepare (the set written beside the running one and checked as an
-        installer's --check would), apply (switched; only changed buses restart), verify (every device of a
-        restarted bus identified and answering, no new faults, within the bundle's deadline), or back to the
-        last good set. Each step is a command state; OperationRolledBack says why it went back."""
-        sets = self.config_sets
-        if sets is None:
-            raise PrepareRefused("this agent does not manage its configuration (started without a site file)")
-        async with self._operation:  # one operation at a time
-            return await self._configure(sets, bundle, command)
-
-    async def _configure(self, sets: ConfigSets, bundle: ConfigBundle, command: str) -> str:
-        self.command_state(command, "prepare", "")
-        name, site, profiles = await asyncio.to_thread(sets.prepare, command, bundle)
-        if site.id != self.site.id or site.gateway_id != self.site.gateway_id:
-            sets.refused(command, name, "site or gateway id differs")
-            raise PrepareRefused(f"the new site file is for site {site.id} / {site.gateway_id}, this gateway is "
-                                 f"{self.site.id} / {self.site.gateway_id}")
-        if name == sets.current():
-            return f"already running set {name[:12]}"
-        old = (self.site, self.profiles)
-        faults_before = {i.key for i in self.engine.active() if i.cls == "fault"}
-        previous = sets.apply(command, name)
-        try:
-            restarted = await self.apply_config(site, profiles)
-            self.command_state(command, "apply", f"buses restarted: {', '.join(restarted) or 'none'}")
-            sets.step("verify")
-            self.command_state(command, "verify", "")
-            problem = await self._verify(restarted, faults_before, bundle.verify_s)
-        except Exception as exc:  # a bug while applying must not leave the site on half a set
-            self._log.exception("configuration apply failed")
-            problem = f"apply failed: {exc}"
-        if problem:
-            reason = f"{problem}; back on {'set ' + previous[:12] if previous else 'the installed files'}"
-            sets.step("rolled_back", reason)
-            await self.apply_config(*old)
-            raise OperationRolledBack(reason)
-        sets.step("successful")
-        return f"set {name[:12]} running; buses restarted: {', '.join(restarted) or 'none'}"
+        return await self.operations.configure(bundle, command)
 
     async def update(self, package: AgentPackage, command: str) -> str | None:
-        """The `update` operation (edge.updates): prepare the new version beside this one, switch to it and
-        stop; the new agent reports the outcome once it is healthy, or the switch is undone."""
-        if self.updates is None:
-            raise PrepareRefused("this agent was not installed for updates (firefleet edge --updates ROOT)")
-        async with self._operation:
-            self.command_state(command, "prepare", f"fetching agent {package.version}")
-            self.updates.begin(command, package, AGENT_VERSION)
-            try:
-                target = await self.updates.prepare(package, lambda said: self._log.info("update", step=said))
-            except (ValueError, OSError) as exc:  # refused: the runner reports it failed with the reason
-                self.updates.end(f"refused: {exc}")
-                raise
-            self.command_state(command, "apply", f"switching from {AGENT_VERSION} to {package.version}")
-            self.updates.switch(command, package, target, AGENT_VERSION)
-            self.command_state(command, "verify", f"agent {package.version} starting, healthy within "
-                                                  f"{package.healthy_s:g} s or rolled back")
-            self._log.warning("agent update: restarting into the new version", version=package.version)
-            self.stopping.set()  # systemd starts ROOT/current, the new version
-            return None
-
-    async def _confirm_update(self, state: dict[str, Any]) -> None:
-        """This agent is an update under verify: successful once healthy for HEALTHY_FOR_S (the uplink up,
-        every bus worker running), else back to the version before at the deadline (and stop)."""
-        assert self.updates is not None
-        healthy_since: float | None = None
-        while time.time() < float(state["deadline"]):
-            healthy = (self.uplink is None or self.uplink.link_ok) and all(
-                not t.done() for t in self._bus_tasks.values())
-            now = self.clock.mono()
-            healthy_since = (healthy_since or now) if healthy else None
-            if healthy_since is not None and now - healthy_since >= HEALTHY_FOR_S:
-                self.updates.settle(state, "successful", "")
-                self.command_state(state["command"], "successful", f"agent {AGENT_VERSION} running and healthy "
-                                                                   f"(was {state.get('from_version')})")
-                return
-            await asyncio.sleep(0.5)
-        reason = f"agent {AGENT_VERSION} did not report healthy in time: back on {state.get('from_version')}"
-        self.updates.settle(state, "rolled_back", reason)
-        self.command_state(state["command"], "rolled_back", reason)
-        self.updates.reported(state)
-        self.stopping.set()
-
-    def _update_state_at_start(self) -> dict[str, Any] | None:
-        """Report an update that ended while no agent could (rolled back by the guard, or before the switch);
-        the state to confirm if this agent is the update under verify."""
-        state = self.updates.state() if self.updates is not None else None
-        if state is None or self.updates is None:
-            return None
-        if state.get("state") == "prepare":  # stopped while fetching or installing: nothing was switched
-            self.updates.settle(state, "failed", "the agent stopped while preparing the update: send it again")
-        if state.get("state") == "verify" and state.get("version") != AGENT_VERSION:
-            self.updates.settle(state, "rolled_back", f"agent {state.get('version')} did not take over: still on "
-                                                      f"{AGENT_VERSION}")
-        if state.get("state") in ("rolled_back", "failed") and not state.get("reported"):
-            self.command_state(str(state["command"]), state["state"], str(state.get("reason", "")))
-            self.updates.reported(state)
-        return state if state.get("state") == "verify" else None
+        return await self.operations.update(package, command)
 
     async def apply_config(self, site: SiteConfig, profiles: Mapping[str, Profile]) -> list[str]:
         """Run a new site file and profiles in place. The rule engine is swapped in one step (it carries the
@@ -574,29 +479,24 @@ class EdgeAgent:
             self._arm_rules_timer()
         return changed
 
-    async def _verify(self, buses: list[str], faults_before: set[str], within: float) -> str:
-        """"" when every device of the restarted buses is identified and answering and no fault is new; else
-        what is wrong, as soon as a device is known not to fit (or at the deadline, who does not answer)."""
-        deadline = self.clock.mono() + within
-        while True:
-            waiting, devices = [], set()
-            for bus_id in buses:
-                devices |= {d.id for d in self.site.devices_on(bus_id)}
-                worker = self.workers.get(bus_id)
-                if isinstance(worker, ModbusBusWorker):
-                    waiting += [d for d, polled in worker.devices.items()
-                                if not (polled.identified and polled.health.online)]
-                elif worker is not None and not worker.health.online:
-                    waiting.append(worker.device.id)
-            problems = [f"{d}: {why}" for d, why in self._device_problems.items() if d in devices]
-            new_faults = [i.key for i in self.engine.active() if i.cls == "fault" and i.key not in faults_before]
-            if problems or new_faults:
-                return "; ".join(problems + [f"new fault {k}" for k in new_faults])
-            if not waiting:
-                return ""
-            if self.clock.mono() >= deadline:
-                return f"not answering within {within:g} s: {', '.join(sorted(waiting))}"
-            await asyncio.sleep(VERIFY_LOOK_S)
+    # -- what operations look at (edge.operations) -------------------------------------------------
+    def unsettled(self, buses: list[str]) -> tuple[list[str], list[str]]:
+        """Devices of these buses not yet identified and answering, and what their workers said is wrong
+        with one since the last apply (unknown firmware, a point it refuses)."""
+        waiting, devices = [], set()
+        for bus_id in buses:
+            devices |= {d.id for d in self.site.devices_on(bus_id)}
+            worker = self.workers.get(bus_id)
+            if isinstance(worker, ModbusBusWorker):
+                waiting += [d for d, polled in worker.devices.items()
+                            if not (polled.identified and polled.health.online)]
+            elif worker is not None and not worker.health.online:
+                waiting.append(worker.device.id)
+        return waiting, [f"{d}: {why}" for d, why in self._device_problems.items() if d in devices]
+
+    def healthy(self) -> bool:
+        """Connected to the broker (when it has one) and every bus worker running."""
+        return (self.uplink is None or self.uplink.link_ok) and all(not t.done() for t in self._bus_tasks.values())
 
     def rebirth(self) -> None:
         if self.uplink is not None:

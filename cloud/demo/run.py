@@ -169,7 +169,8 @@ class Demo:
         self.touched: set[tuple[str, str]] = set()
         self._http = httpx.AsyncClient(timeout=5)  # the status loop's one client and session (`_get`)
         self._token: str | None = None
-        self._admin: str | None = None  # the admin's session: example floor plans (`_plans`)
+        self._admin: str | None = None  # the admin's session: example floor plans (`_plans`), the rollout
+        self.rollout: int | None = None  # the demo's rollout of a corrected detector profile
         self.uploaded: dict[tuple[str, str], int] = {}
         self.placed: set[tuple[str, str]] = set()
         self.provider = f"http://127.0.0.1:{free_port()}"  # the SMS, voice and robot platforms (sim-notify)
@@ -391,9 +392,37 @@ class Demo:
         self.say("scenario: the officer on call (王建国) replies 1 to the fire SMS: it acknowledges the shed's fires")
         with contextlib.suppress(httpx.HTTPError):
             await self._http.post(f"{self.provider}/control/reply", json={"phone": "13800138000", "content": "1"})
+        await self._at(57)
+        await self._roll_out_profile()
         await self._at(30 + cut_for)
         self.cutters[cabinets1].restore()
         self.say("scenario: the cabinet group's gateway is back: it replays its backlog")
+
+    async def _roll_out_profile(self) -> None:
+        """Issue 16: a corrected detector profile (less telemetry noise) to the charging sheds, one canary first,
+        as an admin does on 配置下发; the summary says how it went. Once, and not among the lightweight
+        simulated gateways of --scale (they take no commands)."""
+        if self.rollout is not None or self.light:
+            return
+        profile = (ROOT / "firmware-profiles" / "hengan-sd100-fw1.yaml").read_text(encoding="utf-8")
+        self.say("scenario: the admin rolls a corrected smoke-detector profile out to the charging sheds "
+                 "(one canary first)")
+        try:
+            made = await self._send("/api/rollouts", {
+                "target": {"kind": "charging_shed"}, "canary_share": 0.5, "verify_s": 60,
+                "description": "hengan-sd100-fw1: obscuration deadband 0.1 %/m",
+                "profiles": {"hengan-sd100-fw1.yaml": profile.replace("deadband: 0.05}", "deadband: 0.1}", 1)}})
+            self.rollout = int(made["id"])
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            self.say(f"the rollout was not made: {exc}")
+
+    async def _rollout_line(self) -> list[str]:
+        if self.rollout is None:
+            return []
+        found = await self._send(f"/api/rollouts/{self.rollout}", None, method="GET")
+        states = Counter(g["state"] or "queued" for g in found["gateways"])
+        return [f"rollout #{self.rollout} ({found['description']}) to the charging sheds: {found['state']}, "
+                + ", ".join(f"{s} {n}" for s, n in sorted(states.items()))]
 
     async def _progress_loop(self) -> None:
         while True:
@@ -420,15 +449,17 @@ class Demo:
                 except httpx.HTTPError:
                     return  # its devices are not all known yet: next round
 
-    async def _send(self, path: str, body: Any, media: str = "") -> Any:
-        """A POST as the admin (its own session, kept like the status loop's)."""
+    async def _send(self, path: str, body: Any, media: str = "", method: str = "POST") -> Any:
+        """A POST (or a GET) as the admin (its own session, kept like the status loop's)."""
         if self._admin is None:
             response = await self._http.post(f"{self.api}/api/login", json={
                 "user": "admin", "token": True, "password": self.user_passwords["admin"]})
             response.raise_for_status()
             self._admin = response.json()["token"]
         headers = {"Authorization": f"Bearer {self._admin}"}
-        if media:
+        if method == "GET":
+            response = await self._http.get(f"{self.api}{path}", headers=headers)
+        elif media:
             response = await self._http.post(f"{self.api}{path}", headers={**headers, "Content-Type": media},
                                              content=body)
         else:
@@ -511,6 +542,8 @@ class Demo:
                 extra.append(f"readiness: {len(stations) - 6} more stations; district mean {mean:.1f} %")
         with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
             extra += await self._response_lines()
+        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+            extra += await self._rollout_line()
         print("\nsummary", flush=True)
         ok = True
         for e in self.expect:

@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
+from edge.agent import EdgeAgent
 from simulators.harness import SimulationHandle, running_simulation
 from simulators.monitoring_centre import Centre, running_centre
 from simulators.notify_provider import Provider, running_provider
@@ -51,6 +52,7 @@ class District:
     provider: Provider  # the SMS, voice and group-robot platforms the notification plan sends through
     centre: Centre  # the city's monitoring centre (GB/T 26875.3), the example mapping's sites sending to it
     problems: list[str] = field(default_factory=list)  # uncaught page errors, from every page opened
+    agents: dict[str, EdgeAgent] = field(default_factory=dict)  # by gateway id
 
     async def page(self, user: str = "duty", *, lang: str = "zh-CN", viewport: dict[str, int] | None = None,
                    touch: bool = False) -> Page:
@@ -123,14 +125,16 @@ async def district(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Di
             centre_mapping(folder / "gb26875.yaml", centre.port)
             await collector.start()
             sim = await stack.enter_async_context(running_simulation(site_files, folder / "run"))
+            agents = {}
             for index, site_file in enumerate(site_files):
-                await stack.enter_async_context(running_agent(site_file, sim, folder / f"agent{index}",
-                                                              broker_url=broker.url))
+                agent = await stack.enter_async_context(running_agent(site_file, sim, folder / f"agent{index}",
+                                                                      broker_url=broker.url))
+                agents[agent.site.gateway_id] = agent
             playwright = await stack.enter_async_context(async_playwright())
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             stack.push_async_callback(browser.close)
             yield District(sim=sim, collector=collector, browser=browser, shots=shots, provider=provider,
-                           centre=centre)
+                           centre=centre, agents=agents)
     finally:
         await collector.stop()
         broker.stop()

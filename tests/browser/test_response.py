@@ -16,6 +16,7 @@ from PIL import Image
 from playwright.async_api import expect
 
 from tests.browser.conftest import District
+from tests.conftest import SITES
 from tests.support.rollout import PROFILE, narrowed_profile
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -288,3 +289,29 @@ async def test_an_admin_rolls_a_profile_out_to_a_gateway_and_watches_it_verify(d
     maint = await district.page("maint")
     await maint.goto(f"{district.collector.url}/#/fleet")
     await expect(maint.locator('nav a[href="#/rollouts"]')).to_have_count(0)  # admins only
+
+
+async def test_an_admin_edits_a_threshold_in_a_gateways_site_file_and_it_runs_there(district: District,
+                                                                                   tmp_path: Path) -> None:
+    """Issue 16.1: a threshold changed from the console (the shed's overheat cut after 2 s instead of 3 s, in
+    its site file) reaches the one gateway; no bus restarts for it, the rule engine takes it at once."""
+    shed = district.agents["gw-shed-xixi-01"]
+    assert shed.engine.instances["box1/port-overheat-cut/port3"].sustain_s == 3.0
+    site_file = tmp_path / "charging-shed.yaml"
+    site_file.write_text((SITES / "charging-shed.yaml").read_text())
+    page = await district.page("admin")
+    await page.goto(f"{district.collector.url}/#/rollouts")
+    await page.select_option("#rollout-target-kind", "gateway")
+    await page.fill("#rollout-target", "gw-shed-xixi-01")
+    await page.set_input_files("#rollout-site", str(site_file))
+    editor = page.locator("#rollout-site-text")
+    await expect(editor).to_be_visible()
+    text = await editor.input_value()
+    assert "device: box1, for: 3s}" in text
+    await editor.fill(text.replace("device: box1, for: 3s}", "device: box1, for: 2s}"))
+    await page.click("#rollout-start")
+    row = page.locator('#rollout-gateways tr[data-gateway="gw-shed-xixi-01"]')
+    await expect(row).to_have_attribute("data-state", "successful", timeout=SLOW)
+    await expect(row).to_contain_text("buses restarted: none")
+    assert shed.engine.instances["box1/port-overheat-cut/port3"].sustain_s == 2.0
+    await district.shot(page, "rollout-threshold-zh")

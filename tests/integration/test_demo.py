@@ -27,6 +27,8 @@ def test_the_headless_demo_delivers_every_scenario_alarm(tmp_path: Path) -> None
     assert "maintenance tickets open: 2 (cabinets-cuiyuan-01 gateway_offline, sd-garage offline)" in out
     assert "readiness station-wenxin-01: 85.7 %" in out  # vehicle 2 low and the garage detector gone
     assert "Traceback" not in result.stderr
+    # issue 16: a corrected detector profile rolled out to both charging sheds, the canary first
+    assert "to the charging sheds: completed, successful 2" in out
     # The status loop looks every 10 s on one session: one login in the audit trail, not two per look.
     with sqlite3.connect(tmp_path / "demo" / "cloud.sqlite") as db:
         logins = db.execute("SELECT COUNT(*) FROM audit WHERE action = 'login' AND who = 'duty'").fetchone()[0]

@@ -26,6 +26,13 @@ export function render({ main, params }) {
     kind.addEventListener("change", () => { value.disabled = kind.value === "all"; });
     const profiles = h("input", { type: "file", id: "rollout-profiles", multiple: true, accept: ".yaml" });
     const site = h("input", { type: "file", id: "rollout-site", accept: ".yaml" });
+    // the site file as text, to change a threshold (a rule's `for`, a point's limit) before it is sent
+    const siteText = h("textarea.site-text", { id: "rollout-site-text", rows: 12, spellcheck: "false", hidden: true,
+      "aria-label": t("rollout.site_text") });
+    site.addEventListener("change", async () => {
+      siteText.value = site.files[0] ? await site.files[0].text() : "";
+      siteText.hidden = !site.files[0];
+    });
     const canary = h("input", { type: "number", id: "rollout-canary", min: 0, max: 100, value: 10 });
     const canaryGateways = h("input", { id: "rollout-canary-gateways", placeholder: t("rollout.canary_gateways") });
     const failures = h("input", { type: "number", id: "rollout-failures", min: 0, value: 0 });
@@ -38,7 +45,7 @@ export function render({ main, params }) {
       const files = {};
       for (const file of profiles.files) files[file.name] = await file.text();
       const body = { target: { [kind.value]: kind.value === "all" ? true : value.value.trim() }, profiles: files,
-        site: site.files[0] ? await site.files[0].text() : "", canary_share: Number(canary.value) / 100,
+        site: siteText.hidden ? "" : siteText.value, canary_share: Number(canary.value) / 100,
         max_failures: Number(failures.value), verify_s: Number(verify.value),
         canary: canaryGateways.value.split(/[,\s]+/).filter(Boolean) };
       try {
@@ -58,7 +65,7 @@ export function render({ main, params }) {
         label(t("rollout.profiles"), profiles), label(t("rollout.site"), site), label(t("rollout.wheel"), wheel),
         label(t("rollout.canary"), canary), label(t("rollout.canary_gateways_label"), canaryGateways),
         label(t("rollout.max_failures"), failures), label(t("rollout.verify_s"), verify),
-        h("button.primary", { type: "submit", id: "rollout-start" }, t("rollout.start"))));
+        h("button.primary", { type: "submit", id: "rollout-start" }, t("rollout.start")), siteText));
   }
 
   // one bar per rollout: successful, failed, under way and waiting gateways, in proportion
