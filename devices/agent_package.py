@@ -10,12 +10,16 @@ from pathlib import Path
 
 __all__ = ["wheel_version"]
 
+METADATA_MOST = 1024 * 1024
+
 
 def wheel_version(wheel: bytes | Path) -> str:
     """The version a firefleet wheel's metadata names; ValueError when it is not a firefleet wheel."""
     try:
         with zipfile.ZipFile(io.BytesIO(wheel) if isinstance(wheel, bytes) else wheel) as z:
             name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
+            if z.getinfo(name).file_size > METADATA_MOST:  # what it says it unpacks to: no zip bomb is read
+                raise ValueError(f"its METADATA unpacks to over {METADATA_MOST} bytes")
             fields = dict(line.split(": ", 1) for line in z.read(name).decode().splitlines()
                           if ": " in line and not line.startswith(" "))
     except (OSError, zipfile.BadZipFile, StopIteration, UnicodeDecodeError, KeyError):

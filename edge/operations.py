@@ -124,6 +124,10 @@ class Operations:
         state = updates.state() if updates is not None else None
         if state is None or updates is None:
             return None
+        if not isinstance(state.get("command"), str) or not isinstance(state.get("state"), str) or (
+                state["state"] == "verify" and not all(k in state for k in ("previous", "deadline", "version"))):
+            self._log.error("update.json is not an update this agent wrote: left alone", state=str(state)[:300])
+            return None
         if state.get("state") == "prepare":  # stopped while fetching or installing: nothing was switched
             updates.settle(state, "failed", "the agent stopped while preparing the update: send it again")
         if state.get("state") == "verify" and state.get("version") != self.version:

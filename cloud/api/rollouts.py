@@ -47,16 +47,20 @@ async def create(request: Request, api: Api, session: Session | None) -> Respons
     assert session is not None
     body = await read_body(request, MOST_BYTES)
     chosen, target = await _targets(api, body.get("target"))
-    if body.get("action", "configure") == "update":
-        payload, digest, description = await _update(request, api, body)
-    else:
-        payload, digest, description = await _configure(body, chosen)
     canary = _number(body, "canary_share", 0.1, 0.0, 1.0)
     batch = int(_number(body, "batch", 50, 1, 10_000))
     allowed = int(_number(body, "max_failures", 0, 0, 100_000))
     first = body.get("canary", [])
     if not isinstance(first, list) or not all(isinstance(g, str) for g in first):
         raise HttpError(400, "canary lists gateway ids", "bad_field", field="canary")
+    action = body.get("action", "configure")
+    if action not in ("configure", "update"):
+        raise HttpError(400, "action is configure (a configuration set) or update (an agent version)", "bad_field",
+                        field="action")
+    if action == "update":
+        payload, digest, description = await _update(request, api, body)
+    else:
+        payload, digest, description = await _configure(body, chosen)
     ordered = [(g["gateway"], g["online"]) for g in chosen if g["gateway"] in first] + \
               [(g["gateway"], g["online"]) for g in chosen if g["gateway"] not in first]
     stage_of = stages(ordered, canary, batch, first=len([g for g in first if g in {c["gateway"] for c in chosen}]))

@@ -159,3 +159,65 @@ def test_only_a_firefleet_wheel_of_the_version_named_is_taken(tmp_path: Path) ->
         wheel_version(wheel("evil", "0.2.0"))
     with pytest.raises(ValueError, match="not a wheel"):
         wheel_version(b"PK not really")
+
+
+async def test_the_rollout_api_refuses_what_it_cannot_check_and_serves_wheels_by_their_digest(tmp_path: Path) -> None:
+    import hashlib
+    import io
+    import zipfile
+
+    import httpx
+
+    from cloud.api import build_api
+    from cloud.auth import Auth
+    from cloud.event_hub import EventHub
+
+    store = Store(tmp_path / "c.sqlite")
+    auth = Auth(store)
+    for role in ("admin", "maintenance"):
+        auth.add_user(role, "correct horse battery", role)
+    birth(store, 1, "西溪街道")
+
+    async def sent(*_: object) -> None:
+        return None
+    app = build_api(store, auth, EventHub(), sent)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://collector") as client:
+        async def as_user(user: str) -> dict[str, str]:
+            answer = await client.post("/api/login", json={"user": user, "password": "correct horse battery",
+                                                            "token": True})
+            return {"Authorization": f"Bearer {answer.json()['token']}"}
+        admin, maintenance = await as_user("admin"), await as_user("maintenance")
+        good = {"target": {"gateway": "gw-1"}, "profiles": {"a.yaml": "id: a"}}
+        assert (await client.post("/api/rollouts", headers=maintenance, json=good)).status_code == 403
+        for bad, field in (({**good, "action": "delete"}, "action"), ({**good, "target": {"gw": "x"}}, "target"),
+                           ({**good, "profiles": {"../etc.yaml": "x"}}, "profiles"),
+                           ({**good, "max_failures": -1}, "max_failures")):
+            refused = await client.post("/api/rollouts", headers=admin, json=bad)
+            assert refused.status_code == 400 and refused.json()["params"]["field"] == field, refused.text
+        unchecked = await client.post("/api/rollouts", headers=admin, json={**good, "profiles": {"a.yaml": "id: ["}})
+        assert unchecked.status_code == 422 and unchecked.json()["code"] == "config_refused"
+
+        def wheel(metadata: str) -> bytes:
+            out = io.BytesIO()
+            with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+                z.writestr("firefleet-0.2.0.dist-info/METADATA", metadata)
+            return out.getvalue()
+        bomb = wheel("Name: firefleet\nVersion: 0.2.0\n" + "x" * 3_000_000)  # a few kB that unpack to 3 MB
+        assert len(bomb) < 20_000
+        answer = await client.post("/api/packages", headers=admin, content=bomb)
+        assert answer.status_code == 400 and "METADATA" in answer.json()["error"]
+        body = wheel("Metadata-Version: 2.4\nName: firefleet\nVersion: 0.2.0\n")
+        uploaded = await client.post("/api/packages", headers=admin, content=body)
+        assert uploaded.status_code == 201 and uploaded.json()["version"] == "0.2.0"
+        sha = hashlib.sha256(body).hexdigest()
+        fetched = await client.get(f"/api/packages/{sha}.whl")  # a gateway: no login, the digest is the key
+        assert fetched.status_code == 200 and fetched.content == body
+        assert (await client.get(f"/api/packages/{'0' * 64}.whl")).status_code == 404
+        made = await client.post("/api/rollouts", headers=admin, json={"action": "update", "package": sha,
+                                                                        "target": {"street": "西溪街道"}})
+        assert made.status_code == 201, made.text
+        assert made.json()["description"] == "agent 0.2.0"
+    (_, payload, _, _), = store.running_rollouts()
+    assert payload["package"] == {"url": f"http://collector/api/packages/{sha}.whl", "sha256": sha,
+                                  "version": "0.2.0", "healthy_s": 120.0}
+    store.close()
