@@ -13,7 +13,9 @@ from typing import Any
 from cloud.rollout_plan import Target
 from cloud.store.accounts import Accounts
 
-__all__ = ["Rollouts"]
+__all__ = ["PACKAGES_KEPT", "Rollouts"]
+
+PACKAGES_KEPT = 10  # agent wheels kept (about 500 kB each), besides those a running rollout hands out
 
 
 class Rollouts(Accounts):
@@ -40,6 +42,10 @@ class Rollouts(Accounts):
             self._upsert("packages", {"sha256": sha256, "name": name, "version": version, "size": len(data),
                                       "data": data, "uploaded": time.time(), "who": who}, pk=("sha256",))
             self.audit(who, "agent package uploaded", name, {"sha256": sha256, "version": version, "size": len(data)})
+            self.sql.execute(  # the newest few, and any a running rollout still hands out
+                "DELETE FROM packages WHERE sha256 NOT IN (SELECT sha256 FROM packages ORDER BY uploaded DESC LIMIT ?) "
+                "AND sha256 NOT IN (SELECT digest FROM rollouts WHERE state = 'running' AND action = 'update')",
+                (PACKAGES_KEPT,))
         return {"sha256": sha256, "name": name, "version": version, "size": len(data)}
 
     def packages(self) -> list[dict[str, Any]]:

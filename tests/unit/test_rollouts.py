@@ -15,6 +15,7 @@ import pytest
 from cloud.rollout_job import advance_rollouts
 from cloud.rollout_plan import Decision, Target, decide, stages
 from cloud.store import Store
+from cloud.store.rollouts import PACKAGES_KEPT
 from devices.agent_package import wheel_version
 from devices.config_bundle import bundle_digest
 from devices.contract import CommandState, as_birth
@@ -220,4 +221,18 @@ async def test_the_rollout_api_refuses_what_it_cannot_check_and_serves_wheels_by
     (_, payload, _, _), = store.running_rollouts()
     assert payload["package"] == {"url": f"http://collector/api/packages/{sha}.whl", "sha256": sha,
                                   "version": "0.2.0", "healthy_s": 120.0}
+    store.close()
+
+
+def test_old_agent_wheels_are_dropped_but_not_one_a_running_rollout_hands_out(store_at: str) -> None:
+    store = Store(store_at)
+    birth(store, 1, "西溪街道")
+    first = store.add_package("a" * 64, "firefleet-0.0.1-py3-none-any.whl", "0.0.1", b"wheel 1", "admin")
+    store.add_rollout(who="admin", action="update", description="agent 0.0.1", digest=first["sha256"],
+                      payload={"action": "update"}, targets={"all": True}, stage_of={"gw-1": ("site-1", 0)},
+                      max_failures=0)
+    for n in range(2, PACKAGES_KEPT + 3):
+        store.add_package(f"{n:064x}", f"firefleet-0.0.{n}-py3-none-any.whl", f"0.0.{n}", b"wheel", "admin")
+    kept = {p["version"] for p in store.packages()}
+    assert len(kept) == PACKAGES_KEPT + 1 and "0.0.1" in kept and "0.0.2" not in kept
     store.close()
